@@ -1,0 +1,60 @@
+{#- Small cross-database helpers shared by the rollup models. -#}
+
+{#- First day of the configured week (METRICS_WEEK_START) containing a date. -#}
+{% macro week_start_of(date_column) -%}
+    {%- set start_isodow = metrics_week_start_index() + 1 -%}
+    cast({{ dbt.dateadd('day', '-1 * ((cast(extract(isodow from ' ~ date_column ~ ') as integer) - ' ~ start_isodow ~ ' + 7) % 7)', date_column) }} as date)
+{%- endmacro %}
+
+
+{% macro month_start_of(date_column) -%}
+    cast({{ dbt.date_trunc('month', date_column) }} as date)
+{%- endmacro %}
+
+
+{% macro shift_date(datepart, amount, date_column) -%}
+    cast({{ dbt.dateadd(datepart, amount, date_column) }} as date)
+{%- endmacro %}
+
+
+{#-
+  The six levels of every rollup as grouping sets, each also grouped by the period columns:
+  entity+event type, entity, entity type+event type, entity type, event type, grand total.
+-#}
+{% macro rollup_grouping_sets(period_columns) -%}
+    {%- set p = period_columns | join(', ') -%}
+    grouping sets (
+        ({{ p }}, entity_type, entity_id, event_type),
+        ({{ p }}, entity_type, entity_id),
+        ({{ p }}, entity_type, event_type),
+        ({{ p }}, entity_type),
+        ({{ p }}, event_type),
+        ({{ p }})
+    )
+{%- endmacro %}
+
+
+{#- A dimension column of a grouping-set query, with '*' for "all" where it was rolled up. -#}
+{% macro rollup_dimension(column) -%}
+    case when grouping({{ column }}) = 1 then '*' else {{ column }} end
+{%- endmacro %}
+
+
+{#- The three measures every rollup carries. -#}
+{% macro rollup_measures() -%}
+    cast(count(*) as bigint) as event_count,
+    cast(count(distinct actor_id) as bigint) as unique_actors,
+    cast(coalesce(sum(revenue_cents), 0) as bigint) as revenue_cents
+{%- endmacro %}
+
+
+{#- round(100 * (cur - prev) / prev, 2); NULL when prev is NULL or 0. -#}
+{% macro growth_pct(current, previous) -%}
+    cast(round(cast(100 * ({{ current }} - {{ previous }}) as numeric(38, 6)) / nullif({{ previous }}, 0), 2) as numeric(20, 2))
+{%- endmacro %}
+
+
+{#- A measure spread evenly over a number of days, as the rollups' averages. -#}
+{% macro daily_average(measure, days) -%}
+    cast(round(cast({{ measure }} as numeric(38, 6)) / {{ days }}, 6) as numeric(24, 6))
+{%- endmacro %}

@@ -1,0 +1,8 @@
+{#- Weekly rollup at six levels with active days, daily averages and week-over-week growth. -#}
+{{ config(
+    incremental_strategy='window_replace',
+    incremental_predicates=metrics_replace_predicates('week_start', 'week', refresh_next=true),
+    indexes=([{'columns': ['week_start']}] if target.type == 'postgres' else []),
+) }}
+
+{{ rollup_with_growth('week_start', 'week') }}

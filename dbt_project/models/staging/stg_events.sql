@@ -1,0 +1,69 @@
+{#-
+  Typed, deduplicated events: one row per event_id, the earliest delivery wins. Re-deliveries
+  carry the same occurred_at, so deduplicating inside the window's days is complete.
+-#}
+{%- set window = metrics_window() -%}
+{{ config(
+    incremental_strategy='window_replace',
+    incremental_predicates=metrics_replace_predicates('event_date', 'day'),
+    indexes=([{'columns': ['event_date']}] if target.type == 'postgres' else []),
+    contract={'enforced': true},
+) }}
+
+with source as (
+
+    select * from {{ source('raw', 'events') }}
+    {% if window is not none -%}
+    where occurred_at >= cast('{{ window.start.isoformat() }} 00:00:00+00' as timestamptz)
+      and occurred_at < cast('{{ window.end.isoformat() }} 00:00:00+00' as timestamptz)
+    {%- endif %}
+
+),
+
+typed as (
+
+    select
+        cast(event_id as {{ dbt.type_string() }}) as event_id,
+        cast(occurred_at as timestamptz) as occurred_at,
+        cast(event_type as {{ dbt.type_string() }}) as event_type,
+        cast(actor_id as {{ dbt.type_string() }}) as actor_id,
+        cast(entity_type as {{ dbt.type_string() }}) as entity_type,
+        cast(entity_id as {{ dbt.type_string() }}) as entity_id,
+        cast(revenue_cents as bigint) as revenue_cents,
+        properties,
+        cast(ingested_at as timestamptz) as ingested_at
+    from source
+
+),
+
+ranked as (
+
+    select
+        *,
+        row_number() over (
+            partition by event_id
+            order by ingested_at, occurred_at
+        ) as delivery_rank
+    from typed
+
+),
+
+deduplicated as (
+
+    select
+        event_id,
+        occurred_at,
+        cast(occurred_at at time zone 'UTC' as date) as event_date,
+        event_type,
+        actor_id,
+        entity_type,
+        entity_id,
+        revenue_cents,
+        properties,
+        ingested_at
+    from ranked
+    where delivery_rank = 1
+
+)
+
+select * from deduplicated

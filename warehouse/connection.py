@@ -1,0 +1,133 @@
+"""A thin, typed wrapper over a DuckDB or PostgreSQL connection with one calling convention.
+
+Parameters are always a dict; SQL uses the driver's native named style
+(`%(name)s` for psycopg2, `$name` for DuckDB). `Warehouse.param(name)` writes one for you.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from warehouse.config import WarehouseConfig
+
+
+class Warehouse:
+    """One open connection to the configured warehouse."""
+
+    def __init__(self, config: WarehouseConfig, raw: Any) -> None:
+        self.config = config
+        self.raw = raw
+
+    @property
+    def dialect(self) -> str:
+        return self.config.target
+
+    @property
+    def schema(self) -> str:
+        return self.config.schema
+
+    @property
+    def source_schema(self) -> str:
+        return self.config.source_schema
+
+    def param(self, name: str) -> str:
+        """Placeholder for a named parameter in this driver's native style."""
+        return f"%({name})s" if self.dialect == "postgres" else f"${name}"
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run one statement (autocommit unless inside `transaction()`)."""
+        if self.dialect == "postgres":
+            with self.raw.cursor() as cur:
+                cur.execute(sql, dict(params) if params else None)
+        else:
+            self.raw.execute(sql, dict(params) if params else None)
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run a query and return all rows as tuples."""
+        rows, _ = self.query_with_columns(sql, params)
+        return rows
+
+    def query_with_columns(
+        self, sql: str, params: Mapping[str, Any] | None = None
+    ) -> tuple[list[tuple[Any, ...]], list[str]]:
+        """Run a query and return (rows, column names)."""
+        if self.dialect == "postgres":
+            with self.raw.cursor() as cur:
+                cur.execute(sql, dict(params) if params else None)
+                columns = [d[0] for d in cur.description or ()]
+                return [tuple(r) for r in cur.fetchall()], columns
+        result = self.raw.execute(sql, dict(params) if params else None)
+        columns = [d[0] for d in result.description or ()]
+        return [tuple(r) for r in result.fetchall()], columns
+
+    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run one statement for many parameter sets."""
+        if not rows:
+            return
+        if self.dialect == "postgres":
+            from psycopg2.extras import execute_batch
+
+            with self.raw.cursor() as cur:
+                execute_batch(cur, sql, [dict(r) for r in rows], page_size=1000)
+        else:
+            self.raw.executemany(sql, [dict(r) for r in rows])
+
+    @contextmanager
+    def transaction(self) -> Iterator[Warehouse]:
+        """Everything inside commits together or not at all."""
+        if self.dialect == "postgres":
+            self.raw.autocommit = False
+            try:
+                yield self
+                self.raw.commit()
+            except BaseException:
+                self.raw.rollback()
+                raise
+            finally:
+                self.raw.autocommit = True
+        else:
+            self.raw.execute("begin transaction")
+            try:
+                yield self
+                self.raw.execute("commit")
+            except BaseException:
+                self.raw.execute("rollback")
+                raise
+
+    def table_exists(self, schema: str, table: str) -> bool:
+        rows = self.query(
+            "select count(*) from information_schema.tables "
+            f"where table_schema = {self.param('s')} and table_name = {self.param('t')}",
+            {"s": schema, "t": table},
+        )
+        return bool(rows[0][0])
+
+    def close(self) -> None:
+        self.raw.close()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(config: WarehouseConfig | None = None, *, read_only: bool = False) -> Warehouse:
+    """Open the warehouse the environment points at, with the session time zone set to UTC."""
+    config = config or WarehouseConfig()
+    if config.target == "postgres":
+        import psycopg2
+
+        raw = psycopg2.connect(options="-c timezone=UTC", connect_timeout=10, **config.pg_params())
+        raw.autocommit = True
+        return Warehouse(config, raw)
+    import duckdb
+
+    path = config.duckdb_file
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    raw = duckdb.connect(str(path), read_only=read_only)
+    raw.execute("set timezone = 'UTC'")
+    return Warehouse(config, raw)

@@ -1,0 +1,1 @@
+"""Dagster definitions for the metrics rollups: partitions, dbt assets, schedules, sensors."""

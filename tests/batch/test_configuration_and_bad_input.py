@@ -1,0 +1,55 @@
+"""The week start setting, the window's validation, and the reserved '*' data test."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+import pytest
+
+from tests.batch.edge_events import edge_events
+from tests.batch.harness import BatchHarness
+from warehouse.dbt_runner import DbtRunError, run_dbt
+
+
+def test_week_start_sunday_moves_weeks(
+    duckdb_batch: BatchHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("METRICS_WEEK_START", "sunday")
+    events = edge_events()
+    duckdb_batch.load(events)
+    duckdb_batch.build()
+    duckdb_batch.assert_matches_reference(events, week_start_index=6)
+    weeks = {key[0] for key in duckdb_batch.fetch("weekly_metrics")}
+    assert all(week.weekday() == 6 for week in weeks), weeks
+
+
+@pytest.mark.parametrize(
+    ("vars_", "message"),
+    [
+        ({"min_date": "2024-03-01"}, "Pass both min_date and max_date"),
+        ({"min_date": "2024-03-05", "max_date": "2024-03-01"}, "min_date must be before max_date"),
+        ({"min_date": "2024-03-01", "max_date": "2024-3-2"}, "must be a date written YYYY-MM-DD"),
+    ],
+)
+def test_bad_window_is_a_clear_error(
+    duckdb_batch: BatchHarness, vars_: dict[str, str], message: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    duckdb_batch.load(edge_events())
+    with pytest.raises(DbtRunError) as raised:
+        run_dbt("build", vars=vars_, target_path=duckdb_batch.dbt_target_path)
+    assert message in str(raised.value) or message in caplog.text
+
+
+def test_reserved_star_in_source_fails_the_build(duckdb_batch: BatchHarness) -> None:
+    bad = replace(edge_events()[0], event_id="bad_star", entity_id="*")
+    duckdb_batch.load([*edge_events(), bad])
+    with pytest.raises(DbtRunError, match="not_reserved_star"):
+        duckdb_batch.build()
+
+
+def test_window_helper_rejects_inverted_window() -> None:
+    from warehouse.dbt_runner import window_vars
+
+    with pytest.raises(ValueError, match="before"):
+        window_vars(date(2024, 3, 2), date(2024, 3, 1))

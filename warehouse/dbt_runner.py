@@ -1,0 +1,82 @@
+"""Run the project's dbt commands in-process, with the run window as `--vars`.
+
+Used by the demo, the tests and the CLI; Dagster runs dbt through dagster-dbt instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+DBT_PROJECT_DIR = Path(
+    os.environ.get("METRICS_DBT_PROJECT_DIR", Path(__file__).resolve().parents[1] / "dbt_project")
+)
+
+
+class DbtRunError(RuntimeError):
+    """A dbt command failed; the message lists each failing node and why."""
+
+
+@dataclass
+class DbtRunSummary:
+    """What one dbt invocation did: node name -> status, and rows written per model."""
+
+    statuses: dict[str, str] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+
+
+def window_vars(start: date, end: date) -> dict[str, str]:
+    """`--vars` for the half-open window [start, end)."""
+    if start >= end:
+        raise ValueError(f"window start {start} must be before its end {end} (half-open)")
+    return {"min_date": start.isoformat(), "max_date": end.isoformat()}
+
+
+def run_dbt(
+    command: str = "build",
+    *,
+    vars: dict[str, Any] | None = None,
+    select: Sequence[str] = (),
+    extra_args: Sequence[str] = (),
+    target_path: str | os.PathLike[str] | None = None,
+) -> DbtRunSummary:
+    """Invoke dbt (build/run/test/...) on the project; raise DbtRunError on any failure."""
+    import json
+
+    from dbt.cli.main import dbtRunner
+
+    args = [
+        command,
+        "--project-dir", str(DBT_PROJECT_DIR),
+        "--profiles-dir", str(DBT_PROJECT_DIR),
+        "--target", os.environ.get("METRICS_TARGET", "duckdb") or "duckdb",
+        "--quiet",
+    ]
+    if target_path is not None:
+        args += ["--target-path", str(target_path)]
+    if vars:
+        args += ["--vars", json.dumps(vars)]
+    if select:
+        args += ["--select", *select]
+    args += list(extra_args)
+    result = dbtRunner().invoke(args)
+    summary = DbtRunSummary()
+    failures: list[str] = []
+    for node_result in getattr(result.result, "results", None) or []:
+        node = getattr(node_result, "node", None)
+        name = getattr(node, "name", "?")
+        status = str(getattr(node_result, "status", ""))
+        summary.statuses[name] = status
+        response = getattr(node_result, "adapter_response", None) or {}
+        if isinstance(response, dict) and response.get("rows_affected") is not None:
+            summary.rows[name] = int(response["rows_affected"])
+        if status.lower() in ("error", "fail", "runtimeerr", "runtime error"):
+            failures.append(f"{name}: {status}: {getattr(node_result, 'message', '')}")
+    if not result.success:
+        detail = "; ".join(failures) if failures else str(result.exception)
+        raise DbtRunError(f"dbt {command} failed: {detail}")
+    return summary

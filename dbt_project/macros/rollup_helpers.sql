@@ -48,13 +48,46 @@
 {%- endmacro %}
 
 
-{#- round(100 * (cur - prev) / prev, 2); NULL when prev is NULL or 0. -#}
-{% macro growth_pct(current, previous) -%}
-    cast(round(cast(100 * ({{ current }} - {{ previous }}) as numeric(38, 6)) / nullif({{ previous }}, 0), 2) as numeric(20, 2))
+{#-
+  numerator / denominator rounded half away from zero to `scale` decimals, computed exactly
+  with integer arithmetic (DuckDB divides decimals in floating point, which would misround
+  ties such as 2.675). NULL when either side is NULL or the denominator is 0.
+-#}
+{% macro rounded_ratio(numerator, denominator, scale) -%}
+    {%- set factor = 10 ** scale -%}
+    case
+        when ({{ denominator }}) is null or ({{ denominator }}) = 0 or ({{ numerator }}) is null then null
+        else cast(
+            sign({{ numerator }}) * sign({{ denominator }})
+            * {{ integer_division(
+                '2 * abs(cast(' ~ numerator ~ ' as numeric(38, 0))) * ' ~ factor ~ ' + abs(' ~ denominator ~ ')',
+                '2 * abs(cast(' ~ denominator ~ ' as numeric(38, 0)))') }}
+            as numeric(38, 0)) * cast('{{ '%.*f' % (scale, 1 / factor) }}' as numeric(38, {{ scale }}))
+    end
 {%- endmacro %}
 
 
-{#- A measure spread evenly over a number of days, as the rollups' averages. -#}
+{#- Integer division of non-negative whole numbers, truncating: exact on every warehouse. -#}
+{% macro integer_division(numerator, denominator) -%}
+    {{ return(adapter.dispatch('integer_division', 'metrics_aggregation')(numerator, denominator)) }}
+{%- endmacro %}
+
+{% macro default__integer_division(numerator, denominator) -%}
+    div({{ numerator }}, {{ denominator }})
+{%- endmacro %}
+
+{% macro duckdb__integer_division(numerator, denominator) -%}
+    (cast({{ numerator }} as hugeint) // cast({{ denominator }} as hugeint))
+{%- endmacro %}
+
+
+{#- round(100 * (cur - prev) / prev, 2); NULL where prev is NULL or 0. -#}
+{% macro growth_pct(current, previous) -%}
+    cast({{ rounded_ratio('100 * (' ~ current ~ ' - ' ~ previous ~ ')', previous, 2) }} as numeric(20, 2))
+{%- endmacro %}
+
+
+{#- A measure spread evenly over a number of days (rounded to 6 decimals), for the averages. -#}
 {% macro daily_average(measure, days) -%}
-    cast(round(cast({{ measure }} as numeric(38, 6)) / {{ days }}, 6) as numeric(24, 6))
+    cast({{ rounded_ratio(measure, days, 6) }} as numeric(24, 6))
 {%- endmacro %}

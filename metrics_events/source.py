@@ -50,8 +50,8 @@ def ensure_source_table(wh: Warehouse) -> None:
         )
         """
     )
-    wh.execute(f"create index if not exists events_occurred_at_idx on {schema}.events (occurred_at)")
-    wh.execute(f"create index if not exists events_ingested_at_idx on {schema}.events (ingested_at)")
+    for column in ("occurred_at", "ingested_at"):
+        wh.execute(f"create index if not exists events_{column}_idx on {schema}.events ({column})")
 
 
 def _field(value: object) -> str:

@@ -120,7 +120,9 @@ def connect(config: WarehouseConfig | None = None, *, read_only: bool = False) -
     if config.target == "postgres":
         import psycopg2
 
-        raw = psycopg2.connect(options="-c timezone=UTC", connect_timeout=10, **config.pg_params())
+        params: dict[str, Any] = {"options": "-c timezone=UTC", "connect_timeout": 10}
+        params.update(config.pg_params())
+        raw = psycopg2.connect(**params)
         raw.autocommit = True
         return Warehouse(config, raw)
     import duckdb

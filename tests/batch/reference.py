@@ -36,8 +36,14 @@ def deduplicate(events: Iterable[Event]) -> list[Event]:
 def levels(event: Event) -> list[Dims]:
     """The six rollup levels an event counts in, '*' meaning all."""
     et, eid, evt = event.entity_type, event.entity_id, event.event_type
-    return [(et, eid, evt), (et, eid, ALL), (et, ALL, evt), (et, ALL, ALL), (ALL, ALL, evt),
-            (ALL, ALL, ALL)]
+    return [
+        (et, eid, evt),
+        (et, eid, ALL),
+        (et, ALL, evt),
+        (et, ALL, ALL),
+        (ALL, ALL, evt),
+        (ALL, ALL, ALL),
+    ]
 
 
 def utc_day(event: Event) -> date:
@@ -172,7 +178,9 @@ def monthly_weekly_breakdown(
     return out
 
 
-def all_tables(events: Iterable[Event], week_start_index: int = 0) -> dict[str, dict[tuple[object, ...], Row]]:
+def all_tables(
+    events: Iterable[Event], week_start_index: int = 0
+) -> dict[str, dict[tuple[object, ...], Row]]:
     """Every output table of CONTRACT §4, keyed by its grain."""
     unique = deduplicate(events)
     return {
@@ -188,6 +196,10 @@ GRAINS: dict[str, tuple[str, ...]] = {
     "weekly_metrics": ("week_start", "entity_type", "entity_id", "event_type"),
     "monthly_metrics": ("month_start", "entity_type", "entity_id", "event_type"),
     "monthly_weekly_breakdown": (
-        "month_start", "week_start", "entity_type", "entity_id", "event_type",
+        "month_start",
+        "week_start",
+        "entity_type",
+        "entity_id",
+        "event_type",
     ),
 }

@@ -33,7 +33,10 @@ def test_week_start_sunday_moves_weeks(
     ],
 )
 def test_bad_window_is_a_clear_error(
-    duckdb_batch: BatchHarness, vars_: dict[str, str], message: str, caplog: pytest.LogCaptureFixture
+    duckdb_batch: BatchHarness,
+    vars_: dict[str, str],
+    message: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     duckdb_batch.load(edge_events())
     with pytest.raises(DbtRunError) as raised:

@@ -1,0 +1,514 @@
+"""Compile a checked definition into one parameterized SELECT for PostgreSQL or DuckDB.
+
+The query is assembled from sqlglot expression objects, never from pasted strings. Columns are
+re-created from the data source's allowlist, JSON keys and every literal are bound parameters,
+and the generated text is verified once more (its placeholders are exactly ours, no `;`, no
+comment markers) before it is handed out.
+
+Meaning of `calculation_formula` per metric type (an "expression" is a row-level expression over
+the source's columns, without aggregates):
+
+- COUNT: `*`, an expression (rows where it is not NULL), or `count(...)` / `count_if(cond)`.
+- SUM, AVERAGE, MAX, MIN: an expression, or the same wrapped in sum/avg/max/min.
+- DISTINCT_COUNT: an expression, or `count(distinct expression)`.
+- PERCENTILE: an expression plus the `percentile` field (a fraction in (0, 1)), or
+  `percentile(expression, 0.95)`; continuous (interpolated) percentile on both warehouses.
+- RATIO: `<aggregates> / <aggregates>`, e.g. `count_if(event_type = 'purchase') / count(*)`;
+  every column sits inside an aggregate; compiled as numeric division with NULLIF(den, 0).
+
+Every `/` is true division (numeric on PostgreSQL, DOUBLE on DuckDB) and yields NULL when the
+divisor is 0, so both warehouses give the same answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
+
+from sqlglot import exp
+
+from custom_metrics.definitions import MetricDefinition, MetricType, parse_definition
+from custom_metrics.errors import MetricValidationError
+from custom_metrics.sources import ColumnKind, DataSource, get_source
+from custom_metrics.validation import (
+    AGGREGATE_NODES,
+    Aggregates,
+    ExpressionChecker,
+    column_kind,
+    parse_expression,
+    resolve_reference,
+)
+from warehouse import WarehouseConfig
+
+DIALECTS: Final = ("postgres", "duckdb")
+VALUE_COLUMN: Final = "value"
+_PARAM_RE: Final = {
+    "postgres": re.compile(r"%\(([A-Za-z_][A-Za-z0-9_]*)\)s"),
+    "duckdb": re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)"),
+}
+_NUMERIC_TYPE: Final = {"postgres": "numeric", "duckdb": "double"}
+_SIMPLE_AGGREGATE: Final[dict[MetricType, type[exp.Expression]]] = {
+    MetricType.SUM: exp.Sum,
+    MetricType.AVERAGE: exp.Avg,
+    MetricType.MAX: exp.Max,
+    MetricType.MIN: exp.Min,
+}
+_FIELD: Final = "calculation_formula"
+
+PeriodBound = date | datetime | str | None
+
+
+@dataclass(frozen=True)
+class CompiledMetric:
+    """The SQL for one dialect, its bound parameters, and what its columns mean."""
+
+    sql: str
+    params: dict[str, Any]
+    dialect: str
+    columns: tuple[str, ...]
+    definition: MetricDefinition = field(repr=False)
+    period: tuple[date | datetime, date | datetime] | None = None
+
+    @property
+    def dimension_columns(self) -> tuple[str, ...]:
+        return self.columns[:-1]
+
+
+class _Binder:
+    """Hands out parameter placeholders; the only source of names in the final SQL."""
+
+    def __init__(self) -> None:
+        self.params: dict[str, Any] = {}
+        self._json_keys: dict[str, str] = {}
+        self._count = 0
+
+    def bind(self, value: Any, name: str | None = None) -> exp.Placeholder:
+        if name is None:
+            self._count += 1
+            name = f"p{self._count}"
+        if name in self.params:
+            raise AssertionError(f"parameter {name} bound twice")
+        self.params[name] = value
+        return exp.Placeholder(this=name)
+
+    def json_key(self, key: str) -> exp.Placeholder:
+        """One parameter per distinct key, so SELECT and GROUP BY expressions are identical."""
+        if key not in self._json_keys:
+            self._json_keys[key] = f"k{len(self._json_keys) + 1}"
+            self.params[self._json_keys[key]] = key
+        return exp.Placeholder(this=self._json_keys[key])
+
+
+class _Rewriter:
+    """Rebuilds a checked user expression: canonical columns, bound literals, safe division."""
+
+    def __init__(self, source: DataSource, dialect: str, binder: _Binder) -> None:
+        self.source = source
+        self.dialect = dialect
+        self.binder = binder
+
+    def reference(self, column: str, key: str | None) -> exp.Expression:
+        """A column from the allowlist, or `(properties ->> key)` with the key bound."""
+        if key is None:
+            return exp.column(column)
+        extract = exp.JSONExtractScalar(
+            this=exp.column(column), expression=self.binder.json_key(key)
+        )
+        return exp.Paren(this=extract)
+
+    def safe_div(self, numerator: exp.Expression, denominator: exp.Expression) -> exp.Expression:
+        cast = exp.cast(numerator, exp.DataType.build(_NUMERIC_TYPE[self.dialect]))
+        return exp.Div(
+            this=cast,
+            expression=exp.Nullif(this=denominator, expression=exp.Literal.number(0)),
+        )
+
+    def rewrite(
+        self, node: exp.Expression, field_name: str, hint: ColumnKind | None = None
+    ) -> exp.Expression:
+        if isinstance(node, exp.Column):
+            name = f"{node.table}.{node.name}" if node.table else node.name
+            return self.reference(*resolve_reference(name, self.source, field_name))
+        if isinstance(node, exp.Literal):
+            return self.binder.bind(_literal_value(node, hint, field_name))
+        if isinstance(node, exp.Div):
+            return self.safe_div(
+                self.rewrite(node.this, field_name), self.rewrite(node.expression, field_name)
+            )
+        if isinstance(node, exp.CountIf):
+            condition = self.rewrite(node.this, field_name)
+            case = exp.Case(ifs=[exp.If(this=condition, true=exp.Literal.number(1))])
+            return exp.Count(this=case)
+        child_hint = self._hint(node) or (hint if isinstance(node, exp.Neg | exp.Paren) else None)
+        args: dict[str, Any] = {}
+        for key, value in node.args.items():
+            if isinstance(value, exp.Expression):
+                args[key] = self.rewrite(value, field_name, child_hint)
+            elif isinstance(value, list):
+                args[key] = [
+                    self.rewrite(v, field_name, child_hint) if isinstance(v, exp.Expression) else v
+                    for v in value
+                ]
+            else:
+                args[key] = value
+        return type(node)(**args)
+
+    def _hint(self, node: exp.Expression) -> ColumnKind | None:
+        """In `date_col >= '2025-01-01'` the string is bound as a date (and checked)."""
+        comparisons = exp.EQ | exp.NEQ | exp.GT | exp.GTE | exp.LT | exp.LTE | exp.Between | exp.In
+        if not isinstance(node, comparisons):
+            return None
+        for operand in (node.this, node.args.get("expression")):
+            kind = column_kind(operand, self.source) if operand is not None else None
+            if kind in (ColumnKind.DATE, ColumnKind.TIMESTAMP):
+                return kind
+        return None
+
+
+def _literal_value(node: exp.Literal, hint: ColumnKind | None, field_name: str) -> Any:
+    text = str(node.this)
+    if node.is_string:
+        if hint is ColumnKind.DATE:
+            return _parse_date(text, field_name)
+        if hint is ColumnKind.TIMESTAMP:
+            return _parse_timestamp(text, field_name)
+        return text
+    if text.isdigit():
+        return int(text)
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise MetricValidationError(field_name, f"bad number {text!r}") from None
+
+
+def _parse_date(text: str, field_name: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise MetricValidationError(field_name, f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _parse_timestamp(text: str, field_name: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise MetricValidationError(
+            field_name, f"{text!r} is not an ISO timestamp or date"
+        ) from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _unparen(node: exp.Expression) -> exp.Expression:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    return node
+
+
+def _check_numeric(node: exp.Expression, source: DataSource, metric_type: MetricType) -> None:
+    kind = column_kind(_unparen(node), source)
+    if kind is not None and kind is not ColumnKind.NUMBER:
+        raise MetricValidationError(
+            _FIELD, f"{metric_type.value} needs a numeric expression, {node.sql()!r} is {kind}"
+        )
+
+
+def _fraction(value: object, field_name: str) -> float:
+    try:
+        fraction = float(str(value))
+    except ValueError:
+        raise MetricValidationError(field_name, f"percentile {value!r} is not a number") from None
+    if not 0 < fraction < 1:
+        raise MetricValidationError(
+            field_name, f"percentile must be a fraction strictly between 0 and 1, not {value}"
+        )
+    return fraction
+
+
+class _ValueBuilder:
+    """Turns `calculation_formula` into the aggregate expression for the metric type."""
+
+    def __init__(self, definition: MetricDefinition, source: DataSource, rw: _Rewriter) -> None:
+        self.definition = definition
+        self.source = source
+        self.rw = rw
+        self.text = definition.calculation_formula
+        self.checker = ExpressionChecker(source, _FIELD, self.text)
+
+    def build(self) -> exp.Expression:
+        metric_type = self.definition.metric_type
+        if metric_type is MetricType.COUNT and self.text.strip() == "*":
+            return exp.Count(this=exp.Star())
+        tree = parse_expression(self.text, _FIELD)
+        core = _unparen(tree)
+        if metric_type is MetricType.PERCENTILE:
+            return self._percentile(core)
+        if metric_type is MetricType.RATIO:
+            return self._ratio(core)
+        if isinstance(core, AGGREGATE_NODES):
+            return self._wrapped(core)
+        self.checker.check(tree, Aggregates.FORBIDDEN)
+        argument = self.rw.rewrite(tree, _FIELD)
+        if metric_type is MetricType.COUNT:
+            return exp.Count(this=argument)
+        if metric_type is MetricType.DISTINCT_COUNT:
+            return exp.Count(this=exp.Distinct(expressions=[argument]))
+        if metric_type in (MetricType.SUM, MetricType.AVERAGE):
+            _check_numeric(tree, self.source, metric_type)
+        return _SIMPLE_AGGREGATE[metric_type](this=argument)
+
+    def _wrapped(self, core: exp.Expression) -> exp.Expression:
+        """`sum(x)` under SUM, `count(distinct x)` under DISTINCT_COUNT, and so on."""
+        metric_type = self.definition.metric_type
+        distinct = isinstance(core, exp.Count) and isinstance(core.this, exp.Distinct)
+        matches = {
+            MetricType.COUNT: isinstance(core, exp.CountIf | exp.Count) and not distinct,
+            MetricType.DISTINCT_COUNT: distinct,
+        }.get(metric_type, type(core) is _SIMPLE_AGGREGATE.get(metric_type))
+        if not matches:
+            hint = " (use DISTINCT_COUNT)" if distinct else ""
+            raise MetricValidationError(
+                _FIELD,
+                f"{core.key}() does not match metric_type {metric_type.value}{hint}; "
+                "write the expression alone or wrap it in the matching aggregate",
+            )
+        self.checker.check(core, Aggregates.REQUIRED_AROUND_COLUMNS)
+        if metric_type in (MetricType.SUM, MetricType.AVERAGE):
+            _check_numeric(core.this, self.source, metric_type)
+        return self.rw.rewrite(core, _FIELD)
+
+    def _ratio(self, core: exp.Expression) -> exp.Expression:
+        if not isinstance(core, exp.Div):
+            raise MetricValidationError(
+                _FIELD,
+                "a RATIO formula must divide two aggregates, e.g. "
+                "count_if(event_type = 'purchase') / count(*)",
+            )
+        self.checker.check(core.this, Aggregates.REQUIRED_AROUND_COLUMNS)
+        self.checker.check(core.expression, Aggregates.REQUIRED_AROUND_COLUMNS)
+        return self.rw.safe_div(
+            self.rw.rewrite(core.this, _FIELD), self.rw.rewrite(core.expression, _FIELD)
+        )
+
+    def _percentile(self, core: exp.Expression) -> exp.Expression:
+        given = self.definition.percentile
+        argument: exp.Expression = core
+        inline: exp.Expression | None = None
+        if isinstance(core, exp.Anonymous) and core.name.lower() == "percentile":
+            if len(core.expressions) != 2:
+                raise MetricValidationError(_FIELD, "write percentile(expression, fraction)")
+            argument, inline = core.expressions
+        elif isinstance(core, exp.PercentileCont):
+            argument, inline = core.this, core.args.get("expression")
+            if inline is None:
+                raise MetricValidationError(_FIELD, "write percentile(expression, fraction)")
+        fraction: float
+        if inline is not None:
+            if not isinstance(inline, exp.Literal) or inline.is_string:
+                raise MetricValidationError(_FIELD, "the percentile must be a number literal")
+            fraction = _fraction(inline.this, _FIELD)
+            if given is not None and abs(given - fraction) > 1e-12:
+                raise MetricValidationError(
+                    "percentile", f"{given} disagrees with {fraction} in the formula"
+                )
+        elif given is None:
+            raise MetricValidationError(
+                "percentile",
+                "PERCENTILE needs a fraction in (0, 1): set percentile or write "
+                "percentile(expression, 0.95)",
+            )
+        else:
+            fraction = _fraction(given, "percentile")
+        self.checker.check(argument, Aggregates.FORBIDDEN)
+        _check_numeric(argument, self.source, MetricType.PERCENTILE)
+        # Interpolated percentiles are real numbers: DuckDB would otherwise keep a DECIMAL
+        # column's scale and round them, PostgreSQL casts to double precision anyway.
+        value = exp.cast(self.rw.rewrite(argument, _FIELD), exp.DataType.build("double"))
+        bound = self.rw.binder.bind(fraction)
+        if self.rw.dialect == "postgres":
+            ordered = exp.Order(expressions=[exp.Ordered(this=value, nulls_first=False)])
+            return exp.WithinGroup(this=exp.PercentileCont(this=bound), expression=ordered)
+        return exp.PercentileCont(this=value, expression=bound)
+
+
+def _check_filter_value(value: Any, field_name: str) -> None:
+    if isinstance(value, str) and any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise MetricValidationError(field_name, "control characters are not allowed in values")
+
+
+def _filter_value(value: Any, kind: ColumnKind, is_json: bool, field_name: str) -> Any:
+    """Python value to bind for one filter value: JSON keys compare as text, dates as dates."""
+    _check_filter_value(value, field_name)
+    if is_json:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return value.isoformat() if isinstance(value, date) else str(value)
+    if kind is ColumnKind.NUMBER and (
+        isinstance(value, bool) or not isinstance(value, int | float)
+    ):
+        raise MetricValidationError(field_name, f"needs a number, not {value!r}")
+    if kind is ColumnKind.TEXT:
+        if isinstance(value, bool):
+            raise MetricValidationError(field_name, f"needs text, not {value!r}")
+        return value if isinstance(value, str) else str(value)
+    if kind is ColumnKind.DATE and isinstance(value, str):
+        return _parse_date(value, field_name)
+    if kind is ColumnKind.TIMESTAMP and isinstance(value, str):
+        return _parse_timestamp(value, field_name)
+    if kind is ColumnKind.TIMESTAMP and isinstance(value, date) and not isinstance(value, datetime):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return value
+
+
+def _filters(
+    definition: MetricDefinition, source: DataSource, rw: _Rewriter
+) -> list[exp.Expression]:
+    conditions: list[exp.Expression] = []
+    for name, value in definition.filters.items():
+        field_name = f"filters.{name}"
+        if not name.isascii() or not name.isprintable():
+            field_name = f"filters[{name!a}]"
+        column, key = resolve_reference(name, source, field_name)
+        kind = ColumnKind.TEXT if key else source.columns[column]
+        target = rw.reference(column, key)
+        if value is None:
+            conditions.append(exp.Is(this=target, expression=exp.Null()))
+        elif isinstance(value, list):
+            if any(v is None for v in value):
+                raise MetricValidationError(field_name, "NULL cannot be in a list; filter it alone")
+            items = [
+                rw.binder.bind(_filter_value(v, kind, key is not None, field_name)) for v in value
+            ]
+            conditions.append(exp.In(this=target, expressions=items))
+        else:
+            bound = rw.binder.bind(_filter_value(value, kind, key is not None, field_name))
+            conditions.append(exp.EQ(this=target, expression=bound))
+    return conditions
+
+
+def _as_bound(value: PeriodBound, kind: ColumnKind, label: str) -> date | datetime | None:
+    """A period bound as the time column's type: UTC datetime, or a whole day."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = _parse_timestamp(value, label)
+    if kind is ColumnKind.TIMESTAMP:
+        if isinstance(value, datetime):
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if isinstance(value, datetime):
+        utc = value if value.tzinfo is None else value.astimezone(UTC)
+        if utc.time() != datetime.min.time():
+            raise MetricValidationError(label, "must be a whole day (midnight UTC) for this source")
+        return utc.date()
+    if not isinstance(value, date):
+        raise MetricValidationError(label, "must be a date or datetime")
+    return value
+
+
+def resolve_period(
+    definition: MetricDefinition, source: DataSource, start: PeriodBound, end: PeriodBound
+) -> tuple[date | datetime | None, date | datetime | None]:
+    """The half-open window [start, end) on the time column; `lookback_days` fixes the start."""
+    kind = source.time_kind
+    lo, hi = _as_bound(start, kind, "start"), _as_bound(end, kind, "end")
+    if definition.lookback_days is not None and hi is not None:
+        lo = hi - timedelta(days=definition.lookback_days)
+    if lo is not None and hi is not None and lo >= hi:
+        raise MetricValidationError("start", "the period's start must be before its end")
+    return lo, hi
+
+
+def _verify(sql: str, params: Mapping[str, Any], dialect: str) -> None:
+    """Last line of defence: placeholders are exactly ours, no statement or comment markers."""
+    names = set(_PARAM_RE[dialect].findall(sql))
+    stripped = _PARAM_RE[dialect].sub("", sql)
+    problems = []
+    if names != set(params):
+        problems.append("placeholders do not match the parameters")
+    if any(marker in sql for marker in (";", "--", "/*", "*/")):
+        problems.append("statement or comment markers")
+    if any(char in stripped for char in "%$?'\\"):
+        problems.append("unexpected literal or placeholder characters")
+    if problems:
+        raise MetricValidationError("definition", "internal check failed: " + ", ".join(problems))
+
+
+def compile_metric(
+    definition: MetricDefinition | Mapping[str, Any],
+    dialect: str = "postgres",
+    start: PeriodBound = None,
+    end: PeriodBound = None,
+    *,
+    schema: str | None = None,
+) -> CompiledMetric:
+    """Validate a definition and compile it to one SELECT for `dialect` (CONTRACT §6).
+
+    The result has `.sql` in the driver's named-parameter style and `.params`; its rows are the
+    dimension columns then `value`. Anything not accepted raises MetricValidationError.
+    """
+    if dialect not in DIALECTS:
+        raise MetricValidationError("dialect", f"must be one of {', '.join(DIALECTS)}")
+    model = parse_definition(definition)
+    source = get_source(model.data_source)
+    binder = _Binder()
+    rw = _Rewriter(source, dialect, binder)
+
+    dimensions: list[exp.Expression] = []
+    aliases: list[str] = []
+    for index, name in enumerate(model.dimensions):
+        column, key = resolve_reference(name, source, f"dimensions[{index}]")
+        alias = key or column
+        if alias in aliases or alias == VALUE_COLUMN:
+            raise MetricValidationError(f"dimensions[{index}]", f"output column {alias!r} twice")
+        aliases.append(alias)
+        dimensions.append(rw.reference(column, key))
+
+    value = _ValueBuilder(model, source, rw).build()
+    conditions = _filters(model, source, rw)
+    if model.where is not None:
+        tree = parse_expression(model.where, "where")
+        ExpressionChecker(source, "where", model.where).check(tree, Aggregates.FORBIDDEN)
+        conditions.append(exp.Paren(this=rw.rewrite(tree, "where")))
+
+    lo, hi = resolve_period(model, source, start, end)
+    time_column = exp.column(source.time_column)
+    if lo is not None:
+        conditions.append(
+            exp.GTE(this=time_column.copy(), expression=binder.bind(lo, "period_start"))
+        )
+    if hi is not None:
+        conditions.append(exp.LT(this=time_column.copy(), expression=binder.bind(hi, "period_end")))
+
+    projections = [
+        exp.alias_(d.copy(), exp.to_identifier(a, quoted=True))
+        for d, a in zip(dimensions, aliases, strict=True)
+    ]
+    projections.append(exp.alias_(value, exp.to_identifier(VALUE_COLUMN, quoted=True)))
+    schema_name = schema or WarehouseConfig().schema
+    table = exp.Table(this=exp.to_identifier(source.table), db=exp.to_identifier(schema_name))
+    query = exp.select(*projections).from_(table)
+    if conditions:
+        query = query.where(exp.and_(*conditions))
+    if dimensions:
+        query = query.group_by(*(d.copy() for d in dimensions))
+    try:
+        sql = query.sql(dialect=dialect)
+    except RecursionError:
+        raise MetricValidationError("definition", "expression is too deeply nested") from None
+    _verify(sql, binder.params, dialect)
+    period = (lo, hi) if lo is not None and hi is not None else None
+    return CompiledMetric(
+        sql, dict(binder.params), dialect, (*aliases, VALUE_COLUMN), model, period
+    )
+
+
+def validate_definition(definition: MetricDefinition | Mapping[str, Any]) -> MetricDefinition:
+    """Compile for every dialect (without a period); returns the model when all accept it."""
+    model = parse_definition(definition)
+    for dialect in DIALECTS:
+        compile_metric(model, dialect, schema="metrics")
+    return model

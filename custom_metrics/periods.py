@@ -1,0 +1,61 @@
+"""Calendar helpers: whole-day periods and splitting a period into day/week/month buckets."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Final
+
+from custom_metrics.definitions import TimeGrain
+from custom_metrics.errors import MetricValidationError
+
+MAX_BUCKETS: Final = 1000
+
+
+def as_day(value: date | datetime | str, label: str) -> date:
+    """A period bound as a UTC day; datetimes must be midnight UTC."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
+        except ValueError:
+            raise MetricValidationError(label, f"{value!r} is not a date (YYYY-MM-DD)") from None
+    if isinstance(value, datetime):
+        utc = value if value.tzinfo is None else value.astimezone(UTC)
+        if utc.time() != datetime.min.time():
+            raise MetricValidationError(label, "must be a whole day (midnight UTC)")
+        return utc.date()
+    return value
+
+
+def whole_day_period(start: date | datetime | str, end: date | datetime | str) -> tuple[date, date]:
+    """A half-open [start, end) of whole UTC days, start before end."""
+    lo, hi = as_day(start, "start"), as_day(end, "end")
+    if lo >= hi:
+        raise MetricValidationError("start", "the period's start must be before its end")
+    return lo, hi
+
+
+def _next_boundary(day: date, grain: TimeGrain, week_start_index: int) -> date:
+    if grain is TimeGrain.DAY:
+        return day + timedelta(days=1)
+    if grain is TimeGrain.WEEK:
+        return day + timedelta(days=(week_start_index - day.weekday() - 1) % 7 + 1)
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def split_period(
+    start: date, end: date, grain: TimeGrain | None, week_start_index: int = 0
+) -> list[tuple[date, date]]:
+    """[start, end) cut at grain boundaries (weeks start on `week_start_index`, 0 = Monday)."""
+    if grain is None:
+        return [(start, end)]
+    buckets: list[tuple[date, date]] = []
+    cursor = start
+    while cursor < end:
+        boundary = min(_next_boundary(cursor, grain, week_start_index), end)
+        buckets.append((cursor, boundary))
+        if len(buckets) > MAX_BUCKETS:
+            raise MetricValidationError(
+                "period", f"more than {MAX_BUCKETS} {grain.value} buckets; pick a shorter period"
+            )
+        cursor = boundary
+    return buckets

@@ -1,0 +1,316 @@
+"""Test support for custom metrics: generated rows, table loading, plain-Python reference."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from warehouse import Warehouse, WarehouseConfig
+
+EVENT_TYPES = ["page_view", "click", "purchase", "license_renewal", "asset_used"]
+ENTITY_TYPES = ["asset", "license", "org"]
+INDUSTRIES = ["retail", "finance", "health", "O'Brien & Co", "café"]
+CATEGORIES = ["laptop", "phone", "server"]
+TIERS = ["gold", "silver", "bronze"]
+START = datetime(2025, 1, 1, tzinfo=UTC)
+DAYS = 59  # Jan 1 .. Feb 28 2025
+
+EVENT_COLUMNS = [
+    "event_id",
+    "occurred_at",
+    "event_date",
+    "event_type",
+    "actor_id",
+    "entity_type",
+    "entity_id",
+    "revenue_cents",
+    "properties",
+    "ingested_at",
+]
+ROLLUP_DIMS = ["entity_type", "entity_id", "event_type"]
+
+
+def make_events(n: int = 1500, seed: int = 7) -> list[dict[str, Any]]:
+    """Deterministic events with NULLs, missing JSON keys and awkward property values."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        occurred = START + timedelta(seconds=rng.randrange(0, DAYS * 86400))
+        entity_type = rng.choice(ENTITY_TYPES)
+        props: dict[str, Any] | None = None
+        if rng.random() > 0.1:
+            props = {"category": rng.choice(CATEGORIES), "tier": rng.choice(TIERS)}
+            if rng.random() > 0.15:
+                props["industry"] = rng.choice(INDUSTRIES)
+            props["seats"] = rng.randrange(1, 50)
+        rows.append(
+            {
+                "event_id": f"e{i:05d}",
+                "occurred_at": occurred,
+                "event_date": occurred.date(),
+                "event_type": rng.choice(EVENT_TYPES),
+                "actor_id": None if rng.random() < 0.15 else f"u{rng.randrange(120)}",
+                "entity_type": entity_type,
+                "entity_id": f"{entity_type[0]}{rng.randrange(40)}",
+                "revenue_cents": rng.choice([None, None, 0, rng.randrange(1, 100_000)]),
+                "properties": props,
+                "ingested_at": occurred + timedelta(minutes=rng.randrange(0, 600)),
+            }
+        )
+    return rows
+
+
+def _rollup_rows(
+    rng: random.Random, time_column: str, periods: Sequence[date], extras: Sequence[str], n: int
+) -> list[dict[str, Any]]:
+    rows = []
+    for _ in range(n):
+        row: dict[str, Any] = {
+            time_column: rng.choice(periods),
+            "entity_type": rng.choice([*ENTITY_TYPES, "*"]),
+            "entity_id": rng.choice(["*", "a1", "l2", "o3"]),
+            "event_type": rng.choice([*EVENT_TYPES, "*"]),
+            "event_count": rng.randrange(1, 500),
+            "unique_actors": rng.randrange(0, 100),
+            "revenue_cents": rng.randrange(0, 1_000_000),
+        }
+        for column in extras:
+            if column.startswith("prev_") or column.endswith("_growth_pct"):
+                row[column] = None if rng.random() < 0.3 else _num(rng, column)
+            else:
+                row[column] = _num(rng, column)
+        rows.append(row)
+    return rows
+
+
+def _num(rng: random.Random, column: str) -> Any:
+    if column.endswith("_pct") or column.startswith("avg_"):
+        return Decimal(rng.randrange(-50_000, 50_000)) / 100
+    if column in ("active_days", "days_in_month"):
+        return rng.randrange(1, 29)
+    return rng.randrange(0, 1000)
+
+
+PERIOD_EXTRAS = [
+    "active_days",
+    "avg_daily_events",
+    "avg_daily_revenue_cents",
+    "prev_event_count",
+    "prev_unique_actors",
+    "prev_revenue_cents",
+    "event_count_growth_pct",
+    "unique_actors_growth_pct",
+    "revenue_growth_pct",
+]
+
+
+def make_rollups(seed: int = 11) -> dict[str, list[dict[str, Any]]]:
+    """Random rollup rows (shape only; the compiler just reads them)."""
+    rng = random.Random(seed)
+    days = [START.date() + timedelta(days=d) for d in range(DAYS)]
+    weeks = [date(2024, 12, 30) + timedelta(weeks=w) for w in range(9)]
+    months = [date(2025, m, 1) for m in (1, 2, 3)]
+    return {
+        "daily_metrics": _rollup_rows(rng, "metric_date", days, [], 400),
+        "weekly_metrics": _rollup_rows(rng, "week_start", weeks, PERIOD_EXTRAS, 200),
+        "monthly_metrics": _rollup_rows(
+            rng, "month_start", months, ["days_in_month", *PERIOD_EXTRAS], 100
+        ),
+    }
+
+
+def _ddl(dialect: str, schema: str) -> dict[str, str]:
+    json_type = "jsonb" if dialect == "postgres" else "json"
+    dims = "entity_type text, entity_id text, event_type text"
+    measures = "event_count bigint, unique_actors bigint, revenue_cents bigint"
+    extras = (
+        "active_days int, avg_daily_events numeric, avg_daily_revenue_cents numeric, "
+        "prev_event_count bigint, prev_unique_actors bigint, prev_revenue_cents bigint, "
+        "event_count_growth_pct numeric, unique_actors_growth_pct numeric, "
+        "revenue_growth_pct numeric"
+    )
+    if dialect == "duckdb":
+        extras = extras.replace("numeric", "decimal(18, 2)")
+    return {
+        "stg_events": f"create table {schema}.stg_events (event_id text, occurred_at timestamptz, "
+        "event_date date, event_type text, actor_id text, entity_type text, entity_id text, "
+        f"revenue_cents bigint, properties {json_type}, ingested_at timestamptz)",
+        "daily_metrics": f"create table {schema}.daily_metrics (metric_date date, {dims}, "
+        f"{measures})",
+        "weekly_metrics": f"create table {schema}.weekly_metrics (week_start date, {dims}, "
+        f"{measures}, {extras})",
+        "monthly_metrics": f"create table {schema}.monthly_metrics (month_start date, {dims}, "
+        f"{measures}, days_in_month int, {extras})",
+    }
+
+
+def insert_rows(wh: Warehouse, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert many rows quickly: multi-row VALUES with named parameters, in chunks."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    for offset in range(0, len(rows), 200):
+        chunk = rows[offset : offset + 200]
+        params: dict[str, Any] = {}
+        tuples = []
+        for i, row in enumerate(chunk):
+            names = []
+            for j, column in enumerate(columns):
+                value = row[column]
+                if column == "properties" and value is not None:
+                    value = json.dumps(value)
+                params[f"v{i}_{j}"] = value
+                names.append(wh.param(f"v{i}_{j}"))
+            tuples.append("(" + ", ".join(names) + ")")
+        wh.execute(
+            f"insert into {wh.schema}.{table} ({', '.join(columns)}) values {', '.join(tuples)}",
+            params,
+        )
+
+
+def load_sources(
+    wh: Warehouse,
+    events: Sequence[Mapping[str, Any]],
+    rollups: Mapping[str, Sequence[Mapping[str, Any]]],
+) -> None:
+    """Create the four source tables in the warehouse's schema and fill them."""
+    wh.execute(f"create schema if not exists {wh.schema}")
+    for statement in _ddl(wh.dialect, wh.schema).values():
+        wh.execute(statement)
+    insert_rows(wh, "stg_events", events)
+    for table, rows in rollups.items():
+        insert_rows(wh, table, rows)
+
+
+# ---- the plain-Python reference -------------------------------------------------------
+
+
+def json_text(props: Mapping[str, Any] | None, key: str) -> str | None:
+    """What `properties ->> key` gives on both warehouses for our generated values."""
+    if not isinstance(props, Mapping) or props.get(key) is None:
+        return None
+    value = props[key]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def dim_value(row: Mapping[str, Any], name: str) -> Any:
+    if name.startswith("properties."):
+        return json_text(row.get("properties"), name.split(".", 1)[1])
+    return row[name]
+
+
+def _percentile(values: list[float], fraction: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = fraction * (len(ordered) - 1)
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def aggregate(kind: str, values: list[Any], fraction: float | None = None) -> Any:
+    """SQL aggregate semantics over one group's values (NULLs ignored)."""
+    present = [v for v in values if v is not None]
+    if kind == "count_star":
+        return len(values)
+    if kind == "count":
+        return len(present)
+    if kind == "distinct":
+        return len(set(present))
+    if not present:
+        return None
+    if kind == "sum":
+        return sum(present)
+    if kind == "avg":
+        return sum(Decimal(str(v)) for v in present) / len(present)
+    if kind == "max":
+        return max(present)
+    if kind == "min":
+        return min(present)
+    if kind == "percentile":
+        assert fraction is not None
+        return _percentile([float(v) for v in present], fraction)
+    raise ValueError(kind)
+
+
+def reference(
+    rows: Iterable[Mapping[str, Any]],
+    dimensions: Sequence[str],
+    keep: Callable[[Mapping[str, Any]], bool],
+    value: Callable[[list[Mapping[str, Any]]], Any],
+) -> dict[tuple[Any, ...], Any]:
+    """Group the kept rows by the dimensions and compute `value` per group (SQL GROUP BY)."""
+    groups: dict[tuple[Any, ...], list[Mapping[str, Any]]] = defaultdict(list)
+    kept = [r for r in rows if keep(r)]
+    for row in kept:
+        groups[tuple(dim_value(row, d) for d in dimensions)].append(row)
+    if not dimensions:
+        return {(): value(kept)}
+    return {key: value(group) for key, group in groups.items()}
+
+
+def ratio(numerator: Any, denominator: Any) -> float | None:
+    if numerator is None or denominator in (None, 0):
+        return None
+    return float(numerator) / float(denominator)
+
+
+def as_result(rows: Iterable[Sequence[Any]]) -> dict[tuple[Any, ...], Any]:
+    return {tuple(r[:-1]): r[-1] for r in rows}
+
+
+def same_number(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
+
+
+def assert_same(
+    actual: Mapping[tuple[Any, ...], Any], expected: Mapping[tuple[Any, ...], Any]
+) -> None:
+    assert set(actual) == set(expected), (
+        f"groups differ: only in SQL {set(actual) - set(expected)}, "
+        f"only in Python {set(expected) - set(actual)}"
+    )
+    wrong = {
+        k: (actual[k], expected[k]) for k in expected if not same_number(actual[k], expected[k])
+    }
+    assert not wrong, f"values differ (sql, python): {wrong}"
+
+
+def in_period(column: str, start: Any, end: Any) -> Callable[[Mapping[str, Any]], bool]:
+    return lambda r: start <= r[column] < end
+
+
+def utc(d: date) -> datetime:
+    return datetime(d.year, d.month, d.day, tzinfo=UTC)
+
+
+# ---- connections ---------------------------------------------------------------------
+
+
+def duckdb_warehouse(path: Path, schema: str = "metrics") -> Warehouse:
+    import duckdb
+
+    config = WarehouseConfig(target="duckdb", duckdb_path=str(path), schema=schema)
+    raw = duckdb.connect(str(path))
+    raw.execute("set timezone = 'UTC'")
+    return Warehouse(config, raw)
+
+
+def postgres_warehouse(params: dict[str, str], schema: str) -> Warehouse:
+    import psycopg2
+
+    config = WarehouseConfig(target="postgres", schema=schema)
+    raw = psycopg2.connect(options="-c timezone=UTC", connect_timeout=10, **params)
+    raw.autocommit = True
+    return Warehouse(config, raw)

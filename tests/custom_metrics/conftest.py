@@ -1,0 +1,60 @@
+"""Fixtures: one DuckDB file and one PostgreSQL schema per session, loaded with the same rows."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from cm_support import (
+    duckdb_warehouse,
+    load_sources,
+    make_events,
+    make_rollups,
+    postgres_warehouse,
+)
+
+from warehouse import Warehouse
+
+
+@pytest.fixture(scope="session")
+def events() -> list[dict[str, Any]]:
+    return make_events()
+
+
+@pytest.fixture(scope="session")
+def rollups() -> dict[str, list[dict[str, Any]]]:
+    return make_rollups()
+
+
+@pytest.fixture(scope="session")
+def duck_wh(
+    tmp_path_factory: pytest.TempPathFactory,
+    events: list[dict[str, Any]],
+    rollups: dict[str, list[dict[str, Any]]],
+) -> Iterator[Warehouse]:
+    wh = duckdb_warehouse(tmp_path_factory.mktemp("cm") / "warehouse.duckdb")
+    load_sources(wh, events, rollups)
+    yield wh
+    wh.close()
+
+
+@pytest.fixture(scope="session")
+def pg_wh(
+    pg_database: dict[str, str],
+    events: list[dict[str, Any]],
+    rollups: dict[str, list[dict[str, Any]]],
+) -> Iterator[Warehouse]:
+    wh = postgres_warehouse(pg_database, f"cm_{uuid.uuid4().hex[:8]}")
+    load_sources(wh, events, rollups)
+    yield wh
+    wh.close()
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def wh(request: pytest.FixtureRequest) -> Warehouse:
+    """The loaded warehouse, once per dialect."""
+    name = "duck_wh" if request.param == "duckdb" else "pg_wh"
+    warehouse: Warehouse = request.getfixturevalue(name)
+    return warehouse

@@ -1,0 +1,181 @@
+"""The seed examples run and match plain Python; the CLI prints its tables end to end."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cm_support import (
+    aggregate,
+    as_result,
+    assert_same,
+    duckdb_warehouse,
+    load_sources,
+    make_events,
+    make_rollups,
+    ratio,
+    reference,
+    utc,
+)
+
+from custom_metrics import compile_metric, load_examples
+from custom_metrics.cli import format_table, main
+from warehouse import Warehouse
+
+JAN, FEB = date(2025, 1, 1), date(2025, 2, 1)
+
+
+def _in_january(keep: Any) -> Any:
+    return lambda r: utc(JAN) <= r["occurred_at"] < utc(FEB) and keep(r)
+
+
+EXPECTED = {
+    # lookback_days 30 ends at Feb 1: [Jan 2, Feb 1)
+    "active_users_30d": (
+        lambda r: utc(date(2025, 1, 2)) <= r["occurred_at"] < utc(FEB),
+        lambda rows: aggregate("distinct", [r["actor_id"] for r in rows]),
+    ),
+    "average_revenue_per_customer": (
+        _in_january(
+            lambda r: (
+                r["event_type"] == "purchase"
+                and r["actor_id"] is not None
+                and (r["revenue_cents"] or 0) > 0
+            )
+        ),
+        lambda rows: ratio(
+            aggregate("sum", [r["revenue_cents"] for r in rows]),
+            aggregate("distinct", [r["actor_id"] for r in rows]),
+        ),
+    ),
+    "license_renewal_rate_by_industry": (
+        _in_january(lambda r: r["entity_type"] == "license"),
+        lambda rows: ratio(
+            len({r["entity_id"] for r in rows if r["event_type"] == "license_renewal"}),
+            len({r["entity_id"] for r in rows}),
+        ),
+    ),
+    "asset_utilization_by_category": (
+        _in_january(lambda r: r["entity_type"] == "asset"),
+        lambda rows: ratio(len(rows), len({r["entity_id"] for r in rows})),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_examples_match_python(name: str, wh: Warehouse, events: list[dict[str, Any]]) -> None:
+    definition = load_examples()[name]
+    compiled = compile_metric(definition, wh.dialect, JAN, FEB, schema=wh.schema)
+    rows = wh.query(compiled.sql, compiled.params)
+    keep, value = EXPECTED[name]
+    expected = reference(events, list(definition.dimensions), keep, value)
+    assert_same(as_result(rows), expected)
+    assert rows, name
+    if definition.dimensions:
+        assert len(rows) > 1  # really split by the JSON key
+
+
+def test_format_table_aligns() -> None:
+    text = format_table(["name", "value"], [("a", 1), ("long name", 12.5), ("n", None)])
+    lines = text.splitlines()
+    assert lines[0].startswith("name") and set(lines[1]) <= {"-", " "}
+    assert lines[2].endswith("   1") and lines[3].endswith("12.5") and lines[4].endswith("NULL")
+
+
+@pytest.fixture()
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A DuckDB warehouse file the CLI's `connect()` opens through the environment."""
+    path = tmp_path / "cli.duckdb"
+    wh = duckdb_warehouse(path)
+    load_sources(wh, make_events(400, seed=5), make_rollups())
+    wh.close()
+    monkeypatch.setenv("METRICS_TARGET", "duckdb")
+    monkeypatch.setenv("METRICS_DUCKDB_PATH", str(path))
+    monkeypatch.setenv("METRICS_SCHEMA", "metrics")
+    return path
+
+
+def test_cli_end_to_end(cli_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "--examples"]) == 0
+    out = capsys.readouterr().out
+    assert "4 valid, 0 rejected" in out and "License renewal rate by industry" in out
+
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "name: evil\nmetric_type: COUNT\ndata_source: events\n"
+        "calculation_formula: \"pg_read_file('/etc/passwd')\"\n"
+    )
+    assert main(["validate", str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert "REJECTED bad.yml: calculation_formula: unknown function pg_read_file()" in out
+
+    assert (
+        main(
+            [
+                "compile",
+                "--examples",
+                "--dialect",
+                "postgres",
+                "--start",
+                "2025-01-01",
+                "--end",
+                "2025-02-01",
+            ]
+        )
+        == 0
+    )
+    assert "%(period_start)s" in capsys.readouterr().out
+
+    assert (
+        main(
+            [
+                "--user",
+                "alice",
+                "test",
+                "--examples",
+                "--start",
+                "2025-01-01",
+                "--end",
+                "2025-02-01",
+            ]
+        )
+        == 0
+    )
+    assert "nothing saved" in capsys.readouterr().out
+
+    assert main(["--user", "alice", "create", "--examples"]) == 0
+    created = capsys.readouterr().out
+    ids = [line.split()[0] for line in created.splitlines()[2:]]
+    assert len(ids) == 4 and all(i.startswith("cm_") for i in ids)
+
+    assert (
+        main(
+            ["--user", "alice", "calculate", ids[0], "--start", "2025-01-01", "--end", "2025-01-08"]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "SUCCESS" in out and "period_start" in out
+
+    assert main(["--user", "bob", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "4 definitions" in listing and "alice" in listing
+
+    assert (
+        main(
+            [
+                "--user",
+                "bob",
+                "calculate",
+                "cm_missing",
+                "--start",
+                "2025-01-01",
+                "--end",
+                "2025-01-02",
+            ]
+        )
+        == 1
+    )
+    assert "no definition" in capsys.readouterr().err

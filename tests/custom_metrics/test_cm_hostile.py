@@ -1,0 +1,309 @@
+"""A hostile corpus: every input is rejected with MetricValidationError and nothing reaches
+the database (checked on real PostgreSQL and DuckDB connections wrapped by a recorder)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from custom_metrics import (
+    CustomMetricService,
+    MetricValidationError,
+    Principal,
+    compile_metric,
+)
+from warehouse import Warehouse
+
+BASE: dict[str, Any] = {
+    "name": "hostile",
+    "metric_type": "COUNT",
+    "data_source": "events",
+    "calculation_formula": "*",
+}
+
+
+def _f(formula: str, metric_type: str = "SUM", **extra: Any) -> dict[str, Any]:
+    return {"calculation_formula": formula, "metric_type": metric_type, **extra}
+
+
+# (id, fields overriding BASE, the field the error must name)
+CORPUS: list[tuple[str, dict[str, Any], str]] = [
+    # stacked statements
+    (
+        "stacked-formula",
+        _f("count(*); drop table metrics.stg_events", "COUNT"),
+        "calculation_formula",
+    ),
+    ("stacked-select", _f("revenue_cents; select pg_sleep(10)"), "calculation_formula"),
+    ("stacked-where", {"where": "1=1; delete from metrics.stg_events"}, "where"),
+    ("fullwidth-semicolon", _f("revenue_cents\uff1b drop table x"), "calculation_formula"),
+    # comments
+    ("comment-dash", _f("revenue_cents -- comment"), "calculation_formula"),
+    ("comment-block", _f("revenue_cents /* c */"), "calculation_formula"),
+    ("comment-hash", _f("revenue_cents # mysql comment"), "calculation_formula"),
+    ("comment-in-where", {"where": "event_type = 'a' -- ' and true"}, "where"),
+    ("comment-open-only", {"where": "event_type = 'a' /*"}, "where"),
+    # UNION and subqueries into catalogs
+    ("union", _f("revenue_cents union select 1"), "calculation_formula"),
+    ("union-where", {"where": "event_type = 'x' union all select usename from pg_user"}, "where"),
+    ("subquery-pg-catalog", _f("(select count(*) from pg_catalog.pg_user)"), "calculation_formula"),
+    (
+        "subquery-information-schema",
+        _f("(select max(length(table_name)) from information_schema.tables)"),
+        "calculation_formula",
+    ),
+    ("subquery-duckdb-tables", _f("(select count(*) from duckdb_tables())"), "calculation_formula"),
+    ("exists-subquery", {"where": "event_type = 'a' or exists (select 1 from pg_user)"}, "where"),
+    (
+        "in-subquery",
+        {"where": "event_type in (select event_type from metrics.stg_events)"},
+        "where",
+    ),
+    ("in-non-literal", {"where": "event_type in ('a', event_id)"}, "where"),
+    # file and network functions
+    ("pg-read-file", _f("pg_read_file('/etc/passwd')", "COUNT"), "calculation_formula"),
+    ("pg-read-file-nested", _f("length(pg_read_file('/etc/passwd'))"), "calculation_formula"),
+    ("lo-import", _f("lo_import('/etc/passwd')"), "calculation_formula"),
+    ("read-csv", _f("read_csv('/etc/passwd')", "COUNT"), "calculation_formula"),
+    (
+        "read-parquet",
+        _f("(select count(*) from read_parquet('s3://bucket/x.parquet'))"),
+        "calculation_formula",
+    ),
+    ("read-text-http", _f("read_text('http://evil.example/x')", "COUNT"), "calculation_formula"),
+    ("httpfs-load", _f("load httpfs", "COUNT"), "calculation_formula"),
+    ("httpfs-install", _f("install httpfs", "COUNT"), "calculation_formula"),
+    ("dblink", _f("dblink('host=evil', 'select 1')", "COUNT"), "calculation_formula"),
+    ("copy-to", _f("copy (select 1) to '/tmp/x'", "COUNT"), "calculation_formula"),
+    ("copy-where", {"where": "copy stg_events to '/tmp/x'"}, "where"),
+    (
+        "query-to-xml",
+        _f("query_to_xml('select 1', true, true, '')", "COUNT"),
+        "calculation_formula",
+    ),
+    # settings, sleeps, DO blocks, catalogs through functions
+    (
+        "set-config",
+        _f("set_config('statement_timeout', '0', false)", "COUNT"),
+        "calculation_formula",
+    ),
+    ("current-setting", _f("current_setting('data_directory')", "COUNT"), "calculation_formula"),
+    ("pg-sleep", _f("pg_sleep(10)", "COUNT"), "calculation_formula"),
+    ("pg-sleep-where", {"where": "pg_sleep(5) is not null"}, "where"),
+    ("current-user", {"where": "event_type = current_user"}, "where"),
+    ("version", _f("version()", "COUNT"), "calculation_formula"),
+    ("do-block", _f("do $$ begin perform pg_sleep(1); end $$", "COUNT"), "calculation_formula"),
+    ("generate-series", _f("generate_series(1, 1000000000)", "COUNT"), "calculation_formula"),
+    ("chr", {"where": "event_type = chr(65)"}, "where"),
+    # casts, windows, JSON operators, regex
+    ("cast-colons", _f("revenue_cents::text", "MAX"), "calculation_formula"),
+    ("cast-function", _f("cast(revenue_cents as text)", "MAX"), "calculation_formula"),
+    ("window", _f("sum(revenue_cents) over (partition by actor_id)"), "calculation_formula"),
+    ("row-number", _f("row_number() over ()", "COUNT"), "calculation_formula"),
+    ("json-arrow", _f("properties -> 'a'", "COUNT"), "calculation_formula"),
+    ("json-double-arrow", {"where": "properties ->> 'a' = 'b'"}, "where"),
+    ("json-path-hash", {"where": "properties #>> '{a}' = 'b'"}, "where"),
+    ("regex-tilde", {"where": "event_type ~ 'x'"}, "where"),
+    ("concat", _f("upper('x') || 'y'", "COUNT"), "calculation_formula"),
+    ("interval", {"where": "occurred_at > now() - interval '1 day'"}, "where"),
+    ("like-escape", {"where": "event_type like 'a' escape '!'"}, "where"),
+    # placeholders and quoting tricks
+    ("dollar-quote", _f("$$ evil $$", "COUNT"), "calculation_formula"),
+    ("dollar-tag", {"where": "true or event_type = $tag$x$tag$"}, "where"),
+    ("placeholder-dollar-1", _f("$1"), "calculation_formula"),
+    ("placeholder-question", _f("?"), "calculation_formula"),
+    ("placeholder-percent-s", _f("%s"), "calculation_formula"),
+    ("placeholder-pyformat", _f("%(x)s"), "calculation_formula"),
+    ("placeholder-colon", _f(":name"), "calculation_formula"),
+    ("backslash-escape", _f("e'\\x41'", "COUNT"), "calculation_formula"),
+    ("quoted-identifier", _f('"revenue_cents"'), "calculation_formula"),
+    ("quoted-catalog", {"where": '"pg_catalog"."pg_user" is null'}, "where"),
+    # unicode tricks
+    ("nul", _f("revenue_cents\x00"), "calculation_formula"),
+    ("homoglyph-cyrillic-e", _f("r\u0435venue_cents"), "calculation_formula"),
+    ("zero-width-space", _f("revenue\u200b_cents"), "calculation_formula"),
+    ("rtl-override", _f("revenue_cents\u202e"), "calculation_formula"),
+    ("fullwidth-letters", _f("\uff52evenue_cents"), "calculation_formula"),
+    ("homoglyph-json-key", {"dimensions": ["properties.industr\u0443"]}, "dimensions[0]"),
+    ("nbsp", {"where": "event_type\u00a0= 'a'"}, "where"),
+    # size
+    ("very-long", _f("revenue_cents + " * 200 + "1"), "calculation_formula"),
+    ("deep-parens", _f("(" * 200 + "revenue_cents" + ")" * 200), "calculation_formula"),
+    ("deep-not", _f("not " * 400 + "true", "COUNT"), "calculation_formula"),
+    ("deep-ast", _f("revenue_cents" + " + 1" * 120), "calculation_formula"),
+    ("unbalanced", _f("sum(revenue_cents"), "calculation_formula"),
+    # columns and tables not on the allowlist
+    ("unknown-column", _f("password"), "calculation_formula"),
+    ("qualified-column", _f("stg_events.revenue_cents"), "calculation_formula"),
+    ("schema-qualified", _f("metrics.stg_events.revenue_cents"), "calculation_formula"),
+    ("bare-json-column", _f("properties", "COUNT"), "calculation_formula"),
+    ("nested-json-path", _f("properties.a.b", "COUNT"), "calculation_formula"),
+    (
+        "json-on-rollup",
+        {"data_source": "daily_metrics", "dimensions": ["properties.a"]},
+        "dimensions[0]",
+    ),
+    # metric type against formula
+    ("empty-formula", _f(""), "calculation_formula"),
+    ("star-for-sum", _f("*"), "calculation_formula"),
+    ("aggregate-mismatch", _f("sum(revenue_cents)", "COUNT"), "calculation_formula"),
+    ("count-distinct-star", _f("count(distinct *)", "DISTINCT_COUNT"), "calculation_formula"),
+    ("sum-of-text", _f("event_type", "SUM"), "calculation_formula"),
+    ("nested-aggregate", _f("sum(count(*)) / count(*)", "RATIO"), "calculation_formula"),
+    ("ratio-without-division", _f("count(*)", "RATIO"), "calculation_formula"),
+    ("ratio-bare-column", _f("revenue_cents / count(*)", "RATIO"), "calculation_formula"),
+    ("aggregate-in-where", {"where": "count(*) > 1"}, "where"),
+    ("percentile-1.5", _f("revenue_cents", "PERCENTILE", percentile=1.5), "percentile"),
+    (
+        "percentile-inline-1.5",
+        _f("percentile(revenue_cents, 1.5)", "PERCENTILE"),
+        "calculation_formula",
+    ),
+    ("percentile-zero", _f("percentile(revenue_cents, 0)", "PERCENTILE"), "calculation_formula"),
+    ("percentile-missing", _f("revenue_cents", "PERCENTILE"), "percentile"),
+    ("percentile-on-count", _f("revenue_cents", "SUM", percentile=0.5), "definition"),
+    ("json-vs-number", {"where": "properties.seats > 5"}, "where"),
+    ("json-arithmetic", _f("properties.seats * 2", "MAX"), "calculation_formula"),
+    ("json-sum", _f("sum(properties.seats)"), "calculation_formula"),
+    ("bad-date", {"where": "occurred_at >= 'not a date'"}, "where"),
+    # enums and allowlisted names
+    ("metric-type-injection", {"metric_type": "COUNT; DROP TABLE x"}, "metric_type"),
+    ("metric-type-unknown", {"metric_type": "MEDIAN"}, "metric_type"),
+    ("source-catalog", {"data_source": "pg_catalog.pg_user"}, "data_source"),
+    ("source-injection", {"data_source": "events; drop table x"}, "data_source"),
+    ("source-information-schema", {"data_source": "information_schema.tables"}, "data_source"),
+    ("source-raw-table", {"data_source": "stg_events"}, "data_source"),
+    ("time-grain", {"time_grain": "hour"}, "time_grain"),
+    ("lookback-negative", {"lookback_days": -5}, "lookback_days"),
+    ("visibility", {"visibility": "EVERYONE"}, "visibility"),
+    ("extra-field", {"sql": "select 1"}, "sql"),
+    # dimensions
+    ("dimension-injection", {"dimensions": ["event_type; drop table x"]}, "dimensions[0]"),
+    ("dimension-json-quote", {"dimensions": ["properties.a'b"]}, "dimensions[0]"),
+    ("dimension-catalog", {"dimensions": ["pg_catalog.pg_user"]}, "dimensions[0]"),
+    ("dimension-space", {"dimensions": ["properties.a b"]}, "dimensions[0]"),
+    ("dimension-unknown", {"dimensions": ["password"]}, "dimensions[0]"),
+    ("dimension-number", {"dimensions": ["1"]}, "dimensions[0]"),
+    ("dimension-expression", {"dimensions": ["lower(event_type)"]}, "dimensions[0]"),
+    ("dimension-duplicate", {"dimensions": ["event_type", "event_type"]}, "dimensions[1]"),
+    # filters: keys and values
+    ("filter-key-injection", {"filters": {"event_type = 'x' or 1=1 --": "a"}}, "filters"),
+    ("filter-json-quote", {"filters": {"properties.a'b": "x"}}, "filters"),
+    ("filter-empty-key", {"filters": {"properties.": "x"}}, "filters"),
+    ("filter-operator-object", {"filters": {"event_type": {"$ne": 1}}}, "filters"),
+    ("filter-nul-value", {"filters": {"event_type": "a\x00b"}}, "filters"),
+    ("filter-empty-list", {"filters": {"event_type": []}}, "filters"),
+    ("filter-null-in-list", {"filters": {"event_type": ["a", None]}}, "filters"),
+    ("filter-bad-date", {"filters": {"event_date": "yesterday"}}, "filters"),
+    ("filter-text-for-number", {"filters": {"revenue_cents": "1 or 1=1"}}, "filters"),
+    ("filter-bool-for-text", {"filters": {"event_type": True}}, "filters"),
+    # free text fields
+    ("name-nul", {"name": "a\x00b"}, "name"),
+    ("name-too-long", {"name": "a" * 500}, "name"),
+    ("description-rtl", {"description": "fine\u202eenif"}, "description"),
+    ("owner-zero-width", {"owner": "admin\u200b"}, "owner"),
+]
+
+
+def definition(overrides: dict[str, Any]) -> dict[str, Any]:
+    return {**BASE, **overrides}
+
+
+def test_corpus_is_large_and_distinct() -> None:
+    assert len(CORPUS) >= 60
+    assert len({name for name, _, _ in CORPUS}) == len(CORPUS)
+    fields = {field.split("[")[0].split(".")[0] for _, _, field in CORPUS}
+    assert {"calculation_formula", "where", "dimensions", "filters", "metric_type"} <= fields
+    assert {"data_source", "percentile", "name", "time_grain", "visibility"} <= fields
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"), [c[1:] for c in CORPUS], ids=[c[0] for c in CORPUS]
+)
+@pytest.mark.parametrize("dialect", ["postgres", "duckdb"])
+def test_compile_rejects(overrides: dict[str, Any], field: str, dialect: str) -> None:
+    with pytest.raises(MetricValidationError) as caught:
+        compile_metric(definition(overrides), dialect)
+    assert caught.value.field.startswith(field), str(caught.value)
+    assert str(caught.value).startswith(caught.value.field)
+
+
+class RecordingRaw:
+    """Wraps a driver connection and records every statement sent through it."""
+
+    def __init__(self, raw: Any) -> None:
+        object.__setattr__(self, "_raw", raw)
+        object.__setattr__(self, "statements", [])
+
+    def execute(self, sql: str, *args: Any, **kwargs: Any) -> Any:
+        self.statements.append(sql)
+        return self._raw.execute(sql, *args, **kwargs)
+
+    def executemany(self, sql: str, *args: Any, **kwargs: Any) -> Any:
+        self.statements.append(sql)
+        return self._raw.executemany(sql, *args, **kwargs)
+
+    def cursor(self) -> Any:
+        return RecordingCursor(self._raw.cursor(), self.statements)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._raw, name, value)
+
+
+class RecordingCursor:
+    def __init__(self, cursor: Any, statements: list[str]) -> None:
+        self._cursor = cursor
+        self._statements = statements
+
+    def execute(self, sql: str, *args: Any, **kwargs: Any) -> Any:
+        self._statements.append(sql)
+        result = self._cursor.execute(sql, *args, **kwargs)
+        return self if result is self._cursor else result
+
+    def __enter__(self) -> RecordingCursor:
+        self._cursor.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._cursor.__exit__(*exc)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+
+@pytest.fixture()
+def recorded(wh: Warehouse) -> Iterator[tuple[CustomMetricService, RecordingRaw]]:
+    """A service whose connection records statements (tables already exist)."""
+    CustomMetricService(wh, Principal("setup"))  # create the tables before recording
+    original = wh.raw
+    recorder = RecordingRaw(original)
+    wh.raw = recorder
+    try:
+        yield CustomMetricService(wh, Principal("mallory", "t", "o"), ensure_tables=False), recorder
+    finally:
+        wh.raw = original
+
+
+def test_recorder_sees_valid_work(recorded: tuple[CustomMetricService, RecordingRaw]) -> None:
+    service, recorder = recorded
+    service.test_metric_definition(BASE, "2025-01-01", "2025-01-08")
+    assert any("stg_events" in s for s in recorder.statements)
+
+
+def test_nothing_reaches_the_database(recorded: tuple[CustomMetricService, RecordingRaw]) -> None:
+    service, recorder = recorded
+    for name, overrides, _ in CORPUS:
+        hostile = definition(overrides)
+        for action in (
+            lambda h=hostile: service.create_definition(h),
+            lambda h=hostile: service.test_metric_definition(h, "2025-01-01", "2025-01-08"),
+            lambda h=hostile: service.estimate_cost(h),
+        ):
+            with pytest.raises(MetricValidationError):
+                action()
+        assert recorder.statements == [], f"{name} reached the database: {recorder.statements}"

@@ -1,0 +1,130 @@
+"""Metric names and labels: validation and the canonical, order-insensitive text encoding.
+
+A label set is encoded as ``k1=v1,k2=v2`` sorted by key, with ``% , = | { }`` in values
+percent-escaped, so one label set always gives one Redis key and the text parses back.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from urllib.parse import unquote
+
+MAX_NAME_LENGTH = 200
+MAX_LABELS = 16
+MAX_LABEL_KEY_LENGTH = 128
+MAX_LABEL_VALUE_LENGTH = 128
+
+# Prometheus' own rules for metric and label names, so every series can be exported as is.
+_NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
+_LABEL_KEY_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
+# Label names the Prometheus exposition adds itself.
+RESERVED_LABEL_KEYS = frozenset({"quantile", "le", "window"})
+_ESCAPES = str.maketrans({"%": "%25", ",": "%2C", "=": "%3D", "|": "%7C", "{": "%7B", "}": "%7D"})
+
+
+class RealtimeValidationError(ValueError):
+    """A metric name, label set or value that `realtime` does not accept."""
+
+
+class InvalidMetricNameError(RealtimeValidationError):
+    """The metric name is empty, too long or has characters outside ``[a-zA-Z0-9_:]``."""
+
+
+class InvalidLabelsError(RealtimeValidationError):
+    """The label set has too many labels, a bad key, or a bad value."""
+
+
+class InvalidValueError(RealtimeValidationError):
+    """A metric value that is not a finite number (or a window that is not a whole second)."""
+
+
+def validate_name(name: object) -> str:
+    """Return `name` if it is a valid metric name, else raise InvalidMetricNameError."""
+    if not isinstance(name, str) or not name:
+        raise InvalidMetricNameError(f"metric name must be a non-empty string, not {name!r}")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidMetricNameError(
+            f"metric name is {len(name)} characters long, at most {MAX_NAME_LENGTH} allowed"
+        )
+    if not _NAME_RE.match(name):
+        raise InvalidMetricNameError(
+            f"metric name {name!r} must match [a-zA-Z_:][a-zA-Z0-9_:]* (Prometheus rules)"
+        )
+    return name
+
+
+def _validate_label(key: object, value: object) -> tuple[str, str]:
+    if not isinstance(key, str) or not _LABEL_KEY_RE.match(key):
+        raise InvalidLabelsError(f"label name {key!r} must match [a-zA-Z_][a-zA-Z0-9_]*")
+    if len(key) > MAX_LABEL_KEY_LENGTH:
+        raise InvalidLabelsError(
+            f"label name {key[:20]!r}... is longer than {MAX_LABEL_KEY_LENGTH} characters"
+        )
+    if key.startswith("__") or key in RESERVED_LABEL_KEYS:
+        raise InvalidLabelsError(f"label name {key!r} is reserved")
+    if not isinstance(value, str):
+        raise InvalidLabelsError(
+            f"label {key!r} has a value of type {type(value).__name__}; values must be str"
+        )
+    if not value:
+        raise InvalidLabelsError(f"label {key!r} has an empty value; omit the label instead")
+    if len(value) > MAX_LABEL_VALUE_LENGTH:
+        raise InvalidLabelsError(
+            f"label {key!r} has a value longer than {MAX_LABEL_VALUE_LENGTH} characters"
+        )
+    if not value.isprintable():
+        raise InvalidLabelsError(f"label {key!r} has a value with control characters")
+    return key, value
+
+
+def canonical_labels(labels: Mapping[str, str] | None) -> str:
+    """Validate `labels` and encode them canonically (sorted by key); ``""`` for none."""
+    if labels is None:
+        return ""
+    if not isinstance(labels, Mapping):
+        raise InvalidLabelsError(f"labels must be a mapping of str to str, not {labels!r}")
+    if len(labels) > MAX_LABELS:
+        raise InvalidLabelsError(f"{len(labels)} labels given, at most {MAX_LABELS} allowed")
+    pairs = sorted(_validate_label(key, value) for key, value in labels.items())
+    return ",".join(f"{key}={value.translate(_ESCAPES)}" for key, value in pairs)
+
+
+def parse_labels(text: str) -> dict[str, str]:
+    """Decode a canonical label text back into a dict (inverse of `canonical_labels`)."""
+    if not text:
+        return {}
+    result: dict[str, str] = {}
+    for pair in text.split(","):
+        key, _, value = pair.partition("=")
+        result[key] = unquote(value)
+    return result
+
+
+def validate_number(value: object, what: str = "value") -> int | float:
+    """Return `value` if it is a finite int or float (not bool), else raise InvalidValueError."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidValueError(f"{what} must be an int or float, not {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidValueError(f"{what} must be finite, not {value!r}")
+    return value
+
+
+MAX_WINDOW_SECONDS = 31 * 24 * 3600
+
+
+def validate_window(window_seconds: object) -> int:
+    """Return the window as whole seconds in [1, 31 days], else raise InvalidValueError."""
+    if isinstance(window_seconds, float) and window_seconds.is_integer():
+        window_seconds = int(window_seconds)
+    if (
+        isinstance(window_seconds, bool)
+        or not isinstance(window_seconds, int)
+        or not 1 <= window_seconds <= MAX_WINDOW_SECONDS
+    ):
+        raise InvalidValueError(
+            f"window_seconds must be a whole number of seconds in [1, {MAX_WINDOW_SECONDS}], "
+            f"not {window_seconds!r}"
+        )
+    return window_seconds

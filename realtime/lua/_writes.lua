@@ -1,0 +1,69 @@
+-- The four writes as functions, shared by the one-write scripts and batch.lua.
+-- Counters reply with the new total, or {total, registration time} when the series must be
+-- (re-)registered; the others with 0 or the registration time.
+
+-- Counter: INCRBY the total, HINCRBY the current hour bucket (kept HOURS hours for
+-- reconciliation). TTLs are refreshed and the series re-registered when a new hour bucket
+-- starts (without hour buckets: once per REFRESH).
+local function counter_incr(key, delta)
+  local total = incr(key, delta)
+  if IDLE > 0 and tonumber(total) == tonumber(delta) then redis.call('EXPIRE', key, IDLE) end
+  local registered
+  if HOURS > 0 then
+    local now = tonumber(redis.call('TIME')[1])
+    if add_to_hour(key, math.floor(now / 3600), delta) then registered = now end
+  else
+    registered = refresh(key, key)
+  end
+  if registered and registered > 0 then return {total, registered} end
+  return total
+end
+
+-- Gauge: a hash with v (value) and u (unit; '' keeps the stored one). The idle TTL is set on
+-- creation and refreshed once per REFRESH.
+local function gauge_set(key, value, unit)
+  local created
+  if unit ~= '' then
+    created = redis.call('HSET', key, 'v', value, 'u', unit)
+  else
+    created = redis.call('HSET', key, 'v', value)
+  end
+  if created > 0 and IDLE > 0 then redis.call('EXPIRE', key, IDLE) end
+  return refresh(key, key)
+end
+
+-- Histogram: one hash per time slot (base:index) with s (sum), lo/hi (exact min/max) and the
+-- sketch bucket counts (their sum is the count); it expires one window after the slot ends.
+local function histogram_add(base, value, window)
+  window = tonumber(window)
+  local slot = slot_of(window)
+  local index = math.floor(tonumber(redis.call('TIME')[1]) / slot)
+  local key = base .. ':' .. index
+  local number = tonumber(value)
+  local registered = 0
+  local bounds = redis.call('HMGET', key, 'lo', 'hi')
+  if not bounds[1] then
+    redis.call('HSET', key, 'lo', value, 'hi', value)
+    redis.call('EXPIREAT', key, (index + 1) * slot + window + 1)
+    registered = refresh(base, nil)
+  else
+    if number < tonumber(bounds[1]) then redis.call('HSET', key, 'lo', value) end
+    if number > tonumber(bounds[2]) then redis.call('HSET', key, 'hi', value) end
+  end
+  redis.call('HINCRBYFLOAT', key, 's', value)
+  redis.call('HINCRBY', key, bucket_of(number), 1)
+  return registered
+end
+
+-- Rate: one counter per time slot (base:index); it expires one window after the slot ends.
+local function rate_track(base, count, window)
+  window = tonumber(window)
+  local slot = slot_of(window)
+  local index = math.floor(tonumber(redis.call('TIME')[1]) / slot)
+  local key = base .. ':' .. index
+  if redis.call('INCRBY', key, count) == tonumber(count) then
+    redis.call('EXPIREAT', key, (index + 1) * slot + window + 1)
+    return refresh(base, nil)
+  end
+  return 0
+end

@@ -1,0 +1,180 @@
+"""Backup of counters and gauges to the warehouse, and their restore after a Redis restart.
+
+Table ``{METRICS_SCHEMA}.realtime_metrics_cache``, one snapshot per key prefix (a backup
+replaces the prefix's rows in one transaction):
+
+    key_prefix    text         the RealtimeMetrics key prefix (several apps may share a table)
+    metric_kind   text         'counter' | 'counter_hour' | 'gauge'
+    name, labels  text         metric name and canonical label text
+    bucket_start  timestamptz  counter_hour only: the UTC hour of those increments
+    value         double precision
+    unit          text         gauges only
+    backed_up_at  timestamptz
+
+Counters' hour buckets are backed up too, so that after a restore reconciliation compares
+like with like. Restore is idempotent: each backed-up counter carries a ':b' sentinel key in
+Redis; only counters whose sentinel is gone (Redis lost them) are restored, by *adding* the
+backed-up value so increments made since the restart are kept. Gauges are restored only where
+no newer value was set. Values are doubles: integers are exact up to 2**53.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from realtime.operations import Number, reply_text, to_number
+from realtime.series import Series
+from warehouse import Warehouse, connect
+
+if TYPE_CHECKING:
+    from realtime.metrics import RealtimeMetrics
+
+TABLE = "realtime_metrics_cache"
+
+
+def ensure_table(wh: Warehouse) -> None:
+    """Create the schema and the backup table if missing."""
+    wh.execute(f"create schema if not exists {wh.schema}")
+    wh.execute(
+        f"create table if not exists {wh.schema}.{TABLE} ("
+        " key_prefix text not null, metric_kind text not null, name text not null,"
+        " labels text not null, bucket_start timestamptz, value double precision not null,"
+        " unit text, backed_up_at timestamptz not null)"
+    )
+
+
+def backup_to_warehouse(rt: RealtimeMetrics, warehouse: Warehouse | None = None) -> dict[str, int]:
+    """Snapshot every registered counter (with its hour buckets) and gauge into the warehouse.
+
+    Opens the warehouse from the environment when none is given. Returns row counts by kind.
+    """
+    counters = [series for series, _ in rt.series_of("counter")]
+    gauges = [series for series, _ in rt.series_of("gauge")]
+    key = rt.ops.key
+    replies = rt.execute_commands(
+        [("GET", key(s)) for s in counters]
+        + [("HGETALL", key(s) + ":h") for s in counters]
+        + [("HMGET", key(s), "v", "u") for s in gauges]
+    )
+    totals = replies[: len(counters)]
+    hours = replies[len(counters) : 2 * len(counters)]
+    gauge_values = replies[2 * len(counters) :]
+    now = time.time()
+    rows: list[dict[str, Any]] = []
+    kept: list[Series] = []
+    for series, total, buckets in zip(counters, totals, hours, strict=True):
+        if total is None:
+            continue  # expired since it was registered
+        kept.append(series)
+        rows.append(_row(rt, series, "counter", to_number(total), None, None, now))
+        for hour, value in (buckets or {}).items():
+            hour_start = int(reply_text(hour)) * 3600
+            rows.append(_row(rt, series, "counter_hour", to_number(value), hour_start, None, now))
+    for series, (value, unit) in zip(gauges, gauge_values, strict=True):
+        if value is not None:
+            unit_text = reply_text(unit) if unit is not None else None
+            rows.append(_row(rt, series, "gauge", to_number(value), None, unit_text, now))
+    # Mark what this backup holds before committing it: a restore then never re-adds a counter
+    # that Redis still has (see the module docstring).
+    idle = rt.settings.idle_ttl
+    rt.execute_commands(
+        [("SET", key(s) + ":b", "1", *(("EX", idle) if idle else ())) for s in kept]
+    )
+    with open_warehouse(warehouse) as wh:
+        ensure_table(wh)
+        p = wh.param
+        with wh.transaction():
+            wh.execute(
+                f"delete from {wh.schema}.{TABLE} where key_prefix = {p('prefix')}",
+                {"prefix": rt.settings.prefix},
+            )
+            wh.executemany(
+                f"insert into {wh.schema}.{TABLE} (key_prefix, metric_kind, name, labels,"
+                " bucket_start, value, unit, backed_up_at) values ("
+                f"{p('prefix')}, {p('kind')}, {p('name')}, {p('labels')},"
+                f" to_timestamp(cast({p('bucket')} as double precision)), {p('value')},"
+                f" {p('unit')}, to_timestamp(cast({p('at')} as double precision)))",
+                rows,
+            )
+    counts: dict[str, int] = defaultdict(int)
+    for row in rows:
+        counts[row["kind"]] += 1
+    return dict(counts)
+
+
+def restore_from_warehouse(rt: RealtimeMetrics, warehouse: Warehouse | None = None) -> int:
+    """Put back the last backup's counters and gauges that Redis has lost; returns how many
+    series were restored (0 when Redis still has them all). Safe to run at any time."""
+    with open_warehouse(warehouse) as wh:
+        ensure_table(wh)
+        rows = wh.query(
+            "select metric_kind, name, labels, extract(epoch from bucket_start), value, unit"
+            f" from {wh.schema}.{TABLE} where key_prefix = {wh.param('prefix')}",
+            {"prefix": rt.settings.prefix},
+        )
+    totals: dict[tuple[str, str], Number] = {}
+    hours: dict[tuple[str, str], list[tuple[int, Number]]] = defaultdict(list)
+    gauges: list[tuple[Series, Number, str | None]] = []
+    for kind, name, labels, bucket_epoch, value, unit in rows:
+        if kind == "counter":
+            totals[(name, labels)] = _exact(value)
+        elif kind == "counter_hour":
+            hours[(name, labels)].append((int(bucket_epoch) // 3600, _exact(value)))
+        elif kind == "gauge":
+            gauges.append((Series("gauge", name, labels), _exact(value), unit))
+    ops = [
+        rt.ops.restore(Series("counter", name, labels), value, None, sorted(hours[(name, labels)]))
+        for (name, labels), value in totals.items()
+    ] + [rt.ops.restore(series, value, unit) for series, value, unit in gauges]
+    replies = rt.execute_many(ops)
+    restored = [
+        (op.series, int(reply[1]))
+        for op, reply in zip(ops, replies, strict=True)
+        if int(reply[0]) == 1
+    ]
+    rt.register([(series, at) for series, at in restored if at])
+    return len(restored)
+
+
+def _row(
+    rt: RealtimeMetrics,
+    series: Series,
+    kind: str,
+    value: Number,
+    bucket: int | None,
+    unit: str | None,
+    at: float,
+) -> dict[str, Any]:
+    return {
+        "prefix": rt.settings.prefix,
+        "kind": kind,
+        "name": series.name,
+        "labels": series.labels,
+        "bucket": bucket,
+        "value": float(value),
+        "unit": unit,
+        "at": at,
+    }
+
+
+def _exact(value: Any) -> Number:
+    """A stored double back as int when it is a whole number (so INCRBY stays exact)."""
+    number = float(value)
+    return int(number) if number.is_integer() and abs(number) < 2**53 else number
+
+
+@contextmanager
+def open_warehouse(warehouse: Warehouse | None) -> Iterator[Warehouse]:
+    """Use the given warehouse, or open (and afterwards close) one from the environment."""
+    if warehouse is not None:
+        yield warehouse
+        return
+    opened = connect()
+    try:
+        yield opened
+    finally:
+        opened.close()

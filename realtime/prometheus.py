@@ -1,0 +1,210 @@
+"""Prometheus text exposition (format 0.0.4) of every registered series' current value.
+
+    counter   -> ``# TYPE <name> counter``   ``<name>{labels} <total>``
+    gauge     -> ``# TYPE <name> gauge``     (the unit, if any, goes in the HELP line)
+    histogram -> ``# TYPE <name> summary``   quantiles 0.5/0.9/0.95/0.99, _sum, _count, with a
+                 ``window="<seconds>"`` label
+    rate      -> ``# TYPE <name>_per_second gauge`` with a ``window="<seconds>"`` label
+
+Two kinds exporting the same sample name would make the page invalid; the later family is
+skipped and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from realtime.labels import parse_labels
+from realtime.operations import Number, parse_histogram, parse_rate, reply_text, to_number
+from realtime.series import KINDS, Series
+from realtime.sketch import HistogramSnapshot
+
+if TYPE_CHECKING:
+    from realtime.async_metrics import AsyncRealtimeMetrics
+    from realtime.metrics import RealtimeMetrics
+
+logger = logging.getLogger("realtime.prometheus")
+
+QUANTILES = (0.5, 0.9, 0.95, 0.99)
+
+
+def escape_label_value(value: str) -> str:
+    """Backslash, double quote and line feed escaped as the text format requires."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def escape_help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def format_value(value: float | None) -> str:
+    """A sample value: integers as is, floats by repr, NaN/+Inf/-Inf spelled as Prometheus does."""
+    if value is None:
+        return "NaN"
+    if isinstance(value, int):
+        return str(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value))
+
+
+def _labels_text(labels: dict[str, str]) -> str:
+    if not labels:
+        return ""
+    inner = ",".join(f'{key}="{escape_label_value(value)}"' for key, value in labels.items())
+    return "{" + inner + "}"
+
+
+class _Page:
+    """Accumulates metric families, refusing sample names already used by another family."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self._taken: set[str] = set()
+
+    def family(
+        self,
+        name: str,
+        kind: str,
+        help_text: str,
+        samples: Iterable[tuple[str, dict[str, str], float | None]],
+        sample_names: Sequence[str],
+    ) -> None:
+        if self._taken.intersection(sample_names):
+            logger.warning(
+                "Prometheus export: %s %r clashes with another metric; skipped", kind, name
+            )
+            return
+        self._taken.update(sample_names)
+        self.lines.append(f"# HELP {name} {escape_help(help_text)}")
+        self.lines.append(f"# TYPE {name} {kind}")
+        for sample_name, labels, value in samples:
+            self.lines.append(f"{sample_name}{_labels_text(labels)} {format_value(value)}")
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n" if self.lines else ""
+
+
+def _grouped(items: Iterable[tuple[Series, Any]]) -> dict[str, list[tuple[Series, Any]]]:
+    groups: dict[str, list[tuple[Series, Any]]] = {}
+    for series, value in sorted(
+        items, key=lambda item: (item[0].name, item[0].labels, item[0].window)
+    ):
+        groups.setdefault(series.name, []).append((series, value))
+    return groups
+
+
+def render(
+    counters: Iterable[tuple[Series, Number]],
+    gauges: Iterable[tuple[Series, tuple[Number, str | None]]],
+    histograms: Iterable[tuple[Series, HistogramSnapshot]],
+    rates: Iterable[tuple[Series, float]],
+) -> str:
+    """The exposition page for the given current values."""
+    page = _Page()
+    for name, group in _grouped(counters).items():
+        page.family(
+            name,
+            "counter",
+            f"Realtime counter {name}.",
+            [(name, parse_labels(s.labels), v) for s, v in group],
+            [name],
+        )
+    for name, group in _grouped(gauges).items():
+        unit = next((u for _, (_, u) in group if u), None)
+        help_text = f"Realtime gauge {name}" + (f" (unit: {unit})." if unit else ".")
+        page.family(
+            name,
+            "gauge",
+            help_text,
+            [(name, parse_labels(s.labels), v) for s, (v, _) in group],
+            [name],
+        )
+    for name, group in _grouped(histograms).items():
+        samples: list[tuple[str, dict[str, str], float | None]] = []
+        for series, snapshot in group:
+            labels = {**parse_labels(series.labels), "window": str(series.window)}
+            for q in QUANTILES:
+                samples.append((name, {**labels, "quantile": str(q)}, snapshot.percentile(q * 100)))
+            samples.append((f"{name}_sum", labels, snapshot.sum))
+            samples.append((f"{name}_count", labels, snapshot.count))
+        page.family(
+            name,
+            "summary",
+            f"Realtime histogram {name} over a sliding window.",
+            samples,
+            [name, f"{name}_sum", f"{name}_count"],
+        )
+    for name, group in _grouped(rates).items():
+        family = f"{name}_per_second"
+        page.family(
+            family,
+            "gauge",
+            f"Realtime rate of {name} in events per second.",
+            [(family, {**parse_labels(s.labels), "window": str(s.window)}, v) for s, v in group],
+            [family],
+        )
+    return page.text()
+
+
+def _plain_commands(
+    counters: Sequence[Series], gauges: Sequence[Series], key: Any
+) -> list[tuple[Any, ...]]:
+    return [("GET", key(s)) for s in counters] + [("HMGET", key(s), "v", "u") for s in gauges]
+
+
+def _assemble(
+    counters: Sequence[Series],
+    gauges: Sequence[Series],
+    histograms: Sequence[Series],
+    rates: Sequence[Series],
+    plain: Sequence[Any],
+    windowed: Sequence[Any],
+) -> str:
+    counter_values = [
+        (s, to_number(raw))
+        for s, raw in zip(counters, plain[: len(counters)], strict=True)
+        if raw is not None
+    ]
+    gauge_values = [
+        (s, (to_number(raw[0]), reply_text(raw[1]) if raw[1] is not None else None))
+        for s, raw in zip(gauges, plain[len(counters) :], strict=True)
+        if raw[0] is not None
+    ]
+    snapshots = [
+        (s, parse_histogram(raw))
+        for s, raw in zip(histograms, windowed[: len(histograms)], strict=True)
+    ]
+    rate_values = [
+        (s, parse_rate(raw, s.window))
+        for s, raw in zip(rates, windowed[len(histograms) :], strict=True)
+    ]
+    return render(counter_values, gauge_values, snapshots, rate_values)
+
+
+def collect_and_render(rt: RealtimeMetrics) -> str:
+    """Read every registered series (a few pipelined round trips) and render the page."""
+    counters, gauges, histograms, rates = ([s for s, _ in rt.series_of(kind)] for kind in KINDS)
+    plain = rt.execute_commands(_plain_commands(counters, gauges, rt.ops.key))
+    windowed = rt.execute_many(
+        [rt.ops.histogram_read(s) for s in histograms] + [rt.ops.rate_read(s) for s in rates]
+    )
+    return _assemble(counters, gauges, histograms, rates, plain, windowed)
+
+
+async def collect_and_render_async(rt: AsyncRealtimeMetrics) -> str:
+    """The asyncio twin of `collect_and_render`."""
+    counters = [s for s, _ in await rt.series_of("counter")]
+    gauges = [s for s, _ in await rt.series_of("gauge")]
+    histograms = [s for s, _ in await rt.series_of("histogram")]
+    rates = [s for s, _ in await rt.series_of("rate")]
+    plain = await rt.execute_commands(_plain_commands(counters, gauges, rt.ops.key))
+    windowed = await rt.execute_many(
+        [rt.ops.histogram_read(s) for s in histograms] + [rt.ops.rate_read(s) for s in rates]
+    )
+    return _assemble(counters, gauges, histograms, rates, plain, windowed)

@@ -1,0 +1,68 @@
+"""Cleanup of the series registry: forget series whose keys have expired.
+
+The registry (one sorted set per kind, see `realtime.series`) is how backup and export find
+series without KEYS. A series registers itself when it is created and again periodically
+(counters with each new hour bucket, the others when their registry marker, which lives
+`registry_refresh` seconds, is renewed); the write script tells the client when, so this costs
+one extra round trip per series per period, not per write. An entry is stale when its keys are
+gone:
+
+- counters and gauges: the main key no longer exists (idle TTL passed, or deleted);
+- histograms and rates: the last registration is older than refresh + window + one slot, so
+  every time-slot key written since has expired.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from realtime.series import KINDS, Series, registry_key
+
+if TYPE_CHECKING:
+    from realtime.metrics import RealtimeMetrics
+
+CHUNK = 1000
+
+
+def cleanup(rt: RealtimeMetrics) -> dict[str, int]:
+    """Remove registry entries of expired series; returns how many were removed per kind.
+
+    Safe to run at any time (e.g. daily): a counter or gauge re-created while cleanup runs is
+    put back; a window series written again re-registers within one refresh interval.
+    """
+    removed: dict[str, int] = {}
+    now = redis_now(rt)
+    refresh = rt.settings.registry_refresh
+    for kind in KINDS:
+        entries = rt.series_of(kind)
+        stale: list[Series] = []
+        if kind in ("counter", "gauge"):
+            keys = [("EXISTS", rt.ops.key(series)) for series, _ in entries]
+            exists = rt.execute_commands(keys)
+            stale = [s for (s, _), alive in zip(entries, exists, strict=True) if not alive]
+        else:
+            stale = [
+                series
+                for series, registered_at in entries
+                if registered_at < now - (refresh + series.window + series.slot + 1)
+            ]
+        key = registry_key(rt.settings.prefix, kind)
+        for start in range(0, len(stale), CHUNK):
+            rt.client.zrem(key, *(s.member for s in stale[start : start + CHUNK]))
+        if kind in ("counter", "gauge") and stale:
+            # A series (re)created between the EXISTS and the ZREM registered itself and was
+            # just removed: look again and put back what exists now.
+            exists = rt.execute_commands([("EXISTS", rt.ops.key(series)) for series in stale])
+            back = [
+                (series, int(now)) for series, alive in zip(stale, exists, strict=True) if alive
+            ]
+            rt.register(back)
+            stale = [series for series, alive in zip(stale, exists, strict=True) if not alive]
+        removed[kind] = len(stale)
+    return removed
+
+
+def redis_now(rt: RealtimeMetrics) -> float:
+    """Redis' clock, the one registrations and time slots are stamped with."""
+    seconds, micros = rt.client.time()
+    return float(seconds) + float(micros) / 1_000_000

@@ -1,0 +1,158 @@
+"""Helpers for the realtime tests: private redis-server processes and key inspection.
+
+Private servers (for restart, outage and cluster tests) run on free loopback ports with no
+persistence (``--save "" --appendonly no``) in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+REDIS_SERVER = shutil.which("redis-server")
+REDIS_CLI = shutil.which("redis-cli")
+
+
+def free_port() -> int:
+    """A loopback TCP port that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free and valid too."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20000, 50000)
+        if _is_free(port) and _is_free(port + 10000):
+            return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
+class RedisServer:
+    """A redis-server process on a loopback port, stoppable and restartable (data is lost)."""
+
+    def __init__(self, directory: Path, port: int | None = None, *extra: str) -> None:
+        self.port = port or free_port()
+        self.directory = directory
+        self.extra = extra
+        self.process: subprocess.Popen[bytes] | None = None
+        directory.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        assert REDIS_SERVER is not None
+        self.process = subprocess.Popen(
+            [
+                REDIS_SERVER,
+                "--port", str(self.port),
+                "--bind", "127.0.0.1",
+                "--save", "",
+                "--appendonly", "no",
+                "--dir", str(self.directory),
+                "--protected-mode", "no",
+                *self.extra,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = redis.Redis(
+            port=self.port, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)
+        )
+        deadline = time.monotonic() + 10
+        try:
+            while True:
+                try:
+                    client.ping()
+                    return self
+                except redis.ConnectionError:
+                    if self.process.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(
+                            f"redis-server on port {self.port} did not start"
+                        ) from None
+                    time.sleep(0.02)
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+CLUSTER_OPTIONS = (
+    "--cluster-enabled", "yes",
+    "--cluster-config-file", "nodes.conf",
+    "--cluster-node-timeout", "5000",
+)  # fmt: skip
+
+
+def create_cluster(servers: list[RedisServer]) -> None:
+    """Join started cluster-enabled servers into one cluster (all slots, no replicas) and wait
+    until every node reports cluster_state:ok."""
+    assert REDIS_CLI is not None
+    nodes = [f"127.0.0.1:{server.port}" for server in servers]
+    subprocess.run(
+        [REDIS_CLI, "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    deadline = time.monotonic() + 30
+    for server in servers:
+        client = redis.Redis(port=server.port)
+        try:
+            while client.execute_command("CLUSTER INFO").get("cluster_state") != "ok":
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the test cluster did not reach cluster_state:ok")
+                time.sleep(0.05)
+        finally:
+            client.close()
+
+
+def keys_under(client: redis.Redis, prefix: str) -> list[bytes]:
+    """Every key under a prefix, by SCAN."""
+    return list(client.scan_iter(match=f"{prefix}*", count=1000))
+
+
+def redis_time(client: redis.Redis) -> float:
+    seconds, micros = client.time()
+    return float(seconds) + micros / 1_000_000
+
+
+def sleep_until(client: redis.Redis, moment: float) -> None:
+    """Sleep until Redis' clock reaches `moment` (seconds since the epoch)."""
+    remaining = moment - redis_time(client)
+    if remaining > 0:
+        time.sleep(remaining)

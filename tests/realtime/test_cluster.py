@@ -1,0 +1,120 @@
+"""Redis Cluster: a three-node cluster on loopback ports; every operation works."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis.cluster import RedisCluster
+from redis.crc import key_slot
+from rt_support import (
+    CLUSTER_OPTIONS,
+    REDIS_CLI,
+    REDIS_SERVER,
+    RedisServer,
+    create_cluster,
+    free_cluster_port,
+)
+
+from realtime.metrics import AsyncRealtimeMetrics, RealtimeMetrics
+from realtime.persistence import backup_to_warehouse, restore_from_warehouse
+from realtime.registry import cleanup
+from warehouse import Warehouse
+
+pytestmark = pytest.mark.skipif(
+    REDIS_SERVER is None or REDIS_CLI is None, reason="redis-server / redis-cli not installed"
+)
+
+
+@pytest.fixture(scope="module")
+def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    base: Path = tmp_path_factory.mktemp("cluster")
+    servers = [
+        RedisServer(base / f"node{i}", free_cluster_port(), *CLUSTER_OPTIONS) for i in range(3)
+    ]
+    try:
+        for server in servers:
+            server.start()
+        create_cluster(servers)
+        yield servers[0].url
+    finally:
+        for server in servers:
+            server.stop()
+
+
+@pytest.fixture()
+def crt(cluster_url: str) -> Iterator[RealtimeMetrics]:
+    metrics = RealtimeMetrics.from_url(cluster_url, cluster=True, fail_open=False)
+    assert isinstance(metrics.client, RedisCluster)
+    yield metrics
+    metrics.client.flushall()  # the cluster is private to this module
+    metrics.close()
+
+
+def test_all_operations_on_a_cluster(crt: RealtimeMetrics) -> None:
+    pages = [f"/page/{i}" for i in range(40)]
+    for page in pages:
+        assert crt.increment_counter("views", 2, {"page": page}) == 2
+        crt.set_gauge("depth", 3, {"page": page}, unit="jobs")
+        crt.add_to_histogram("latency", 10.0, 60, {"page": page})
+        crt.track_rate("rps", 60, {"page": page})
+    # Different series spread over the nodes' slots...
+    slots = {key_slot(crt.ops.series("counter", "views", {"page": p})[1]) for p in pages}
+    nodes = {
+        crt.client.get_node_from_key(crt.ops.series("counter", "views", {"page": p})[1]).name
+        for p in pages
+    }
+    assert len(slots) > 30 and len(nodes) == 3
+
+    # ...and a batch touching all of them is still one pipeline (grouped per slot).
+    rng = random.Random(5)
+    values = [rng.lognormvariate(2, 1) for _ in range(400)]
+    with crt.batch() as batch:
+        for i, value in enumerate(values):
+            labels = {"page": pages[i % len(pages)]}
+            batch.increment_counter("views", 1, labels)
+            batch.add_to_histogram("latency", value, 60, labels)
+            batch.track_rate("rps", 60, labels)
+    assert batch.results[0] == 3
+
+    for page in pages:
+        assert crt.get_counter("views", {"page": page}) == 12
+        assert crt.get_gauge("depth", {"page": page}) == 3
+        assert crt.get_rate("rps", 60, {"page": page}) == pytest.approx(11 / 60)
+    snap = crt.get_histogram("latency", 60, {"page": pages[0]})
+    assert snap is not None and snap.count == 11
+
+    page_text = crt.export_prometheus()
+    assert page_text.count("views{page=") == 40 and "latency_count" in page_text
+    assert cleanup(crt) == {"counter": 0, "gauge": 0, "histogram": 0, "rate": 0}
+
+
+def test_backup_and_restore_on_a_cluster(crt: RealtimeMetrics, warehouse: Warehouse) -> None:
+    for i in range(10):
+        crt.increment_counter("views", i + 1, {"page": str(i)})
+    backup_to_warehouse(crt, warehouse)
+    crt.client.flushall()  # what a restart of every node would do
+    assert restore_from_warehouse(crt, warehouse) == 10
+    assert [crt.get_counter("views", {"page": str(i)}) for i in range(10)] == list(range(1, 11))
+
+
+def test_async_client_on_a_cluster(cluster_url: str) -> None:
+    async def scenario() -> None:
+        metrics = AsyncRealtimeMetrics.from_url(cluster_url, cluster=True, fail_open=False)
+        for i in range(10):
+            await metrics.increment_counter("async_views", 1, {"page": str(i)})
+        async with metrics.batch() as batch:
+            for i in range(10):
+                batch.increment_counter("async_views", 1, {"page": str(i)})
+                batch.add_to_histogram("async_latency", float(i), 60, {"page": str(i)})
+        assert batch.results[0::2] == [2] * 10
+        assert await metrics.get_counter("async_views", {"page": "3"}) == 2
+        snap = await metrics.get_histogram("async_latency", 60, {"page": "4"})
+        assert snap is not None and snap.max == 4.0
+        assert "async_views" in await metrics.export_prometheus()
+        await metrics.aclose()
+
+    asyncio.run(scenario())

@@ -93,6 +93,46 @@ def load_events(
     return total
 
 
+def write_csv(events: Iterable[Event], path: str | os.PathLike[str]) -> int:
+    """Write events as the CSV that `load_csv` reads (no header); returns the row count."""
+    rows = 0
+    with open(path, "w", encoding="utf-8") as file:
+        for event in events:
+            file.write(_csv_line(event))
+            rows += 1
+    return rows
+
+
+def load_csv(wh: Warehouse, path: str | os.PathLike[str]) -> None:
+    """Bulk-load a CSV written by `write_csv` into the source table."""
+    ensure_source_table(wh)
+    table = f"{wh.source_schema}.events"
+    if wh.dialect == "postgres":
+        with wh.raw.cursor() as cur, open(path, encoding="utf-8") as file:
+            cur.copy_expert(
+                f"copy {table} ({', '.join(COLUMNS)}) from stdin with (format csv)", file
+            )
+        return
+    _insert_csv_duckdb(wh, str(path))
+
+
+def _insert_csv_duckdb(wh: Warehouse, path: str) -> None:
+    wh.execute(
+        f"""
+        insert into {wh.source_schema}.events ({', '.join(COLUMNS)})
+        select event_id, occurred_at, event_type, actor_id, entity_type, entity_id,
+               revenue_cents, cast(properties as json), ingested_at
+        from read_csv($path, header = false, allow_quoted_nulls = false, quote = '"',
+            columns = {{
+                'event_id': 'varchar', 'occurred_at': 'timestamptz', 'event_type': 'varchar',
+                'actor_id': 'varchar', 'entity_type': 'varchar', 'entity_id': 'varchar',
+                'revenue_cents': 'bigint', 'properties': 'varchar', 'ingested_at': 'timestamptz'
+            }})
+        """,
+        {"path": path},
+    )
+
+
 def _copy(wh: Warehouse, lines: Sequence[str]) -> int:
     table = f"{wh.source_schema}.events"
     if wh.dialect == "postgres":
@@ -106,20 +146,7 @@ def _copy(wh: Warehouse, lines: Sequence[str]) -> int:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as file:
             file.writelines(lines)
-        wh.execute(
-            f"""
-            insert into {table} ({', '.join(COLUMNS)})
-            select event_id, occurred_at, event_type, actor_id, entity_type, entity_id,
-                   revenue_cents, cast(properties as json), ingested_at
-            from read_csv($path, header = false, allow_quoted_nulls = false, quote = '"',
-                columns = {{
-                    'event_id': 'varchar', 'occurred_at': 'timestamptz', 'event_type': 'varchar',
-                    'actor_id': 'varchar', 'entity_type': 'varchar', 'entity_id': 'varchar',
-                    'revenue_cents': 'bigint', 'properties': 'varchar', 'ingested_at': 'timestamptz'
-                }})
-            """,
-            {"path": path},
-        )
+        _insert_csv_duckdb(wh, path)
     finally:
         os.unlink(path)
     return len(lines)

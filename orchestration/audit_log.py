@@ -1,0 +1,164 @@
+"""The job audit log: one row per attempt of every rollup step, in `{METRICS_SCHEMA}`.
+
+A row is inserted as RUNNING before dbt starts and updated when it ends: COMPLETED, FAILED (no
+model written), or PARTIAL (some models written, some nodes failed). A retried step writes a new
+row with the next attempt number, so FAILED ... COMPLETED histories stay visible.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from orchestration.warehouse_access import open_warehouse
+from warehouse import Warehouse, WarehouseConfig
+
+TABLE = "metrics_aggregation_jobs_log"
+MAX_ERROR_CHARS = 20_000
+
+
+class JobStatus(StrEnum):
+    """An attempt's state: RUNNING until it ends, then one of the three outcomes."""
+
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    PARTIAL = "PARTIAL"
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """What is known when an attempt starts."""
+
+    job_name: str
+    grain: str
+    partition_range_start: date
+    partition_range_end: date
+    window_start: date
+    window_end: date
+    dagster_run_id: str
+    attempt: int
+
+
+def _ddl(schema: str) -> str:
+    return f"""
+        create table if not exists {schema}.{TABLE} (
+            log_id text primary key,
+            job_name text not null,
+            grain text not null,
+            partition_range_start date not null,
+            partition_range_end date not null,
+            window_start date not null,
+            window_end date not null,
+            status text not null,
+            started_at timestamptz not null,
+            ended_at timestamptz,
+            duration_ms bigint,
+            rows_written bigint,
+            error text,
+            dagster_run_id text not null,
+            attempt integer not null
+        )
+    """
+
+
+def ensure_table(wh: Warehouse) -> None:
+    """Create the schema and the audit table if they do not exist."""
+    wh.execute(f"create schema if not exists {wh.schema}")
+    wh.execute(_ddl(wh.schema))
+
+
+class AuditLog:
+    """Writes and reads the audit table of the configured warehouse."""
+
+    def __init__(self, config: WarehouseConfig | None = None) -> None:
+        self.config = config or WarehouseConfig()
+
+    def start(self, entry: AuditEntry) -> str:
+        """Record an attempt as RUNNING; returns its log id."""
+        log_id = uuid.uuid4().hex
+        row = {
+            "log_id": log_id,
+            "job_name": entry.job_name,
+            "grain": entry.grain,
+            "range_start": entry.partition_range_start,
+            "range_end": entry.partition_range_end,
+            "window_start": entry.window_start,
+            "window_end": entry.window_end,
+            "status": JobStatus.RUNNING.value,
+            "started_at": datetime.now(UTC),
+            "run_id": entry.dagster_run_id,
+            "attempt": entry.attempt,
+        }
+        with open_warehouse(self.config) as wh:
+            ensure_table(wh)
+            p = wh.param
+            wh.execute(
+                f"insert into {wh.schema}.{TABLE} (log_id, job_name, grain,"
+                " partition_range_start, partition_range_end, window_start, window_end, status,"
+                " started_at, dagster_run_id, attempt) values ("
+                f"{p('log_id')}, {p('job_name')}, {p('grain')}, {p('range_start')},"
+                f" {p('range_end')}, {p('window_start')}, {p('window_end')}, {p('status')},"
+                f" {p('started_at')}, {p('run_id')}, {p('attempt')})",
+                row,
+            )
+        return log_id
+
+    def finish(
+        self,
+        log_id: str,
+        status: JobStatus,
+        *,
+        rows_written: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Close an attempt with its final status, rows written and error text."""
+        if status is JobStatus.RUNNING:
+            raise ValueError("an attempt finishes as COMPLETED, FAILED or PARTIAL")
+        ended = datetime.now(UTC)
+        with open_warehouse(self.config) as wh:
+            p = wh.param
+            started = wh.query(
+                f"select started_at from {wh.schema}.{TABLE} where log_id = {p('log_id')}",
+                {"log_id": log_id},
+            )
+            if not started:
+                raise LookupError(f"no audit log row {log_id}")
+            began = started[0][0]
+            if began.tzinfo is None:
+                began = began.replace(tzinfo=UTC)
+            duration_ms = max(0, round((ended - began).total_seconds() * 1000))
+            wh.execute(
+                f"update {wh.schema}.{TABLE} set status = {p('status')},"
+                f" ended_at = {p('ended_at')}, duration_ms = {p('duration_ms')},"
+                f" rows_written = {p('rows_written')}, error = {p('error')}"
+                f" where log_id = {p('log_id')}",
+                {
+                    "status": status.value,
+                    "ended_at": ended,
+                    "duration_ms": duration_ms,
+                    "rows_written": rows_written,
+                    "error": error[:MAX_ERROR_CHARS] if error else None,
+                    "log_id": log_id,
+                },
+            )
+
+    def entries(self, dagster_run_id: str | None = None) -> list[dict[str, Any]]:
+        """Rows of the audit log (of one run, if given), oldest first."""
+        duckdb = self.config.target == "duckdb"
+        if duckdb and not self.config.duckdb_file.exists():
+            return []
+        with open_warehouse(self.config, read_only=duckdb) as wh:
+            if not wh.table_exists(wh.schema, TABLE):
+                return []
+            where, params = "", {}
+            if dagster_run_id is not None:
+                where = f" where dagster_run_id = {wh.param('run_id')}"
+                params = {"run_id": dagster_run_id}
+            rows, columns = wh.query_with_columns(
+                f"select * from {wh.schema}.{TABLE}{where} order by started_at, attempt", params
+            )
+        return [dict(zip(columns, row, strict=True)) for row in rows]

@@ -1,0 +1,189 @@
+"""`metrics`: scripted backfills and single-period runs through Dagster, in this process.
+
+    metrics backfill --grain weekly --start 2025-01-01 --end 2025-10-01
+    metrics aggregate --grain monthly --period 2025-09
+    metrics demo
+    metrics custom ...            (the custom metrics CLI)
+
+A backfill runs every partition of the grain that overlaps the half-open range [start, end)
+(a week or month partly inside counts) as ONE Dagster run: one dbt invocation for the range.
+Periods that have not ended yet, or start before METRICS_PARTITIONS_START, are skipped with a
+note. `--period` is a day (YYYY-MM-DD), a week (any date in it, YYYY-MM-DD: the week that
+contains it, per METRICS_WEEK_START) or a month (YYYY-MM).
+"""
+
+import argparse
+import re
+import sys
+from collections.abc import Sequence
+from datetime import date
+
+from orchestration.partitions import Grain, available_keys, keys_overlapping, partition_key
+from orchestration.settings import OrchestrationSettings
+
+GRAIN_ALIASES = {
+    "daily": Grain.DAILY, "day": Grain.DAILY,
+    "weekly": Grain.WEEKLY, "week": Grain.WEEKLY,
+    "monthly": Grain.MONTHLY, "month": Grain.MONTHLY,
+}
+
+
+class UsageError(ValueError):
+    """A command line that names something impossible; printed without a traceback."""
+
+
+def _grain(text: str) -> Grain:
+    grain = GRAIN_ALIASES.get(text.strip().lower())
+    if grain is None:
+        raise argparse.ArgumentTypeError(
+            f"unknown grain {text!r}: use daily, weekly or monthly"
+        )
+    return grain
+
+
+def _date(text: str) -> date:
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date written YYYY-MM-DD")
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a valid date: {error}") from None
+
+
+def parse_period(grain: Grain, text: str, settings: OrchestrationSettings) -> str:
+    """The partition key a `--period` names, or UsageError saying how to write it."""
+    text = text.strip()
+    if grain is Grain.MONTHLY:
+        match = re.fullmatch(r"(\d{4})-(\d{2})", text)
+        if not match or not 1 <= int(match.group(2)) <= 12:
+            raise UsageError(f"a month is written YYYY-MM (e.g. 2025-09), not {text!r}")
+        return date(int(match.group(1)), int(match.group(2)), 1).isoformat()
+    try:
+        day = _date(text)
+    except argparse.ArgumentTypeError as error:
+        what = "a day" if grain is Grain.DAILY else "a week (any date in it)"
+        raise UsageError(f"{what} is written YYYY-MM-DD: {error}") from None
+    return partition_key(grain, day, settings.week_start_index)
+
+
+def _available(grain: Grain, keys: list[str], settings: OrchestrationSettings) -> list[str]:
+    existing = set(available_keys(grain, settings))
+    return [key for key in keys if key in existing]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `metrics` (the `custom` subcommand is delegated unparsed)."""
+    parser = argparse.ArgumentParser(
+        prog="metrics",
+        description="Run the metrics rollups through Dagster from the command line.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    backfill = commands.add_parser(
+        "backfill", help="build every partition of a grain overlapping [start, end), in one run"
+    )
+    backfill.add_argument("--grain", type=_grain, required=True, help="daily, weekly or monthly")
+    backfill.add_argument("--start", type=_date, required=True, help="first day, YYYY-MM-DD")
+    backfill.add_argument("--end", type=_date, required=True, help="day after the last, YYYY-MM-DD")
+    backfill.add_argument("--verbose", action="store_true", help="show Dagster and dbt logs")
+
+    aggregate = commands.add_parser("aggregate", help="build one period of a grain")
+    aggregate.add_argument("--grain", type=_grain, required=True, help="daily, weekly or monthly")
+    aggregate.add_argument(
+        "--period", required=True,
+        help="day YYYY-MM-DD, week: any date in it YYYY-MM-DD, month YYYY-MM",
+    )
+    aggregate.add_argument("--verbose", action="store_true", help="show Dagster and dbt logs")
+
+    commands.add_parser("demo", help="generate demo events, build everything, print a report")
+    commands.add_parser("custom", help="custom metrics (see `metrics custom --help`)")
+    return parser
+
+
+def _run(grain: Grain, keys: list[str], verbose: bool) -> int:
+    from orchestration.definitions import build_definitions
+    from orchestration.instance import open_instance
+    from orchestration.runner import run_partition_range
+
+    defs = build_definitions()
+    with open_instance() as instance:
+        run = run_partition_range(
+            defs, grain, keys, instance, progress=lambda line: print(line, flush=True),
+            verbose=verbose,
+        )
+    return 0 if run.success else 1
+
+
+def _backfill(args: argparse.Namespace, settings: OrchestrationSettings) -> int:
+    grain: Grain = args.grain
+    if args.start >= args.end:
+        raise UsageError(
+            f"--start {args.start} must be before --end {args.end} (the range is half-open)"
+        )
+    wanted = keys_overlapping(grain, args.start, args.end, settings)
+    keys = _available(grain, wanted, settings)
+    skipped = [key for key in wanted if key not in keys]
+    if skipped:
+        print(
+            f"note: skipping {len(skipped)} {grain.period}(s) that have not ended yet or start "
+            f"before METRICS_PARTITIONS_START ({settings.partitions_start}): "
+            f"{skipped[0]} .. {skipped[-1]}",
+            flush=True,
+        )
+    if not keys:
+        raise UsageError(f"no complete {grain.period} overlaps [{args.start}, {args.end})")
+    return _run(grain, keys, args.verbose)
+
+
+def _aggregate(args: argparse.Namespace, settings: OrchestrationSettings) -> int:
+    grain: Grain = args.grain
+    key = parse_period(grain, args.period, settings)
+    if grain is Grain.WEEKLY and key != args.period.strip():
+        print(f"note: {args.period} is in the week starting {key}", flush=True)
+    if not _available(grain, [key], settings):
+        raise UsageError(
+            f"{grain.period} {key} is not a partition: it has not ended yet or starts before "
+            f"METRICS_PARTITIONS_START ({settings.partitions_start})"
+        )
+    return _run(grain, [key], args.verbose)
+
+
+def _custom(argv: Sequence[str]) -> int:
+    try:
+        from custom_metrics.cli import main as custom_main
+    except ImportError as error:
+        print(f"error: the custom metrics CLI is not available: {error}", file=sys.stderr)
+        return 2
+    return int(custom_main(list(argv)) or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `metrics` console script; returns the exit code (2 for usage errors)."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["custom"]:
+        return _custom(args_list[1:])
+    parser = build_parser()
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit as exit_:  # argparse has printed the usage error (or the help)
+        return exit_.code if isinstance(exit_.code, int) else 2
+    try:
+        settings = OrchestrationSettings.from_env()
+    except ValueError as error:  # bad configuration in the environment
+        print(f"metrics: configuration error: {error}", file=sys.stderr)
+        return 2
+    try:
+        if args.command == "backfill":
+            return _backfill(args, settings)
+        if args.command == "aggregate":
+            return _aggregate(args, settings)
+    except UsageError as error:
+        print(f"metrics {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    from orchestration.demo import main as demo_main
+
+    return demo_main()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,217 @@
+"""One `@dbt_assets` per grain: a run's partition window becomes `dbt build --vars {min_date,
+max_date}`.
+
+A run over many partitions (a backfill) is a single dbt invocation over the whole window
+(`BackfillPolicy.single_run()`), since every changed `--vars` costs a full dbt parse. All grains
+share one concurrency pool, limited to 1 in the instance config, so DuckDB never sees two writers.
+Each attempt is written to the audit log; a failed or partial dbt run raises after reporting what
+it did write, so the retry policy runs it again.
+"""
+
+
+import json
+import shutil
+from collections.abc import Iterator, Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    BackfillPolicy,
+    Failure,
+    MetadataValue,
+    Output,
+)
+from dagster_dbt import DbtCliInvocation, DbtCliResource, dbt_assets
+
+from orchestration.audit_log import AuditEntry, AuditLog, JobStatus
+from orchestration.dbt_results import DbtOutcome, parse_run_results
+from orchestration.metadata import (
+    count_rows,
+    latest_period_with_rows,
+    movers_markdown,
+    period_column,
+    replaced_range,
+    top_movers,
+)
+from orchestration.partitions import Grain, partitions_def
+from orchestration.retry import rollup_retry_policy
+from orchestration.settings import OrchestrationSettings
+from orchestration.translator import ASSET_PREFIX, MetricsDbtTranslator, has_growth
+from orchestration.warehouse_access import open_warehouse
+
+WAREHOUSE_POOL = "metrics_warehouse"
+SOURCE_SELECTION = "source:raw"
+MOVERS_MODELS = frozenset({"daily_metrics", "weekly_metrics", "monthly_metrics"})
+
+
+def dbt_selection(grain: Grain) -> str:
+    """The dbt selection of a grain; daily also selects the source so its tests run first."""
+    selection = f"tag:{grain.dbt_tag}"
+    return f"{selection} {SOURCE_SELECTION}" if grain is Grain.DAILY else selection
+
+
+def model_output_name(model: str) -> str:
+    """The output name dagster-dbt gives a model's asset (`metrics__<model>`)."""
+    return AssetKey([ASSET_PREFIX, model]).to_python_identifier()
+
+
+def _models(manifest: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    return {
+        props["name"]: props
+        for props in manifest.get("nodes", {}).values()
+        if props.get("resource_type") == "model"
+    }
+
+
+def _run_results(invocation: DbtCliInvocation) -> dict[str, Any] | None:
+    try:
+        return invocation.get_artifact("run_results.json")
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _process_error(invocation: DbtCliInvocation) -> str | None:
+    if invocation.is_successful():
+        return None
+    error = invocation.get_error()
+    return str(error) if error else "dbt exited with an error"
+
+
+def _model_metadata(
+    outcome: DbtOutcome,
+    models: Mapping[str, Mapping[str, Any]],
+    grain: Grain,
+    window: tuple[date, date],
+    settings: OrchestrationSettings,
+) -> dict[str, dict[str, Any]]:
+    """Metadata per written model: rows written and, for rollups, the top growth movers of
+    the latest period in the window that has data."""
+    start, end = window
+    by_model: dict[str, dict[str, Any]] = {}
+    with open_warehouse() as wh:
+        written = {node.name for node in outcome.written_models}
+        last_period = (
+            latest_period_with_rows(wh, grain, start, end) if written & MOVERS_MODELS else None
+        )
+        for node in outcome.written_models:
+            props = models.get(node.name, {})
+            entry: dict[str, Any] = {}
+            rows = node.rows_affected
+            source = "dbt adapter_response.rows_affected"
+            column = period_column(list(props.get("columns", {})))
+            if rows is None and column is not None:
+                lower, upper = replaced_range(grain, start, end, has_growth(props))
+                rows, source = count_rows(wh, node.name, column, lower, upper), "rows in the window"
+            if rows is not None:
+                entry["rows_written"] = MetadataValue.int(rows)
+                entry["rows_written_from"] = MetadataValue.text(source)
+            if node.name in MOVERS_MODELS and last_period is not None:
+                movers = top_movers(wh, grain, last_period, settings.week_start_index)
+                entry["top_growth_movers"] = MetadataValue.md(
+                    movers_markdown(grain, last_period, movers)
+                )
+            by_model[node.name] = entry
+    return by_model
+
+
+def materialize_window(
+    context: AssetExecutionContext,
+    dbt: DbtCliResource,
+    grain: Grain,
+    settings: OrchestrationSettings,
+    manifest: Mapping[str, Any],
+) -> Iterator[Any]:
+    """Build the run's partition window with dbt, log the attempt, attach metadata, yield events."""
+    keys = list(context.partition_keys)
+    time_window = context.partition_time_window
+    start, end = time_window.start.date(), time_window.end.date()
+    audit = AuditLog()
+    log_id = audit.start(
+        AuditEntry(
+            job_name=context.run.job_name,
+            grain=grain.value,
+            partition_range_start=date.fromisoformat(keys[0]),
+            partition_range_end=date.fromisoformat(keys[-1]),
+            window_start=start,
+            window_end=end,
+            dagster_run_id=context.run.run_id,
+            attempt=context.retry_number + 1,
+        )
+    )
+    context.log.info(
+        f"{grain.value} rollups for {len(keys)} partition(s) {keys[0]} .. {keys[-1]}: "
+        f"dbt build over [{start}, {end}), attempt {context.retry_number + 1}"
+    )
+    try:
+        dbt_vars = {"min_date": start.isoformat(), "max_date": end.isoformat()}
+        invocation = dbt.cli(
+            ["build", "--vars", json.dumps(dbt_vars)], context=context, raise_on_error=False
+        )
+        events = list(invocation.stream())
+        outcome = parse_run_results(_run_results(invocation), _process_error(invocation))
+        try:
+            extra = _model_metadata(outcome, _models(manifest), grain, (start, end), settings)
+        except Exception as error:  # metadata is a nicety; never fail a good build over it
+            context.log.warning(f"could not compute materialization metadata: {error}")
+            extra = {}
+    except BaseException as error:  # incl. a cancelled run: the attempt did not complete
+        try:
+            audit.finish(log_id, JobStatus.FAILED, error=f"{type(error).__name__}: {error}")
+        except Exception as audit_error:  # keep the original error; say the log is incomplete
+            context.log.error(f"could not close audit log row {log_id}: {audit_error}")
+        raise
+    status = outcome.status()
+    rows_written = sum(
+        int(meta["rows_written"].value) for meta in extra.values() if "rows_written" in meta
+    )
+    audit.finish(log_id, status, rows_written=rows_written, error=outcome.error_text())
+
+    common = {
+        "window": MetadataValue.text(f"[{start.isoformat()}, {end.isoformat()})"),
+        "window_start": MetadataValue.text(start.isoformat()),
+        "window_end": MetadataValue.text(end.isoformat()),
+        "partitions_in_run": MetadataValue.int(len(keys)),
+    }
+    outputs = {model_output_name(name): meta for name, meta in extra.items()}
+    for event in events:
+        if isinstance(event, Output):
+            event = event.with_metadata(
+                {**event.metadata, **common, **outputs.get(event.output_name, {})}
+            )
+        yield event
+
+    if status is not JobStatus.COMPLETED:
+        raise Failure(
+            description=(
+                f"dbt build of the {grain.value} rollups over [{start}, {end}) ended {status.value}"
+                f":\n{outcome.error_text()}"
+            ),
+            metadata={"status": status.value, "window": f"[{start}, {end})"},
+        )
+    shutil.rmtree(invocation.target_path, ignore_errors=True)  # kept on failure, for debugging
+
+
+def build_grain_assets(
+    grain: Grain, settings: OrchestrationSettings, manifest_path: Path
+) -> AssetsDefinition:
+    """The dbt models of one grain (selected by tag) as one partitioned multi-asset."""
+    manifest: dict[str, Any] = json.loads(manifest_path.read_text())
+
+    @dbt_assets(
+        manifest=manifest,
+        select=dbt_selection(grain),
+        name=f"{grain.value}_rollups",
+        partitions_def=partitions_def(grain, settings),
+        dagster_dbt_translator=MetricsDbtTranslator(),
+        backfill_policy=BackfillPolicy.single_run(),
+        retry_policy=rollup_retry_policy(settings),
+        pool=WAREHOUSE_POOL,
+    )
+    def _rollups(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
+        yield from materialize_window(context, dbt, grain, settings, manifest)
+
+    return _rollups

@@ -1,0 +1,96 @@
+"""What one dbt invocation did, read from its run_results.json: per-node status, rows, errors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestration.audit_log import JobStatus
+
+FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """One dbt node's result."""
+
+    unique_id: str
+    status: str
+    message: str
+    rows_affected: int | None
+
+    @property
+    def resource_type(self) -> str:
+        return self.unique_id.split(".", 1)[0]
+
+    @property
+    def name(self) -> str:
+        """The node's name: `model.<package>.<name>`, `test.<package>.<name>.<hash>`."""
+        parts = self.unique_id.split(".")
+        return parts[2] if len(parts) > 2 else self.unique_id
+
+    @property
+    def failed(self) -> bool:
+        return self.status in FAILED_STATUSES
+
+    @property
+    def is_written_model(self) -> bool:
+        return self.resource_type == "model" and self.status == "success"
+
+
+@dataclass
+class DbtOutcome:
+    """The nodes of one invocation and the error text dbt printed, if any."""
+
+    nodes: list[NodeResult] = field(default_factory=list)
+    process_error: str | None = None
+
+    @property
+    def written_models(self) -> list[NodeResult]:
+        return [node for node in self.nodes if node.is_written_model]
+
+    @property
+    def failed_nodes(self) -> list[NodeResult]:
+        return [node for node in self.nodes if node.failed]
+
+    @property
+    def succeeded(self) -> bool:
+        return self.process_error is None and not self.failed_nodes
+
+    def status(self) -> JobStatus:
+        """COMPLETED; PARTIAL when some models were written but something failed; else FAILED."""
+        if self.succeeded:
+            return JobStatus.COMPLETED
+        return JobStatus.PARTIAL if self.written_models else JobStatus.FAILED
+
+    def error_text(self) -> str | None:
+        """Each failing node and dbt's message, then the process error; None on success."""
+        if self.succeeded:
+            return None
+        lines = [f"{node.unique_id} [{node.status}]: {node.message}" for node in self.failed_nodes]
+        skipped = [node.unique_id for node in self.nodes if node.status == "skipped"]
+        if skipped:
+            lines.append("skipped because of the failures above: " + ", ".join(skipped))
+        if self.process_error:
+            lines.append(self.process_error)
+        return "\n".join(lines) or "dbt failed without reporting a node"
+
+
+def parse_run_results(
+    run_results: Mapping[str, Any] | None, process_error: str | None
+) -> DbtOutcome:
+    """Build the outcome from run_results.json (None when dbt failed before writing it)."""
+    nodes = []
+    for result in (run_results or {}).get("results", []):
+        response = result.get("adapter_response") or {}
+        rows = response.get("rows_affected")
+        nodes.append(
+            NodeResult(
+                unique_id=str(result.get("unique_id", "?")),
+                status=str(result.get("status", "")).lower(),
+                message=str(result.get("message") or ""),
+                rows_affected=int(rows) if isinstance(rows, int) and rows >= 0 else None,
+            )
+        )
+    return DbtOutcome(nodes=nodes, process_error=process_error)

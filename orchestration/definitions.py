@@ -1,0 +1,101 @@
+"""The Dagster code location: `defs`, built from the environment by `build_definitions()`.
+
+`dagster dev -w workspace.yaml` and `dagster definitions validate -m orchestration.definitions`
+load `defs`. Tests and tools build their own with other settings (week start, retry delay).
+"""
+
+from dataclasses import dataclass
+
+from dagster import AssetsDefinition, AssetSpec, Definitions, ScheduleDefinition, SensorDefinition
+from dagster._core.definitions.unresolved_asset_job_definition import (
+    UnresolvedAssetJobDefinition,
+)
+
+from orchestration.custom_metrics_assets import (
+    build_custom_metrics_asset,
+    custom_metrics_job,
+    custom_metrics_schedule,
+)
+from orchestration.dbt_assets import build_grain_assets
+from orchestration.jobs import rollup_job
+from orchestration.manifest import ensure_manifest
+from orchestration.partitions import Grain, partitions_def
+from orchestration.realtime_ops import (
+    cache_invalidation_sensor,
+    realtime_jobs,
+    realtime_resources,
+    realtime_schedules,
+)
+from orchestration.resources import dbt_resource
+from orchestration.schedules import rollup_schedule
+from orchestration.sensors import late_data_sensor, rollup_catchup_sensor
+from orchestration.settings import OrchestrationSettings
+
+RAW_EVENTS = AssetSpec(
+    key=["raw", "events"],
+    group_name="sources",
+    description="Product events as the application writes them (CONTRACT §3). Never modified "
+    "here; the dbt source tests on it run as asset checks of the daily rollups.",
+    kinds={"sql"},
+)
+
+
+@dataclass(frozen=True)
+class RollupDefinitions:
+    """The pieces `build_definitions` assembles, by grain, for tools and tests."""
+
+    assets: dict[Grain, AssetsDefinition]
+    jobs: dict[Grain, UnresolvedAssetJobDefinition]
+    schedules: dict[Grain, ScheduleDefinition]
+    sensors: list[SensorDefinition]
+    custom_metrics: AssetsDefinition
+    custom_metrics_job: UnresolvedAssetJobDefinition
+    custom_metrics_schedule: ScheduleDefinition
+
+
+def build_rollups(settings: OrchestrationSettings) -> RollupDefinitions:
+    """Assets, jobs, schedules and sensors for the three grains (and the custom metrics)."""
+    manifest = ensure_manifest()
+    assets = {grain: build_grain_assets(grain, settings, manifest) for grain in Grain}
+    jobs = {grain: rollup_job(grain, assets[grain]) for grain in Grain}
+    schedules = {grain: rollup_schedule(grain, jobs[grain], settings) for grain in Grain}
+    custom = build_custom_metrics_asset(settings)
+    custom_job = custom_metrics_job(custom)
+    daily = partitions_def(Grain.DAILY, settings)
+    sensors = [
+        late_data_sensor(jobs[Grain.DAILY], daily),
+        rollup_catchup_sensor(
+            daily,
+            [
+                (Grain.WEEKLY, assets[Grain.WEEKLY], jobs[Grain.WEEKLY]),
+                (Grain.MONTHLY, assets[Grain.MONTHLY], jobs[Grain.MONTHLY]),
+                (Grain.DAILY, custom, custom_job),
+            ],
+        ),
+        cache_invalidation_sensor(),
+    ]
+    return RollupDefinitions(
+        assets, jobs, schedules, sensors, custom, custom_job,
+        custom_metrics_schedule(custom_job, settings),
+    )
+
+
+def definitions_for(rollups: RollupDefinitions) -> Definitions:
+    """The code location holding these rollups, the raw events and the dbt resource."""
+    return Definitions(
+        assets=[RAW_EVENTS, *rollups.assets.values(), rollups.custom_metrics],
+        jobs=[*rollups.jobs.values(), rollups.custom_metrics_job, *realtime_jobs()],
+        schedules=[
+            *rollups.schedules.values(), rollups.custom_metrics_schedule, *realtime_schedules()
+        ],
+        sensors=rollups.sensors,
+        resources={"dbt": dbt_resource(), **realtime_resources()},
+    )
+
+
+def build_definitions(settings: OrchestrationSettings | None = None) -> Definitions:
+    """The whole code location for the given settings (default: from the environment)."""
+    return definitions_for(build_rollups(settings or OrchestrationSettings.from_env()))
+
+
+defs = build_definitions()

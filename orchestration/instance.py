@@ -1,0 +1,42 @@
+"""Which Dagster instance in-process runs (CLI, demo) record to.
+
+With DAGSTER_HOME set, that instance: `DAGSTER_HOME=$(pwd)` uses the repository's production
+`dagster.yaml` (PostgreSQL storage); the Makefile's `.dagster_home` gets the local config below
+written on first use (SQLite under DAGSTER_HOME, the warehouse pool limited to one writer), so
+`make ui` afterwards shows what `make demo` built. Without DAGSTER_HOME, an ephemeral instance.
+"""
+
+import os
+from pathlib import Path
+
+from dagster import DagsterInstance
+
+LOCAL_INSTANCE_YAML = """\
+# Local Dagster instance (written by orchestration.instance when DAGSTER_HOME had no config):
+# SQLite storage under DAGSTER_HOME, no server needed. The production config with PostgreSQL
+# storage is the repository's dagster.yaml (use DAGSTER_HOME=<repository root>).
+concurrency:
+  pools:
+    # One run at a time may write the warehouse (DuckDB admits a single writer).
+    default_limit: 1
+telemetry:
+  enabled: false
+"""
+
+
+def ensure_local_config(home: Path) -> Path:
+    """Write the local instance config into `home` unless it already has a dagster.yaml."""
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(LOCAL_INSTANCE_YAML)
+    return config
+
+
+def open_instance() -> DagsterInstance:
+    """The DAGSTER_HOME instance (with a local config if it had none), else an ephemeral one."""
+    home = os.environ.get("DAGSTER_HOME", "").strip()
+    if not home:
+        return DagsterInstance.ephemeral()
+    ensure_local_config(Path(home))
+    return DagsterInstance.get()

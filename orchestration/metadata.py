@@ -1,0 +1,129 @@
+"""Materialization metadata a person wants to see: the run's window, rows written, top movers.
+
+Read from the warehouse after dbt has finished (never while it holds DuckDB).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from orchestration.partitions import Grain, next_period_start, previous_period_start
+from warehouse import Warehouse
+
+MOVERS_LIMIT = 5
+MOVERS_MIN_PREVIOUS_EVENTS = 5
+# The date column whose range a model's run window replaces, in order of preference.
+PERIOD_COLUMNS = ("metric_date", "event_date", "month_start", "week_start")
+
+
+@dataclass(frozen=True)
+class Mover:
+    """One entity's events in a period against the period before."""
+
+    entity_type: str
+    entity_id: str
+    previous: int
+    current: int
+
+    @property
+    def growth_pct(self) -> Decimal:
+        return (Decimal(100 * (self.current - self.previous)) / Decimal(self.previous)).quantize(
+            Decimal("0.01")
+        )
+
+
+def period_column(columns: list[str]) -> str | None:
+    """The column a model's window predicates filter on."""
+    return next((c for c in PERIOD_COLUMNS if c in columns), None)
+
+
+def replaced_range(
+    grain: Grain, window_start: date, window_end: date, refreshes_next: bool
+) -> tuple[date, date]:
+    """[start, end) of the period column a run rewrote (incl. the next period's growth refresh)."""
+    return window_start, next_period_start(grain, window_end) if refreshes_next else window_end
+
+
+def count_rows(wh: Warehouse, table: str, column: str, start: date, end: date) -> int:
+    """Rows of `table` whose `column` lies in [start, end)."""
+    p = wh.param
+    rows = wh.query(
+        f"select count(*) from {wh.schema}.{table} "
+        f"where {column} >= {p('s')} and {column} < {p('e')}",
+        {"s": start, "e": end},
+    )
+    return int(rows[0][0])
+
+
+def latest_period_with_rows(
+    wh: Warehouse, grain: Grain, start: date, end: date
+) -> date | None:
+    """The latest period in [start, end) that has rows in the grain's rollup."""
+    table, column = {
+        Grain.DAILY: ("daily_metrics", "metric_date"),
+        Grain.WEEKLY: ("weekly_metrics", "week_start"),
+        Grain.MONTHLY: ("monthly_metrics", "month_start"),
+    }[grain]
+    p = wh.param
+    rows = wh.query(
+        f"select max({column}) from {wh.schema}.{table} "
+        f"where {column} >= {p('s')} and {column} < {p('e')}",
+        {"s": start, "e": end},
+    )
+    value = rows[0][0] if rows else None
+    return value if isinstance(value, date) else None
+
+
+def _movers_query(wh: Warehouse, grain: Grain) -> str:
+    p = wh.param
+    if grain is Grain.DAILY:
+        return (
+            f"select cur.entity_type, cur.entity_id, prev.event_count, cur.event_count "
+            f"from {wh.schema}.daily_metrics as cur join {wh.schema}.daily_metrics as prev "
+            f"on prev.metric_date = {p('previous')} and prev.entity_type = cur.entity_type "
+            f"and prev.entity_id = cur.entity_id and prev.event_type = cur.event_type "
+            f"where cur.metric_date = {p('period')} and cur.event_type = '*' "
+            f"and cur.entity_id <> '*' and prev.event_count >= {p('min_previous')}"
+        )
+    if grain is Grain.WEEKLY:
+        table, column = "weekly_metrics", "week_start"
+    else:
+        table, column = "monthly_metrics", "month_start"
+    return (
+        f"select entity_type, entity_id, prev_event_count, event_count from {wh.schema}.{table} "
+        f"where {column} = {p('period')} and event_type = '*' and entity_id <> '*' "
+        f"and prev_event_count >= {p('min_previous')}"
+    )
+
+
+def top_movers(
+    wh: Warehouse, grain: Grain, period: date, week_start_index: int = 0
+) -> list[Mover]:
+    """Entities whose event count moved most (either way) against the previous period."""
+    params: dict[str, object] = {"period": period, "min_previous": MOVERS_MIN_PREVIOUS_EVENTS}
+    if grain is Grain.DAILY:
+        params["previous"] = previous_period_start(grain, period, week_start_index)
+    rows = wh.query(_movers_query(wh, grain), params)
+    movers = [Mover(str(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in rows]
+    movers.sort(key=lambda m: (-abs(m.growth_pct), m.entity_type, m.entity_id))
+    return movers[:MOVERS_LIMIT]
+
+
+def movers_markdown(grain: Grain, period: date, movers: list[Mover]) -> str:
+    """A small markdown table of the movers, for `MetadataValue.md`."""
+    title = (
+        f"**Top growth movers, {grain.period} of {period.isoformat()}** (event count vs the "
+        f"previous {grain.period}; entities with at least {MOVERS_MIN_PREVIOUS_EVENTS} events "
+        "before)"
+    )
+    if not movers:
+        return f"{title}\n\nNo entity qualifies for this {grain.period}."
+    lines = [title, "", "| entity | previous | current | growth |", "|---|---:|---:|---:|"]
+    for mover in movers:
+        lines.append(
+            f"| {mover.entity_type} / {mover.entity_id} | {mover.previous:,} | {mover.current:,} "
+            f"| {mover.growth_pct:+.2f}% |"
+        )
+    return "\n".join(lines)

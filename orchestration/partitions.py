@@ -1,0 +1,123 @@
+"""Daily, weekly and monthly time partitions (UTC, one start date) and the date arithmetic on them.
+
+Weekly partitions start on METRICS_WEEK_START, the same day the SQL's `week_start_of` uses.
+Dagster's `day_offset` counts from Sunday (0) while Python's `weekday()` counts from Monday (0);
+`dagster_day_offset` is the one place that converts. Schedules never use hour/minute offsets
+(those would move partition boundaries away from UTC midnight).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+from dagster import (
+    DailyPartitionsDefinition,
+    MonthlyPartitionsDefinition,
+    TimeWindowPartitionsDefinition,
+    WeeklyPartitionsDefinition,
+)
+
+from orchestration.settings import OrchestrationSettings
+
+TIMEZONE = "UTC"
+WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+class Grain(StrEnum):
+    """A rollup grain: its dbt tag, and the period one partition covers."""
+
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+
+    @property
+    def period(self) -> str:
+        return {"daily": "day", "weekly": "week", "monthly": "month"}[self.value]
+
+    @property
+    def dbt_tag(self) -> str:
+        return self.value
+
+
+def dagster_day_offset(week_start_index: int) -> int:
+    """Dagster's weekly `day_offset` (0 = Sunday) for a Python weekday index (0 = Monday)."""
+    return (week_start_index + 1) % 7
+
+
+def partitions_def(grain: Grain, settings: OrchestrationSettings) -> TimeWindowPartitionsDefinition:
+    """The partitions of one grain; every grain starts at `settings.partitions_start`."""
+    start = settings.partitions_start.isoformat()
+    if grain is Grain.DAILY:
+        return DailyPartitionsDefinition(start_date=start, timezone=TIMEZONE)
+    if grain is Grain.WEEKLY:
+        return WeeklyPartitionsDefinition(
+            start_date=start,
+            day_offset=dagster_day_offset(settings.week_start_index),
+            timezone=TIMEZONE,
+        )
+    return MonthlyPartitionsDefinition(start_date=start, timezone=TIMEZONE)
+
+
+def period_start(grain: Grain, day: date, week_start_index: int = 0) -> date:
+    """First day of the period of `grain` that contains `day`."""
+    if grain is Grain.DAILY:
+        return day
+    if grain is Grain.WEEKLY:
+        return day - timedelta(days=(day.weekday() - week_start_index) % 7)
+    return day.replace(day=1)
+
+
+def next_period_start(grain: Grain, start: date) -> date:
+    """First day of the period after the one starting on `start`."""
+    if grain is Grain.DAILY:
+        return start + timedelta(days=1)
+    if grain is Grain.WEEKLY:
+        return start + timedelta(days=7)
+    return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def previous_period_start(grain: Grain, start: date, week_start_index: int = 0) -> date:
+    """First day of the period before the one starting on `start`."""
+    return period_start(grain, start - timedelta(days=1), week_start_index)
+
+
+def partition_key(grain: Grain, day: date, week_start_index: int = 0) -> str:
+    """The partition key (its period's first day, YYYY-MM-DD) of the period containing `day`."""
+    return period_start(grain, day, week_start_index).isoformat()
+
+
+def last_complete_period_key(grain: Grain, at: datetime, week_start_index: int = 0) -> str:
+    """The key of the latest period that had ended by `at` (UTC): what a schedule tick runs."""
+    current = period_start(grain, at.date(), week_start_index)
+    return previous_period_start(grain, current, week_start_index).isoformat()
+
+
+def keys_overlapping(
+    grain: Grain, start: date, end: date, settings: OrchestrationSettings
+) -> list[str]:
+    """Keys of the periods overlapping the half-open window [start, end), in order.
+
+    Periods are listed whether or not Dagster has them yet; `available_keys` filters.
+    """
+    if start >= end:
+        raise ValueError(f"start {start} must be before end {end} (the window is half-open)")
+    keys = []
+    current = period_start(grain, start, settings.week_start_index)
+    while current < end:
+        keys.append(current.isoformat())
+        current = next_period_start(grain, current)
+    return keys
+
+
+def available_keys(grain: Grain, settings: OrchestrationSettings) -> list[str]:
+    """Every partition key Dagster has for the grain now (complete periods since the start)."""
+    return list(partitions_def(grain, settings).get_partition_keys())
+
+
+def window_of_keys(grain: Grain, first_key: str, last_key: str) -> tuple[date, date]:
+    """The half-open date window [start, end) covered by partitions first_key..last_key."""
+    first, last = date.fromisoformat(first_key), date.fromisoformat(last_key)
+    if last < first:
+        raise ValueError(f"partition range {first_key}..{last_key} is reversed")
+    return first, next_period_start(grain, last)

@@ -1,0 +1,83 @@
+"""How dbt nodes become Dagster assets: keys, groups, partition mappings, checks.
+
+- Models are `metrics/<model>`; the source is `raw/events` (the application's table).
+- Each grain's models form a group (`daily_rollups`, ...).
+- Cross-grain dependencies map time windows: a week depends on its days, a month on its days,
+  and both also on the previous period's days, because growth (`prev_*`) reads that period:
+  re-running an earlier day makes the following week and month stale too. (Dagster allows one
+  mapping per upstream asset in a multi-asset, so `monthly_weekly_breakdown`, which has no
+  growth, shares the monthly mapping: a harmless superset.)
+- dbt tests are asset checks, source tests included (they guard the reserved '*' value).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+from dagster import AssetKey, PartitionMapping, TimeWindowPartitionMapping
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
+
+from orchestration.partitions import Grain
+
+ASSET_PREFIX = "metrics"
+GROWTH_MARKER_COLUMN = "prev_event_count"
+
+
+def grain_of(dbt_resource_props: Mapping[str, Any]) -> Grain | None:
+    """The grain a dbt node belongs to, from its `daily` / `weekly` / `monthly` tag."""
+    tags = set(dbt_resource_props.get("tags") or ())
+    for grain in Grain:
+        if grain.dbt_tag in tags:
+            return grain
+    return None
+
+
+def has_growth(dbt_resource_props: Mapping[str, Any]) -> bool:
+    """Whether a model compares each period with the previous one (it has `prev_*` columns)."""
+    return GROWTH_MARKER_COLUMN in (dbt_resource_props.get("columns") or {})
+
+
+def previous_period_mapping() -> TimeWindowPartitionMapping:
+    """A period depends on the upstream days of itself and of the period before it."""
+    with warnings.catch_warnings():
+        # allow_nonexistent_upstream_partitions is marked beta; the first period has no
+        # previous period's days, which must not be an error.
+        warnings.simplefilter("ignore")
+        return TimeWindowPartitionMapping(
+            start_offset=-1, end_offset=0, allow_nonexistent_upstream_partitions=True
+        )
+
+
+class MetricsDbtTranslator(DagsterDbtTranslator):
+    """The project's dbt -> Dagster mapping (see the module docstring)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            settings=DagsterDbtTranslatorSettings(
+                enable_asset_checks=True,
+                enable_source_tests_as_checks=True,
+            )
+        )
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
+        return AssetKey([ASSET_PREFIX, dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        grain = grain_of(dbt_resource_props)
+        return f"{grain.value}_rollups" if grain else None
+
+    def get_partition_mapping(
+        self,
+        dbt_resource_props: Mapping[str, Any],
+        dbt_parent_resource_props: Mapping[str, Any],
+    ) -> PartitionMapping | None:
+        if dbt_parent_resource_props.get("resource_type") == "source":
+            return None  # the source is not partitioned: every partition reads it
+        child, parent = grain_of(dbt_resource_props), grain_of(dbt_parent_resource_props)
+        if child is None or parent is None or child is parent:
+            return None  # same grain: identity
+        return previous_period_mapping()

@@ -1,0 +1,151 @@
+"""The late-data and catch-up sensors, against a real instance (materializations reported
+directly, no dbt run needed) and, for late data, a real source table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from dagster import (
+    AssetKey,
+    AssetMaterialization,
+    DagsterInstance,
+    SensorDefinition,
+    SkipReason,
+    build_sensor_context,
+    instance_for_test,
+)
+
+from metrics_events import Event
+from orchestration.definitions import build_rollups
+from orchestration.settings import OrchestrationSettings
+from tests.batch.edge_events import generated_events
+from tests.batch.harness import BatchHarness
+from tests.orchestration.conftest import warehouse_env
+
+STG = AssetKey(["metrics", "stg_events"])
+DAILY = AssetKey(["metrics", "daily_metrics"])
+WEEKLY = AssetKey(["metrics", "weekly_metrics"])
+MONTHLY = AssetKey(["metrics", "monthly_metrics"])
+BREAKDOWN = AssetKey(["metrics", "monthly_weekly_breakdown"])
+
+
+@pytest.fixture()
+def instance() -> Iterator[DagsterInstance]:
+    with instance_for_test() as instance:
+        yield instance
+
+
+@pytest.fixture()
+def sensors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, SensorDefinition]:
+    env = warehouse_env("duckdb", tmp_path)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    rollups = build_rollups(OrchestrationSettings.from_env())
+    return {sensor.name: sensor for sensor in rollups.sensors}
+
+
+def _built(instance: DagsterInstance, key: AssetKey, *partitions: str) -> None:
+    for partition in partitions:
+        instance.report_runless_asset_event(
+            AssetMaterialization(asset_key=key, partition=partition)
+        )
+
+
+def _days(first: date, last: date) -> list[str]:
+    return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+
+
+def _late(template: Event, suffix: str, ingested_at: datetime) -> Event:
+    return replace(template, event_id=f"late_{suffix}", ingested_at=ingested_at)
+
+
+def test_late_data_sensor_requests_exactly_the_days_built_before_their_events(
+    sensors: dict[str, SensorDefinition], instance: DagsterInstance, tmp_path: Path
+) -> None:
+    events = generated_events()
+    harness = BatchHarness("duckdb", "unused", "unused", tmp_path)
+    harness.load(events)
+    built_days = _days(date(2024, 2, 26), date(2024, 3, 3))
+    _built(instance, STG, *built_days)
+    _built(instance, DAILY, *built_days)
+
+    after_build = datetime.now(UTC)  # later than every build reported above
+    by_day = {day: next(e for e in events if e.event_date == day) for day in (
+        date(2024, 2, 27), date(2024, 2, 28), date(2024, 3, 1), date(2024, 3, 10)
+    )}
+    harness.load([
+        _late(by_day[date(2024, 2, 27)], "a", after_build),
+        _late(by_day[date(2024, 3, 1)], "b", after_build),
+        # ingested before the day was built: it is in the build, not late
+        _late(by_day[date(2024, 2, 28)], "c", after_build - timedelta(days=30)),
+        # a day never built is for the schedules and backfills, not late data
+        _late(by_day[date(2024, 3, 10)], "d", after_build),
+    ])
+
+    sensor = sensors["late_data_sensor"]
+    result = sensor(build_sensor_context(instance=instance))
+    assert sorted(str(r.partition_key) for r in result.run_requests) == [
+        "2024-02-27", "2024-03-01"
+    ]
+    assert all(r.tags["metrics/trigger"] == "late_data" for r in result.run_requests)
+    first_keys = {r.run_key for r in result.run_requests}
+
+    # The next tick rescans an overlap and asks again with the same run keys (deduplicated).
+    again = sensor(build_sensor_context(instance=instance, cursor=result.cursor))
+    assert {r.run_key for r in again.run_requests} == first_keys
+
+    # 2024-02-27 rebuilt after its late event; on 2024-03-01 only stg_events was rebuilt (the
+    # daily_metrics build failed): it still counts as late.
+    _built(instance, STG, "2024-02-27", "2024-03-01")
+    _built(instance, DAILY, "2024-02-27")
+    later = sensor(build_sensor_context(instance=instance, cursor=again.cursor))
+    assert [r.partition_key for r in later.run_requests] == ["2024-03-01"]
+
+
+def test_late_data_sensor_skips_when_the_source_is_not_readable(
+    sensors: dict[str, SensorDefinition], instance: DagsterInstance, tmp_path: Path
+) -> None:
+    # No warehouse file at all yet (it would be the same while a run holds DuckDB's lock).
+    result = sensors["late_data_sensor"](build_sensor_context(instance=instance))
+    assert isinstance(result, SkipReason)
+    assert "not readable" in str(result.skip_message)
+
+
+def test_catchup_sensor_requests_the_periods_that_read_rebuilt_days(
+    sensors: dict[str, SensorDefinition], instance: DagsterInstance
+) -> None:
+    _built(instance, STG, *_days(date(2024, 2, 12), date(2024, 3, 17)))
+    _built(instance, WEEKLY, "2024-02-19", "2024-02-26", "2024-03-04")
+    _built(instance, MONTHLY, "2024-02-01", "2024-03-01")
+    _built(instance, BREAKDOWN, "2024-02-01", "2024-03-01")
+    sensor = sensors["rollup_catchup_sensor"]
+    settled = sensor(build_sensor_context(instance=instance))
+    # Every week and month was built after its days: nothing to catch up.
+    assert not settled.run_requests
+
+    _built(instance, STG, "2024-02-28")  # a day rebuilt (late data)
+    result = sensor(build_sensor_context(instance=instance, cursor=settled.cursor))
+    ranges = {
+        r.job_name: (r.tags["dagster/asset_partition_range_start"],
+                     r.tags["dagster/asset_partition_range_end"])
+        for r in result.run_requests
+    }
+    # Its week and the next (growth), its month and the next; 2024-02-19 is untouched.
+    assert ranges == {
+        "weekly_rollups_job": ("2024-02-26", "2024-03-04"),
+        "monthly_rollups_job": ("2024-02-01", "2024-03-01"),
+    }
+
+    assert isinstance(
+        sensor(build_sensor_context(instance=instance, cursor=result.cursor)), SkipReason
+    )
+
+    # A day whose week was never built (first builds are the schedules' job): only its month.
+    _built(instance, STG, "2024-03-20")
+    last = sensor(build_sensor_context(instance=instance, cursor=result.cursor))
+    assert [(r.job_name, r.tags["dagster/asset_partition_range_start"]) for r in
+            last.run_requests] == [("monthly_rollups_job", "2024-03-01")]

@@ -30,7 +30,7 @@ lint: setup
 	@$(VENV)/bin/mypy
 
 ui: setup
-	@mkdir -p $(DAGSTER_HOME)
+	@$(PY) -c 'from pathlib import Path; from orchestration.instance import ensure_local_config; ensure_local_config(Path("$(DAGSTER_HOME)"))'
 	@$(VENV)/bin/dagster dev -w workspace.yaml
 
 bench: setup

@@ -1,0 +1,241 @@
+"""End to end, as an operator runs it: `dagster dev` on PostgreSQL storage (the repository's
+dagster.yaml), a month's backfill launched through the GraphQL API, the rollup tables and the
+job audit log checked, and a headless Chromium screenshot of the asset's partitions page."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from metrics_events import ensure_source_table, load_events
+from tests.batch import reference
+from tests.batch.edge_events import generated_events
+from tests.batch.harness import assert_same_rows
+from warehouse import WarehouseConfig, connect
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+MONTH_START, MONTH_END = date(2024, 2, 1), date(2024, 3, 1)
+DAILY_ASSETS = (["raw", "events"], ["metrics", "stg_events"], ["metrics", "daily_metrics"])
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _graphql(port: int, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        payload: dict[str, Any] = json.loads(response.read())
+    assert "errors" not in payload, payload
+    return payload["data"]
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """Debian's chromium, installed by the test set-up when it is missing."""
+    found = shutil.which("chromium")
+    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], env=env, check=False, capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], env=env, check=False,
+                       capture_output=True)
+        found = shutil.which("chromium")
+    if found is None:
+        if os.environ.get("METRICS_REQUIRE_SERVICES") == "1":
+            pytest.fail("chromium is not installed and could not be installed")
+        pytest.skip("chromium is not installed")
+    return found
+
+
+@pytest.fixture()
+def dagster_dev(
+    pg_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[int]:
+    """`dagster dev` on a free port with the production instance config (PostgreSQL storage)."""
+    suffix = uuid.uuid4().hex[:8]
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    env_vars = {
+        "METRICS_TARGET": "postgres",
+        "METRICS_SCHEMA": f"metrics_{suffix}",
+        "METRICS_SOURCE_SCHEMA": f"raw_{suffix}",
+        "METRICS_PARTITIONS_START": "2024-01-01",
+        "METRICS_RETRY_DELAY_SECONDS": "1",
+        "DAGSTER_HOME": str(home),
+    }
+    for key, value in env_vars.items():
+        monkeypatch.setenv(key, value)
+    with connect(WarehouseConfig()) as wh:
+        ensure_source_table(wh)
+        load_events(wh, [e for e in generated_events() if MONTH_START <= e.event_date < MONTH_END])
+    port = _free_port()
+    log = (tmp_path / "dagster_dev.log").open("w")
+    process = subprocess.Popen(
+        [str(Path(os.sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml",
+         "-h", "127.0.0.1", "-p", str(port)],
+        cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            assert process.poll() is None, (tmp_path / "dagster_dev.log").read_text()[-3000:]
+            try:
+                data = _graphql(port, "{ version }")
+                if data.get("version"):
+                    break
+            except OSError:
+                pass
+            time.sleep(1)
+        else:
+            tail = (tmp_path / "dagster_dev.log").read_text()[-3000:]
+            pytest.fail("dagster dev did not come up: " + tail)
+        yield port
+    finally:
+        os.killpg(process.pid, 15)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+        log.close()
+        with connect(WarehouseConfig()) as wh:
+            for schema in (env_vars["METRICS_SCHEMA"], env_vars["METRICS_SOURCE_SCHEMA"]):
+                wh.execute(f"drop schema if exists {schema} cascade")
+
+
+LAUNCH = """
+mutation Launch($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message stack }
+  }
+}"""
+STATUS = """
+query Status($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    __typename
+    ... on PartitionBackfill { status numPartitions }
+    ... on PythonError { message }
+  }
+}"""
+
+
+def _wait_for_code_location(port: int) -> None:
+    query = """{ workspaceOrError { ... on Workspace { locationEntries {
+        name locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        entries = _graphql(port, query)["workspaceOrError"]["locationEntries"]
+        loaded = [e for e in entries if (e["locationOrLoadError"] or {}).get("__typename")
+                  == "RepositoryLocation"]
+        errors = [e for e in entries if (e["locationOrLoadError"] or {}).get("__typename")
+                  == "PythonError"]
+        assert not errors, errors
+        if loaded:
+            return
+        time.sleep(1)
+    pytest.fail("the code location did not load")
+
+
+def test_month_backfill_through_the_graphql_api(
+    dagster_dev: int, chromium: str, tmp_path: Path
+) -> None:
+    port = dagster_dev
+    _wait_for_code_location(port)
+    last_day = (MONTH_END - timedelta(days=1)).isoformat()
+    params = {
+        "partitionsByAssets": [
+            *({"assetKey": {"path": key},
+               "partitions": {"range": {"start": MONTH_START.isoformat(), "end": last_day}}}
+              for key in DAILY_ASSETS[1:]),
+            *({"assetKey": {"path": ["metrics", name]},
+               "partitions": {"range": {"start": MONTH_START.isoformat(),
+                                        "end": MONTH_START.isoformat()}}}
+              for name in ("monthly_metrics", "monthly_weekly_breakdown")),
+        ],
+        "title": "February 2024",
+    }
+    launched = _graphql(port, LAUNCH, {"params": params})["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    backfill_id = launched["backfillId"]
+
+    deadline = time.monotonic() + 600
+    status = "REQUESTED"
+    while time.monotonic() < deadline:
+        result = _graphql(port, STATUS, {"id": backfill_id})["partitionBackfillOrError"]
+        status = result["status"]
+        if status not in ("REQUESTED", "CANCELING", "FAILING"):
+            break
+        time.sleep(3)
+    assert status in ("COMPLETED", "COMPLETED_SUCCESS"), status
+
+    # The tables equal the reference for the month, and the audit log recorded the runs.
+    events = [e for e in generated_events() if MONTH_START <= e.event_date < MONTH_END]
+    expected = reference.all_tables(events)
+    config = WarehouseConfig()
+    with connect(config) as wh:
+        for table in ("daily_metrics", "monthly_metrics", "monthly_weekly_breakdown"):
+            rows, columns = wh.query_with_columns(f"select * from {config.schema}.{table}")
+            grain = reference.GRAINS[table]
+            actual = {}
+            for row in rows:
+                record = dict(zip(columns, row, strict=True))
+                actual[tuple(record.pop(c) for c in grain)] = record
+            assert_same_rows(table, actual, expected[table])
+        audit = wh.query(
+            f"select status, count(*) from {config.schema}.metrics_aggregation_jobs_log "
+            "group by status"
+        )
+    assert dict(audit).get("COMPLETED", 0) >= 2, audit
+
+    # The partitions page, as a person sees it.
+    url = f"http://127.0.0.1:{port}/assets/metrics/daily_metrics?view=partitions"
+    shot = tmp_path / "partitions.png"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'chromium'}", "--hide-scrollbars",
+             "--window-size=1600,1000", "--virtual-time-budget=20000"]
+    dom = subprocess.run([chromium, *flags, "--dump-dom", url], capture_output=True, text=True,
+                         timeout=180, check=False).stdout
+    subprocess.run([chromium, *flags, f"--screenshot={shot}", url], capture_output=True,
+                   timeout=180, check=False)
+    artifacts = Path(os.environ.get("METRICS_TEST_ARTIFACTS", ROOT / ".data" / "e2e"))
+    artifacts.mkdir(parents=True, exist_ok=True)
+    assert shot.exists(), "chromium wrote no screenshot"
+    shutil.copy(shot, artifacts / "daily_metrics_partitions.png")
+    (artifacts / "daily_metrics_partitions.html").write_text(dom)
+    assert "daily_metrics" in dom
+    assert "29" in dom and "Materialized" in dom, "the page does not show materialized partitions"
+    assert _green_share(shot) > 0.002, "no materialized (green) partitions in the screenshot"
+
+
+def _green_share(png: Path) -> float:
+    """Share of pixels in Dagster's 'materialized' green."""
+    from PIL import Image
+
+    with Image.open(png) as image:
+        pixels = list(image.convert("RGB").getdata())
+    green = sum(1 for r, g, b in pixels if g > 120 and g > r + 40 and g > b + 20)
+    return green / len(pixels)

@@ -46,17 +46,21 @@ def dagster_day_offset(week_start_index: int) -> int:
 
 
 def partitions_def(grain: Grain, settings: OrchestrationSettings) -> TimeWindowPartitionsDefinition:
-    """The partitions of one grain; every grain starts at `settings.partitions_start`."""
-    start = settings.partitions_start.isoformat()
+    """The partitions of one grain, starting with the period that contains
+    `settings.partitions_start`, so no day of the daily partitions falls outside every week or
+    month (Dagster would otherwise start at the first week or month boundary after it)."""
+    first_day = settings.partitions_start
     if grain is Grain.DAILY:
-        return DailyPartitionsDefinition(start_date=start, timezone=TIMEZONE)
+        return DailyPartitionsDefinition(start_date=first_day.isoformat(), timezone=TIMEZONE)
     if grain is Grain.WEEKLY:
         return WeeklyPartitionsDefinition(
-            start_date=start,
+            start_date=period_start(grain, first_day, settings.week_start_index).isoformat(),
             day_offset=dagster_day_offset(settings.week_start_index),
             timezone=TIMEZONE,
         )
-    return MonthlyPartitionsDefinition(start_date=start, timezone=TIMEZONE)
+    return MonthlyPartitionsDefinition(
+        start_date=period_start(grain, first_day).isoformat(), timezone=TIMEZONE
+    )
 
 
 def period_start(grain: Grain, day: date, week_start_index: int = 0) -> date:

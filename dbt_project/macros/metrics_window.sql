@@ -15,6 +15,11 @@
             "Pass both min_date and max_date (a half-open window [min_date, max_date)) or neither; got min_date="
             ~ min_date ~ ", max_date=" ~ max_date) }}
     {%- endif -%}
+    {%- if flags.FULL_REFRESH -%}
+        {{ exceptions.raise_compiler_error(
+            "--full-refresh rebuilds whole tables from the source; it cannot be combined with a "
+            ~ "window (min_date/max_date), which would keep only the window's rows") }}
+    {%- endif -%}
     {%- set start = metrics_parse_date(min_date, 'min_date') -%}
     {%- set end = metrics_parse_date(max_date, 'max_date') -%}
     {%- if start >= end -%}

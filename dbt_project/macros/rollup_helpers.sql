@@ -58,7 +58,7 @@
     case
         when ({{ denominator }}) is null or ({{ denominator }}) = 0 or ({{ numerator }}) is null then null
         else cast(
-            sign({{ numerator }}) * sign({{ denominator }})
+            (case when (({{ numerator }}) < 0) = (({{ denominator }}) < 0) then 1 else -1 end)
             * {{ integer_division(
                 '2 * abs(cast(' ~ numerator ~ ' as numeric(38, 0))) * ' ~ factor ~ ' + abs(' ~ denominator ~ ')',
                 '2 * abs(cast(' ~ denominator ~ ' as numeric(38, 0)))') }}

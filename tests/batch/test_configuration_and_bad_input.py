@@ -56,3 +56,16 @@ def test_window_helper_rejects_inverted_window() -> None:
 
     with pytest.raises(ValueError, match="before"):
         window_vars(date(2024, 3, 2), date(2024, 3, 1))
+
+
+def test_full_refresh_with_a_window_is_refused(duckdb_batch: BatchHarness) -> None:
+    duckdb_batch.load(edge_events())
+    duckdb_batch.build()
+    with pytest.raises(DbtRunError, match="cannot be combined with a window"):
+        run_dbt(
+            "build",
+            vars={"min_date": "2024-03-01", "max_date": "2024-03-02"},
+            extra_args=["--full-refresh"],
+            target_path=duckdb_batch.dbt_target_path,
+        )
+    assert duckdb_batch.fetch("daily_metrics"), "the tables were left as they were"

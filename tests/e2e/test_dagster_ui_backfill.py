@@ -69,8 +69,28 @@ def chromium() -> str:
 
 
 @pytest.fixture()
+def own_database(pg_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A database of this test's own: Dagster's storage tables must not meet other tests'."""
+    import psycopg2
+
+    name = f"metrics_e2e_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(host=pg_env["PGHOST"], port=pg_env["PGPORT"],
+                             user=pg_env["PGUSER"], dbname=pg_env["PGDATABASE"])
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'create database "{name}"')
+    monkeypatch.setenv("PGDATABASE", name)
+    try:
+        yield name
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'drop database if exists "{name}" with (force)')
+        admin.close()
+
+
+@pytest.fixture()
 def dagster_dev(
-    pg_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    own_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[int]:
     """`dagster dev` on a free port with the production instance config (PostgreSQL storage)."""
     suffix = uuid.uuid4().hex[:8]

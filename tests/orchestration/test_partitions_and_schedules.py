@@ -44,7 +44,9 @@ def _tick(defs: Definitions, grain: Grain, when: datetime) -> ScheduleExecutionD
 
 @pytest.mark.parametrize(
     ("week_start", "first_key", "weekday"),
-    [("monday", "2024-01-01", 0), ("sunday", "2024-01-07", 6), ("wednesday", "2024-01-03", 2)],
+    # The first week is the one containing METRICS_PARTITIONS_START (2024-01-01, a Monday), so
+    # every daily partition belongs to some weekly one.
+    [("monday", "2024-01-01", 0), ("sunday", "2023-12-31", 6), ("wednesday", "2023-12-27", 2)],
 )
 def test_weekly_partitions_start_on_the_configured_day(
     monkeypatch: pytest.MonkeyPatch, week_start: str, first_key: str, weekday: int
@@ -82,8 +84,9 @@ def test_partitions_start_is_configurable(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("METRICS_PARTITIONS_START", "2025-03-15")
     settings = OrchestrationSettings.from_env()
     assert partitions_def(Grain.DAILY, settings).get_first_partition_key() == "2025-03-15"
-    assert partitions_def(Grain.WEEKLY, settings).get_first_partition_key() == "2025-03-17"
-    assert partitions_def(Grain.MONTHLY, settings).get_first_partition_key() == "2025-04-01"
+    # Weeks and months start with the period containing the first day, so none is left out.
+    assert partitions_def(Grain.WEEKLY, settings).get_first_partition_key() == "2025-03-10"
+    assert partitions_def(Grain.MONTHLY, settings).get_first_partition_key() == "2025-03-01"
     monkeypatch.setenv("METRICS_PARTITIONS_START", "15/03/2025")
     with pytest.raises(ValueError, match="METRICS_PARTITIONS_START"):
         OrchestrationSettings.from_env()

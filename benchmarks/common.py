@@ -24,6 +24,21 @@ def median_seconds(action: Callable[[], object], repeat: int = 3) -> float:
 
 
 @contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """Set environment variables inside the block; restore what was there afterwards."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextmanager
 def scratch_postgres(prefix: str = "metrics_bench") -> Iterator[str]:
     """A throwaway PostgreSQL database; PGDATABASE points at it while inside."""
     admin = {
@@ -66,16 +81,10 @@ def scratch_postgres(prefix: str = "metrics_bench") -> Iterator[str]:
 def scratch_duckdb(directory: Path) -> Iterator[Path]:
     """A throwaway DuckDB file; METRICS_DUCKDB_PATH points at it while inside."""
     path = directory / f"bench_{uuid.uuid4().hex[:8]}.duckdb"
-    saved = {k: os.environ.get(k) for k in ("METRICS_DUCKDB_PATH", "METRICS_TARGET")}
-    os.environ.update({"METRICS_DUCKDB_PATH": str(path), "METRICS_TARGET": "duckdb"})
     try:
-        yield path
+        with environment(METRICS_DUCKDB_PATH=str(path), METRICS_TARGET="duckdb"):
+            yield path
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         for leftover in (path, path.with_suffix(".duckdb.wal")):
             leftover.unlink(missing_ok=True)
 

@@ -1,6 +1,7 @@
 """`metrics`: scripted backfills and single-period runs through Dagster, in this process.
 
     metrics backfill --grain weekly --start 2025-01-01 --end 2025-10-01
+    metrics backfill --grain all --start 2025-01-01 --end 2025-10-01   (days, weeks, months)
     metrics aggregate --grain monthly --period 2025-09
     metrics demo
     metrics custom ...            (the custom metrics CLI)
@@ -39,6 +40,18 @@ def _grain(text: str) -> Grain:
             f"unknown grain {text!r}: use daily, weekly or monthly"
         )
     return grain
+
+
+def _grains(text: str) -> list[Grain]:
+    """`all` (daily, then weekly, then monthly) or one grain."""
+    if text.strip().lower() == "all":
+        return [Grain.DAILY, Grain.WEEKLY, Grain.MONTHLY]
+    try:
+        return [_grain(text)]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"unknown grain {text!r}: use daily, weekly, monthly or all"
+        ) from None
 
 
 def _date(text: str) -> date:
@@ -82,7 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     backfill = commands.add_parser(
         "backfill", help="build every partition of a grain overlapping [start, end), in one run"
     )
-    backfill.add_argument("--grain", type=_grain, required=True, help="daily, weekly or monthly")
+    backfill.add_argument(
+        "--grain", type=_grains, required=True,
+        help="daily, weekly, monthly, or all (days first, then weeks, then months: one run each)",
+    )
     backfill.add_argument("--start", type=_date, required=True, help="first day, YYYY-MM-DD")
     backfill.add_argument("--end", type=_date, required=True, help="day after the last, YYYY-MM-DD")
     backfill.add_argument("--verbose", action="store_true", help="show Dagster and dbt logs")
@@ -100,39 +116,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run(grain: Grain, keys: list[str], verbose: bool) -> int:
+def _run(plan: list[tuple[Grain, list[str]]], verbose: bool) -> int:
+    """One run per grain, in order, in this process; stops at the first failed run."""
     from orchestration.definitions import build_definitions
     from orchestration.instance import open_instance
     from orchestration.runner import run_partition_range
 
     defs = build_definitions()
     with open_instance() as instance:
-        run = run_partition_range(
-            defs, grain, keys, instance, progress=lambda line: print(line, flush=True),
-            verbose=verbose,
-        )
-    return 0 if run.success else 1
+        for grain, keys in plan:
+            run = run_partition_range(
+                defs, grain, keys, instance, progress=lambda line: print(line, flush=True),
+                verbose=verbose,
+            )
+            if not run.success:
+                return 1
+    return 0
 
 
 def _backfill(args: argparse.Namespace, settings: OrchestrationSettings) -> int:
-    grain: Grain = args.grain
     if args.start >= args.end:
         raise UsageError(
             f"--start {args.start} must be before --end {args.end} (the range is half-open)"
         )
-    wanted = keys_overlapping(grain, args.start, args.end, settings)
-    keys = _available(grain, wanted, settings)
-    skipped = [key for key in wanted if key not in keys]
-    if skipped:
-        print(
-            f"note: skipping {len(skipped)} {grain.period}(s) that have not ended yet or start "
-            f"before METRICS_PARTITIONS_START ({settings.partitions_start}): "
-            f"{skipped[0]} .. {skipped[-1]}",
-            flush=True,
-        )
-    if not keys:
-        raise UsageError(f"no complete {grain.period} overlaps [{args.start}, {args.end})")
-    return _run(grain, keys, args.verbose)
+    plan: list[tuple[Grain, list[str]]] = []
+    for grain in args.grain:
+        wanted = keys_overlapping(grain, args.start, args.end, settings)
+        keys = _available(grain, wanted, settings)
+        skipped = [key for key in wanted if key not in keys]
+        if skipped:
+            print(
+                f"note: skipping {len(skipped)} {grain.period}(s) that have not ended yet or "
+                f"start before METRICS_PARTITIONS_START ({settings.partitions_start}): "
+                f"{skipped[0]} .. {skipped[-1]}",
+                flush=True,
+            )
+        if keys:
+            plan.append((grain, keys))
+        elif len(args.grain) == 1:
+            raise UsageError(f"no complete {grain.period} overlaps [{args.start}, {args.end})")
+    if not plan:
+        raise UsageError(f"no complete period overlaps [{args.start}, {args.end})")
+    return _run(plan, args.verbose)
 
 
 def _aggregate(args: argparse.Namespace, settings: OrchestrationSettings) -> int:
@@ -145,7 +170,7 @@ def _aggregate(args: argparse.Namespace, settings: OrchestrationSettings) -> int
             f"{grain.period} {key} is not a partition: it has not ended yet or starts before "
             f"METRICS_PARTITIONS_START ({settings.partitions_start})"
         )
-    return _run(grain, [key], args.verbose)
+    return _run([(grain, [key])], args.verbose)
 
 
 def _custom(argv: Sequence[str]) -> int:

@@ -29,7 +29,7 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]
     ("argv", "message"),
     [
         (["backfill", "--grain", "hourly", "--start", "2025-01-01", "--end", "2025-02-01"],
-         "unknown grain 'hourly': use daily, weekly or monthly"),
+         "unknown grain 'hourly': use daily, weekly, monthly or all"),
         (["backfill", "--grain", "weekly", "--start", "2025-1-1", "--end", "2025-02-01"],
          "'2025-1-1' is not a date written YYYY-MM-DD"),
         (["backfill", "--grain", "weekly", "--start", "2025-02-30", "--end", "2025-03-01"],
@@ -105,3 +105,12 @@ def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     for command in ("backfill", "aggregate", "demo", "custom"):
         assert command in output
+
+
+def test_backfill_all_means_days_then_weeks_then_months() -> None:
+    from orchestration.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["backfill", "--grain", "all", "--start", "2025-01-01", "--end", "2025-02-01"]
+    )
+    assert args.grain == [Grain.DAILY, Grain.WEEKLY, Grain.MONTHLY]

@@ -19,7 +19,7 @@ from redis.exceptions import NoScriptError
 
 from realtime.availability import UNAVAILABLE_ERRORS
 from realtime.batch import Batch
-from realtime.buffer import WriteBuffer
+from realtime.client_state import ClientState
 from realtime.labels import validate_window
 from realtime.operations import (
     UNKNOWN,
@@ -27,10 +27,7 @@ from realtime.operations import (
     Labels,
     Number,
     Op,
-    Operations,
-    Settings,
     by_kind,
-    cluster_slot_function,
     parse_histogram,
     parse_rate,
     plan_calls,
@@ -40,8 +37,7 @@ from realtime.operations import (
     to_number,
     write_reply,
 )
-from realtime.scripts import SCRIPT_NAMES
-from realtime.series import Kind, Series, registry_key, validate_prefix
+from realtime.series import Kind, Series, registry_key
 from realtime.sketch import HistogramSnapshot
 
 logger = logging.getLogger("realtime.metrics")
@@ -50,7 +46,7 @@ REPLAY_CHUNK = 500
 PIPELINE_CHUNK = 1000
 
 
-class AsyncRealtimeMetrics:
+class AsyncRealtimeMetrics(ClientState):
     """Live metrics on a `redis.asyncio.Redis` or `redis.asyncio.cluster.RedisCluster`."""
 
     def __init__(
@@ -65,24 +61,17 @@ class AsyncRealtimeMetrics:
         counter_hours: int = 26,
         registry_refresh: int = 3600,
     ) -> None:
-        self.client = client
-        self.settings = Settings(validate_prefix(prefix), idle_ttl, counter_hours, registry_refresh)
-        self.ops = Operations(self.settings)
-        self.fail_open = fail_open
-        self.retry_interval = retry_interval
-        self.buffer = WriteBuffer(buffer_size)
-        self.read_errors = 0
-        self.write_errors = 0
-        self._scripts = {
-            name: client.register_script(self.settings.script_source(name)) for name in SCRIPT_NAMES
-        }
-        # Script objects give the source and reload semantics; the hot path sends their SHA
-        # as bytes, which redis-py passes through without re-encoding.
-        self._shas = {name: script.sha.encode("ascii") for name, script in self._scripts.items()}
-        self._degraded = False
-        self._down_until = 0.0
+        super().__init__(
+            client,
+            prefix=prefix,
+            fail_open=fail_open,
+            buffer_size=buffer_size,
+            retry_interval=retry_interval,
+            idle_ttl=idle_ttl,
+            counter_hours=counter_hours,
+            registry_refresh=registry_refresh,
+        )
         self._replaying = False
-        self._slot_of = cluster_slot_function(client)
 
     @classmethod
     def from_url(
@@ -204,18 +193,6 @@ class AsyncRealtimeMetrics:
         self._down_until = 0.0
         await self._recover()
         return self.buffer.replayed - before
-
-    def stats(self) -> dict[str, int]:
-        """Same counters as `RealtimeMetrics.stats`."""
-        return {
-            "buffered": self.buffer.buffered,
-            "replayed": self.buffer.replayed,
-            "dropped": self.buffer.dropped,
-            "failed": self.buffer.failed,
-            "pending": len(self.buffer),
-            "write_errors": self.write_errors,
-            "read_errors": self.read_errors,
-        }
 
     async def export_prometheus(self) -> str:
         """Every registered series' current value in the Prometheus text format 0.0.4."""
@@ -377,14 +354,6 @@ class AsyncRealtimeMetrics:
             sha = self._shas[call.script]
             pipe.execute_command("EVALSHA", sha, len(call.keys), *call.keys, *call.args)
         return list(await pipe.execute(raise_on_error=False))
-
-    def _went_down(self, error: Exception) -> None:
-        if not self._degraded:
-            logger.warning(
-                "Redis unreachable (%s); realtime writes are buffered (fail open)", error
-            )
-        self._degraded = True
-        self._down_until = time.monotonic() + self.retry_interval
 
     async def _recover(self) -> bool:
         """True when Redis may be used again (buffer replayed, or a replay in progress)."""

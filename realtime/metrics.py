@@ -29,7 +29,7 @@ from redis.retry import Retry
 from realtime.async_metrics import AsyncRealtimeMetrics
 from realtime.availability import UNAVAILABLE_ERRORS
 from realtime.batch import Batch
-from realtime.buffer import WriteBuffer
+from realtime.client_state import ClientState
 from realtime.labels import validate_window
 from realtime.operations import (
     UNKNOWN,
@@ -37,10 +37,7 @@ from realtime.operations import (
     Labels,
     Number,
     Op,
-    Operations,
-    Settings,
     by_kind,
-    cluster_slot_function,
     parse_histogram,
     parse_rate,
     plan_calls,
@@ -50,8 +47,7 @@ from realtime.operations import (
     to_number,
     write_reply,
 )
-from realtime.scripts import SCRIPT_NAMES
-from realtime.series import Kind, Series, registry_key, validate_prefix
+from realtime.series import Kind, Series, registry_key
 from realtime.sketch import HistogramSnapshot
 
 __all__ = ["AsyncRealtimeMetrics", "Batch", "RealtimeMetrics"]
@@ -62,7 +58,7 @@ REPLAY_CHUNK = 500
 SCAN_COUNT = 1000
 
 
-class RealtimeMetrics:
+class RealtimeMetrics(ClientState):
     """Live metrics on a Redis (or Redis Cluster) client; see the module docstring for failures.
 
     `client` is a `redis.Redis` or `redis.cluster.RedisCluster`; `from_url` builds one with a
@@ -81,24 +77,17 @@ class RealtimeMetrics:
         counter_hours: int = 26,
         registry_refresh: int = 3600,
     ) -> None:
-        self.client = client
-        self.settings = Settings(validate_prefix(prefix), idle_ttl, counter_hours, registry_refresh)
-        self.ops = Operations(self.settings)
-        self.fail_open = fail_open
-        self.retry_interval = retry_interval
-        self.buffer = WriteBuffer(buffer_size)
-        self.read_errors = 0
-        self.write_errors = 0
-        self._scripts = {
-            name: client.register_script(self.settings.script_source(name)) for name in SCRIPT_NAMES
-        }
-        # Script objects give the source and reload semantics; the hot path sends their SHA
-        # as bytes, which redis-py passes through without re-encoding.
-        self._shas = {name: script.sha.encode("ascii") for name, script in self._scripts.items()}
-        self._degraded = False  # buffer non-empty or Redis recently unreachable
-        self._down_until = 0.0
+        super().__init__(
+            client,
+            prefix=prefix,
+            fail_open=fail_open,
+            buffer_size=buffer_size,
+            retry_interval=retry_interval,
+            idle_ttl=idle_ttl,
+            counter_hours=counter_hours,
+            registry_refresh=registry_refresh,
+        )
         self._replay_lock = threading.Lock()
-        self._slot_of = cluster_slot_function(client)
 
     @classmethod
     def from_url(
@@ -226,19 +215,6 @@ class RealtimeMetrics:
         with self._replay_lock:
             self._replay()
         return self.buffer.replayed - before
-
-    def stats(self) -> dict[str, int]:
-        """Counters of the failure machinery: buffered, replayed, dropped, failed, pending,
-        write_errors and read_errors (Redis unreachable)."""
-        return {
-            "buffered": self.buffer.buffered,
-            "replayed": self.buffer.replayed,
-            "dropped": self.buffer.dropped,
-            "failed": self.buffer.failed,
-            "pending": len(self.buffer),
-            "write_errors": self.write_errors,
-            "read_errors": self.read_errors,
-        }
 
     def export_prometheus(self) -> str:
         """Every registered series' current value in the Prometheus text format 0.0.4."""
@@ -401,14 +377,6 @@ class RealtimeMetrics:
             sha = self._shas[call.script]
             pipe.execute_command("EVALSHA", sha, len(call.keys), *call.keys, *call.args)
         return list(pipe.execute(raise_on_error=False))
-
-    def _went_down(self, error: Exception) -> None:
-        if not self._degraded:
-            logger.warning(
-                "Redis unreachable (%s); realtime writes are buffered (fail open)", error
-            )
-        self._degraded = True
-        self._down_until = time.monotonic() + self.retry_interval
 
     def _recover(self) -> bool:
         """True when Redis may be used again (buffer replayed, or another thread replaying)."""

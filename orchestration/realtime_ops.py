@@ -56,8 +56,14 @@ class RealtimeResource(ConfigurableResource):  # type: ignore[type-arg]
     """Where the realtime metrics and the dashboard cache live (REDIS_URL by default)."""
 
     redis_url: str = Field(default_factory=_default_redis_url)
-    metrics_prefix: str = "rt:"
-    cache_namespace: str = "metrics"
+    # METRICS_REALTIME_PREFIX / METRICS_CACHE_NAMESPACE keep deployments (or test runs) that
+    # share one Redis apart.
+    metrics_prefix: str = Field(
+        default_factory=lambda: os.environ.get("METRICS_REALTIME_PREFIX", "").strip() or "rt:"
+    )
+    cache_namespace: str = Field(
+        default_factory=lambda: os.environ.get("METRICS_CACHE_NAMESPACE", "").strip() or "metrics"
+    )
 
     @contextmanager
     def metrics(self) -> Iterator["RealtimeMetrics"]:

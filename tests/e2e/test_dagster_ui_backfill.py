@@ -106,6 +106,9 @@ def dagster_dev(
         "METRICS_PARTITIONS_START": "2024-01-01",
         "METRICS_RETRY_DELAY_SECONDS": "1",
         "DAGSTER_HOME": str(home),
+        # The cache-invalidation sensor and realtime jobs write Redis: under this test's names.
+        "METRICS_CACHE_NAMESPACE": f"test:e2e:{suffix}",
+        "METRICS_REALTIME_PREFIX": f"test:e2e:{suffix}:rt:",
     }
     for key, value in env_vars.items():
         monkeypatch.setenv(key, value)
@@ -145,6 +148,19 @@ def dagster_dev(
         with connect(WarehouseConfig()) as wh:
             for schema in (env_vars["METRICS_SCHEMA"], env_vars["METRICS_SOURCE_SCHEMA"]):
                 wh.execute(f"drop schema if exists {schema} cascade")
+        _delete_redis_keys(f"*test:e2e:{suffix}*")
+
+
+def _delete_redis_keys(pattern: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://localhost:6379/0"))
+    try:
+        keys = list(client.scan_iter(match=pattern, count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
 
 
 LAUNCH = """

@@ -26,7 +26,7 @@ from common import print_table, scratch_duckdb, scratch_postgres
 
 from metrics_events import GeneratorConfig, ensure_source_table, generate_events, load_events
 from warehouse import WarehouseConfig, connect
-from warehouse.dbt_runner import window_vars
+from warehouse.dbt_runner import run_dbt, window_vars
 
 
 def _history(events: int) -> GeneratorConfig:
@@ -38,23 +38,9 @@ def _history(events: int) -> GeneratorConfig:
 
 def _timed_build(vars_: dict[str, str] | None, target_path: Path) -> tuple[float, float]:
     """(wall seconds of the dbt invocation, seconds spent executing nodes)."""
-    import json
-
-    from dbt.cli.main import dbtRunner
-
-    from warehouse.dbt_runner import DBT_PROJECT_DIR
-
-    args = ["build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-            "--quiet", "--target-path", str(target_path)]
-    if vars_:
-        args += ["--vars", json.dumps(vars_)]
     began = time.perf_counter()
-    result = dbtRunner().invoke(args)
-    wall = time.perf_counter() - began
-    if not result.success:
-        raise SystemExit(f"dbt build failed: {result.exception}")
-    nodes = sum(float(getattr(r, "execution_time", 0.0) or 0.0) for r in result.result.results)
-    return wall, nodes
+    summary = run_dbt("build", vars=vars_, target_path=target_path)
+    return time.perf_counter() - began, summary.node_seconds
 
 
 def run(target: str, events: int) -> list[tuple[str, str, str, str]]:

@@ -52,26 +52,13 @@ def scratch_postgres(prefix: str = "metrics_bench") -> Iterator[str]:
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute(f'create database "{name}"')
-    saved = {
-        k: os.environ.get(k) for k in ("PGDATABASE", "PGHOST", "PGPORT", "PGUSER", "METRICS_TARGET")
-    }
-    os.environ.update(
-        {
-            "PGDATABASE": name,
-            "PGHOST": admin["host"],
-            "PGPORT": admin["port"],
-            "PGUSER": admin["user"],
-            "METRICS_TARGET": "postgres",
-        }
-    )
     try:
-        yield name
+        with environment(
+            PGDATABASE=name, PGHOST=admin["host"], PGPORT=admin["port"], PGUSER=admin["user"],
+            METRICS_TARGET="postgres",
+        ):
+            yield name
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         with conn.cursor() as cur:
             cur.execute(f'drop database if exists "{name}" with (force)')
         conn.close()

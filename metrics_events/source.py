@@ -12,6 +12,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from typing import IO
 
 from metrics_events.generator import Event
 from warehouse import Warehouse
@@ -106,14 +107,20 @@ def write_csv(events: Iterable[Event], path: str | os.PathLike[str]) -> int:
 def load_csv(wh: Warehouse, path: str | os.PathLike[str]) -> None:
     """Bulk-load a CSV written by `write_csv` into the source table."""
     ensure_source_table(wh)
-    table = f"{wh.source_schema}.events"
     if wh.dialect == "postgres":
-        with wh.raw.cursor() as cur, open(path, encoding="utf-8") as file:
-            cur.copy_expert(
-                f"copy {table} ({', '.join(COLUMNS)}) from stdin with (format csv)", file
-            )
+        with open(path, encoding="utf-8") as file:
+            _copy_postgres(wh, file)
         return
     _insert_csv_duckdb(wh, str(path))
+
+
+def _copy_postgres(wh: Warehouse, file: IO[str]) -> None:
+    """COPY CSV rows (no header) from a file-like object into the PostgreSQL source table."""
+    with wh.raw.cursor() as cur:
+        cur.copy_expert(
+            f"copy {wh.source_schema}.events ({', '.join(COLUMNS)}) from stdin with (format csv)",
+            file,
+        )
 
 
 def _insert_csv_duckdb(wh: Warehouse, path: str) -> None:
@@ -134,13 +141,8 @@ def _insert_csv_duckdb(wh: Warehouse, path: str) -> None:
 
 
 def _copy(wh: Warehouse, lines: Sequence[str]) -> int:
-    table = f"{wh.source_schema}.events"
     if wh.dialect == "postgres":
-        with wh.raw.cursor() as cur:
-            cur.copy_expert(
-                f"copy {table} ({', '.join(COLUMNS)}) from stdin with (format csv)",
-                io.StringIO("".join(lines)),
-            )
+        _copy_postgres(wh, io.StringIO("".join(lines)))
         return len(lines)
     handle, path = tempfile.mkstemp(suffix=".csv", prefix="events_")
     try:

@@ -5,6 +5,7 @@ Used by the demo, the tests and the CLI; Dagster runs dbt through dagster-dbt in
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,10 +24,12 @@ class DbtRunError(RuntimeError):
 
 @dataclass
 class DbtRunSummary:
-    """What one dbt invocation did: node name -> status, and rows written per model."""
+    """What one dbt invocation did: node name -> status, rows written per model, and the
+    seconds its nodes spent executing (summed over threads)."""
 
     statuses: dict[str, str] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
+    node_seconds: float = 0.0
 
 
 def window_vars(start: date, end: date) -> dict[str, str]:
@@ -45,8 +48,6 @@ def run_dbt(
     target_path: str | os.PathLike[str] | None = None,
 ) -> DbtRunSummary:
     """Invoke dbt (build/run/test/...) on the project; raise DbtRunError on any failure."""
-    import json
-
     from dbt.cli.main import dbtRunner
 
     args = [
@@ -71,6 +72,7 @@ def run_dbt(
         name = getattr(node, "name", "?")
         status = str(getattr(node_result, "status", ""))
         summary.statuses[name] = status
+        summary.node_seconds += float(getattr(node_result, "execution_time", 0.0) or 0.0)
         response = getattr(node_result, "adapter_response", None) or {}
         if isinstance(response, dict) and response.get("rows_affected") is not None:
             summary.rows[name] = int(response["rows_affected"])

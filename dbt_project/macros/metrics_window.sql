@@ -109,6 +109,12 @@
 {%- endmacro %}
 
 
+{#- UTC midnight of a day, as a timestamptz literal (day boundaries are UTC). -#}
+{% macro metrics_timestamp_literal(day) -%}
+    cast('{{ day.isoformat() }} 00:00:00+00' as timestamptz)
+{%- endmacro %}
+
+
 {#- Predicate on a date column for the window's events, or true when building everything. -#}
 {% macro metrics_events_filter(column, grain) -%}
     {%- set periods = metrics_periods(grain) -%}

@@ -19,7 +19,7 @@
                 {%- set periods = metrics_periods(match.group(1)) -%}
                 {%- set where = match.group(2) ~ " >= " ~ metrics_date_literal(periods.first) ~ " and " ~ match.group(2) ~ " <= " ~ metrics_date_literal(periods.next) -%}
             {%- else -%}
-                {%- set where = match.group(2) ~ " >= cast('" ~ window.start.isoformat() ~ " 00:00:00+00' as timestamptz) and " ~ match.group(2) ~ " < cast('" ~ window.end.isoformat() ~ " 00:00:00+00' as timestamptz)" -%}
+                {%- set where = match.group(2) ~ " >= " ~ metrics_timestamp_literal(window.start) ~ " and " ~ match.group(2) ~ " < " ~ metrics_timestamp_literal(window.end) -%}
             {%- endif -%}
         {%- endif -%}
         {%- set filtered -%}

@@ -47,21 +47,26 @@ class BatchHarness:
 
     def fetch(self, table: str, schema: str | None = None) -> dict[tuple[Any, ...], dict[str, Any]]:
         """A table's rows keyed by its grain."""
-        grain = reference.GRAINS[table]
         with self.connect() as wh:
-            rows, columns = wh.query_with_columns(f"select * from {schema or self.schema}.{table}")
-        out: dict[tuple[Any, ...], dict[str, Any]] = {}
-        for row in rows:
-            record = dict(zip(columns, row, strict=True))
-            key = tuple(record.pop(column) for column in grain)
-            assert key not in out, f"{table}: duplicate grain {key}"
-            out[key] = record
-        return out
+            return rows_by_grain(wh, schema or self.schema, table)
 
     def assert_matches_reference(self, events: list[Event], week_start_index: int = 0) -> None:
         expected = reference.all_tables(events, week_start_index)
         for table in TABLES:
             assert_same_rows(table, self.fetch(table), expected[table])
+
+
+def rows_by_grain(wh: Warehouse, schema: str, table: str) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """A rollup table's rows keyed by its grain (CONTRACT §4), each a dict of the other columns."""
+    grain = reference.GRAINS[table]
+    rows, columns = wh.query_with_columns(f"select * from {schema}.{table}")
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        record = dict(zip(columns, row, strict=True))
+        key = tuple(record.pop(column) for column in grain)
+        assert key not in out, f"{table}: duplicate grain {key}"
+        out[key] = record
+    return out
 
 
 def assert_same_rows(

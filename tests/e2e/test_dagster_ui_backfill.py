@@ -23,7 +23,7 @@ import pytest
 from metrics_events import ensure_source_table, load_events
 from tests.batch import reference
 from tests.batch.edge_events import generated_events
-from tests.batch.harness import assert_same_rows
+from tests.batch.harness import assert_same_rows, rows_by_grain
 from warehouse import WarehouseConfig, connect
 
 pytestmark = pytest.mark.slow
@@ -236,12 +236,7 @@ def test_month_backfill_through_the_graphql_api(
     config = WarehouseConfig()
     with connect(config) as wh:
         for table in ("daily_metrics", "monthly_metrics", "monthly_weekly_breakdown"):
-            rows, columns = wh.query_with_columns(f"select * from {config.schema}.{table}")
-            grain = reference.GRAINS[table]
-            actual = {}
-            for row in rows:
-                record = dict(zip(columns, row, strict=True))
-                actual[tuple(record.pop(c) for c in grain)] = record
+            actual = rows_by_grain(wh, config.schema, table)
             assert_same_rows(table, actual, expected[table])
         audit = wh.query(
             f"select status, count(*) from {config.schema}.metrics_aggregation_jobs_log "

@@ -14,8 +14,8 @@ with source as (
 
     select * from {{ source('raw', 'events') }}
     {% if window is not none -%}
-    where occurred_at >= cast('{{ window.start.isoformat() }} 00:00:00+00' as timestamptz)
-      and occurred_at < cast('{{ window.end.isoformat() }} 00:00:00+00' as timestamptz)
+    where occurred_at >= {{ metrics_timestamp_literal(window.start) }}
+      and occurred_at < {{ metrics_timestamp_literal(window.end) }}
     {%- endif %}
 
 ),

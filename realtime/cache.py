@@ -49,6 +49,7 @@ from redis.retry import Retry
 
 from realtime.cache_keys import key_prefix
 from realtime.cache_serialization import dumps, loads
+from realtime.kernel_timeout import pool_options
 
 __all__ = ["TTL_TIERS", "MetricsCache", "resolve_ttl"]
 
@@ -324,7 +325,8 @@ class MetricsCache:
         url = url or os.environ.get("REDIS_URL") or "redis://localhost:6379/0"
         pool = redis.ConnectionPool.from_url(
             url,
-            socket_timeout=socket_timeout,
+            # A kernel socket timeout where possible: no poll() per call (realtime.kernel_timeout).
+            **pool_options(url, socket_timeout),
             socket_connect_timeout=connect_timeout,
             max_connections=max_connections,
             health_check_interval=30,

@@ -30,6 +30,7 @@ from realtime.async_metrics import AsyncRealtimeMetrics
 from realtime.availability import UNAVAILABLE_ERRORS
 from realtime.batch import Batch
 from realtime.client_state import ClientState
+from realtime.kernel_timeout import pool_options
 from realtime.labels import validate_window
 from realtime.operations import (
     UNKNOWN,
@@ -113,7 +114,6 @@ class RealtimeMetrics(ClientState):
         (the write buffer, not sleeping, absorbs outages). ``cluster=True`` uses RedisCluster.
         """
         options: dict[str, Any] = {
-            "socket_timeout": socket_timeout,
             "socket_connect_timeout": socket_connect_timeout,
             "retry": Retry(NoBackoff(), 1),
             **redis_options,
@@ -122,10 +122,15 @@ class RealtimeMetrics(ClientState):
         if cluster:
             from redis.cluster import RedisCluster
 
-            client = RedisCluster.from_url(url, max_connections=max_connections, **options)
+            client = RedisCluster.from_url(
+                url, max_connections=max_connections, socket_timeout=socket_timeout, **options
+            )
         else:
+            # The socket timeout is a kernel option where possible (realtime.kernel_timeout):
+            # the same bound, without a poll() before every send and receive.
+            timeouts = pool_options(url, socket_timeout)
             pool = redis.BlockingConnectionPool.from_url(
-                url, max_connections=max_connections, timeout=pool_timeout, **options
+                url, max_connections=max_connections, timeout=pool_timeout, **(timeouts | options)
             )
             client = redis.Redis(connection_pool=pool)
         return cls(

@@ -34,25 +34,32 @@ end
 
 -- Histogram: one hash per time slot (base:index) with s (sum), lo/hi (exact min/max) and the
 -- sketch bucket counts (their sum is the count); it expires one window after the slot ends.
+-- One HMGET reads what the write changes and one HSET stores it: two commands instead of
+-- HINCRBYFLOAT + HINCRBY (+ HSET), and the sum is a double added in the order the writes
+-- arrive, as plain Python would add them (printed with 17 digits, so it reads back exactly).
 local function histogram_add(base, value, window)
   window = tonumber(window)
   local slot = slot_of(window)
   local index = math.floor(tonumber(redis.call('TIME')[1]) / slot)
   local key = base .. ':' .. index
   local number = tonumber(value)
-  local registered = 0
-  local bounds = redis.call('HMGET', key, 'lo', 'hi')
-  if not bounds[1] then
-    redis.call('HSET', key, 'lo', value, 'hi', value)
+  local bucket = bucket_of(number)
+  local stored = redis.call('HMGET', key, 'lo', 'hi', 's', bucket)
+  if not stored[1] then
+    redis.call('HSET', key, 'lo', value, 'hi', value, 's', value, bucket, 1)
     redis.call('EXPIREAT', key, (index + 1) * slot + window + 1)
-    registered = refresh(base, nil)
-  else
-    if number < tonumber(bounds[1]) then redis.call('HSET', key, 'lo', value) end
-    if number > tonumber(bounds[2]) then redis.call('HSET', key, 'hi', value) end
+    return refresh(base, nil)
   end
-  redis.call('HINCRBYFLOAT', key, 's', value)
-  redis.call('HINCRBY', key, bucket_of(number), 1)
-  return registered
+  local sum = string.format('%.17g', tonumber(stored[3]) + number)
+  local count = (tonumber(stored[4]) or 0) + 1
+  if number < tonumber(stored[1]) then
+    redis.call('HSET', key, 's', sum, bucket, count, 'lo', value)
+  elseif number > tonumber(stored[2]) then
+    redis.call('HSET', key, 's', sum, bucket, count, 'hi', value)
+  else
+    redis.call('HSET', key, 's', sum, bucket, count)
+  end
+  return 0
 end
 
 -- Rate: one counter per time slot (base:index); it expires one window after the slot ends.

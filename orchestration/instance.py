@@ -34,9 +34,18 @@ def ensure_local_config(home: Path) -> Path:
 
 
 def open_instance() -> DagsterInstance:
-    """The DAGSTER_HOME instance (with a local config if it had none), else an ephemeral one."""
+    """The DAGSTER_HOME instance (with a local config if it had none), else an ephemeral one.
+
+    The instance keeps its storage connections open for the life of this process: by default
+    Dagster's PostgreSQL storage opens a new connection for every operation, and a backfill
+    records several hundred events (a materialization per partition and asset), each costing
+    a few connections. The webserver does the same through this call; a no-op on SQLite.
+    """
     home = os.environ.get("DAGSTER_HOME", "").strip()
     if not home:
         return DagsterInstance.ephemeral()
     ensure_local_config(Path(home))
-    return DagsterInstance.get()
+    instance = DagsterInstance.get()
+    # statement_timeout 0 = none (PostgreSQL's default); pool_recycle in seconds.
+    instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=4)
+    return instance

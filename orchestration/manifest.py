@@ -4,7 +4,9 @@ A fresh clone has no `dbt_project/target`, and `DbtProject.prepare_if_dev()` onl
 `dagster dev`; so this parses whenever the manifest is missing or older than the project's
 sources. Each parse writes into its own temporary target directory and the manifest is moved
 into place atomically, so concurrent processes (test workers, a code server) never read a
-half-written file or clobber each other's artifacts.
+half-written file or clobber each other's artifacts. The parse itself (`partial_parse.msgpack`)
+is kept next to the manifest, and refreshed after each successful rollup run, so that dbt
+invocations from Dagster parse only what changed (see orchestration.dbt_env).
 """
 
 from __future__ import annotations
@@ -15,18 +17,41 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from orchestration.dbt_env import absolute_duckdb_path, dbt_window
 from warehouse import WarehouseConfig
 from warehouse.dbt_runner import DBT_PROJECT_DIR, run_dbt
 
 PROJECT_DIR = Path(DBT_PROJECT_DIR)
 _SOURCE_DIRS = ("models", "macros", "tests")
 _SOURCE_FILES = ("dbt_project.yml", "profiles.yml")
+PARTIAL_PARSE = "partial_parse.msgpack"
+
+
+def parse_home(target: str | None = None) -> Path:
+    """The directory of a dbt target's manifest and saved parse (one per target: adapter
+    metadata differs); Dagster's dbt invocations write their artifacts in subdirectories."""
+    target = target or WarehouseConfig().target
+    return PROJECT_DIR / "target" / f"dagster-{target}"
 
 
 def manifest_path(target: str | None = None) -> Path:
-    """Where the manifest for a dbt target lives (one per target: adapter metadata differs)."""
-    target = target or WarehouseConfig().target
-    return PROJECT_DIR / "target" / f"dagster-{target}" / "manifest.json"
+    """Where the manifest for a dbt target lives."""
+    return parse_home(target) / "manifest.json"
+
+
+def save_parse(target_path: Path, target: str | None = None) -> None:
+    """Keep the parse saved by a dbt invocation in `target_path` for the next invocations
+    (atomically: concurrent runs may read it)."""
+    source = target_path / PARTIAL_PARSE
+    if not source.exists():
+        return
+    home = parse_home(target)
+    scratch = Path(tempfile.mkstemp(prefix=".parse-", dir=home)[1])
+    try:
+        shutil.copyfile(source, scratch)
+        os.replace(scratch, home / PARTIAL_PARSE)
+    finally:
+        scratch.unlink(missing_ok=True)
 
 
 def _source_files(project_dir: Path) -> Iterable[Path]:
@@ -56,8 +81,12 @@ def ensure_manifest() -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".parse-", dir=path.parent))
     try:
-        run_dbt("parse", target_path=scratch)
+        # The environment Dagster's dbt processes get (orchestration.dbt_env), so that they can
+        # reuse this parse instead of parsing everything again.
+        with absolute_duckdb_path(), dbt_window(None, None):
+            run_dbt("parse", target_path=scratch)
         os.replace(scratch / "manifest.json", path)
+        save_parse(scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return path

@@ -1,18 +1,25 @@
 {#-
   The run window: `--vars '{min_date: "2025-03-01", max_date: "2025-03-08"}'` is the half-open
   range [min_date, max_date). Without both vars, the whole history is built.
+  Without the vars, the window may come from METRICS_WINDOW_MIN_DATE / METRICS_WINDOW_MAX_DATE,
+  read only while executing: that is how Dagster passes it (orchestration/dbt_env.py), because a
+  changed --vars makes dbt parse the whole project again, while these leave the parse untouched.
   Period macros turn it into the periods to recompute at each grain.
 -#}
 
 {% macro metrics_window() -%}
     {%- set min_date = var('min_date', none) -%}
     {%- set max_date = var('max_date', none) -%}
+    {%- if execute and min_date is none and max_date is none -%}
+        {%- set min_date = env_var('METRICS_WINDOW_MIN_DATE', '') | trim or none -%}
+        {%- set max_date = env_var('METRICS_WINDOW_MAX_DATE', '') | trim or none -%}
+    {%- endif -%}
     {%- if min_date is none and max_date is none -%}
         {{ return(none) }}
     {%- endif -%}
     {%- if min_date is none or max_date is none -%}
         {{ exceptions.raise_compiler_error(
-            "Pass both min_date and max_date (a half-open window [min_date, max_date)) or neither; got min_date="
+            "Pass both min_date and max_date (a half-open window [min_date, max_date)) or neither, as --vars or as METRICS_WINDOW_MIN_DATE / METRICS_WINDOW_MAX_DATE; got min_date="
             ~ min_date ~ ", max_date=" ~ max_date) }}
     {%- endif -%}
     {%- if flags.FULL_REFRESH -%}

@@ -10,6 +10,7 @@ built warehouses are module-scoped and shared by several tests; a test activates
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from dagster import DagsterInstance, Definitions, instance_for_test
 from dagster_dbt import DbtCliResource
 
 from metrics_events import Event
+from orchestration.dbt_env import WINDOW_MAX_DATE, WINDOW_MIN_DATE
 from orchestration.definitions import RollupDefinitions, build_rollups, definitions_for
 from orchestration.partitions import Grain, available_keys, keys_overlapping
 from orchestration.runner import RangeRun, run_partition_range
@@ -60,13 +62,16 @@ def drop_pg_schemas(env: dict[str, str]) -> None:
 
 @dataclass
 class DbtCalls:
-    """Every dbt invocation made through dagster-dbt, as (op name, args)."""
+    """Every dbt invocation made through dagster-dbt, as (op name, args, window), the window
+    being what the dbt process gets in METRICS_WINDOW_MIN_DATE / METRICS_WINDOW_MAX_DATE."""
 
-    calls: list[tuple[str, list[str]]] = field(default_factory=list)
+    calls: list[tuple[str, list[str], tuple[str | None, str | None]]] = field(
+        default_factory=list
+    )
 
     def by_op(self) -> dict[str, int]:
         counts: dict[str, int] = {}
-        for op, _ in self.calls:
+        for op, _, _ in self.calls:
             counts[op] = counts.get(op, 0) + 1
         return counts
 
@@ -78,7 +83,8 @@ def counting_dbt_cli(current: dict[str, DbtCalls]) -> Callable[..., Any]:
     def cli(self: DbtCliResource, args: list[str], **kwargs: Any) -> Any:
         context = kwargs.get("context")
         op = context.op_execution_context.op.name if context is not None else "?"
-        current["calls"].calls.append((op, list(args)))
+        window = (os.environ.get(WINDOW_MIN_DATE), os.environ.get(WINDOW_MAX_DATE))
+        current["calls"].calls.append((op, list(args), window))
         return original(self, args, **kwargs)
 
     return cli

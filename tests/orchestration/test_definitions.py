@@ -136,7 +136,7 @@ def test_dbt_sees_the_duckdb_path_the_project_uses(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """dbt runs inside dbt_project/: a relative METRICS_DUCKDB_PATH is made absolute first."""
-    from orchestration.resources import absolute_duckdb_path
+    from orchestration.dbt_env import absolute_duckdb_path
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("METRICS_DUCKDB_PATH", ".data/warehouse.duckdb")

@@ -4,7 +4,7 @@
 -#}
 {{ config(
     incremental_strategy='window_replace',
-    incremental_predicates=metrics_replace_predicates('month_start', 'month'),
+    meta={'window_replace': {'column': 'month_start', 'grain': 'month', 'refresh_next': false}},
     indexes=([{'columns': ['month_start']}] if target.type == 'postgres' else []),
 ) }}
 

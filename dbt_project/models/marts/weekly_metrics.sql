@@ -1,7 +1,7 @@
 {#- Weekly rollup at six levels with active days, daily averages and week-over-week growth. -#}
 {{ config(
     incremental_strategy='window_replace',
-    incremental_predicates=metrics_replace_predicates('week_start', 'week', refresh_next=true),
+    meta={'window_replace': {'column': 'week_start', 'grain': 'week', 'refresh_next': true}},
     indexes=([{'columns': ['week_start']}] if target.type == 'postgres' else []),
 ) }}
 

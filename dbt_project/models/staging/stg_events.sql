@@ -5,7 +5,7 @@
 {%- set window = metrics_window() -%}
 {{ config(
     incremental_strategy='window_replace',
-    incremental_predicates=metrics_replace_predicates('event_date', 'day'),
+    meta={'window_replace': {'column': 'event_date', 'grain': 'day', 'refresh_next': false}},
     indexes=([{'columns': ['event_date']}] if target.type == 'postgres' else []),
     contract={'enforced': true},
 ) }}

@@ -49,6 +49,7 @@ from redis.retry import Retry
 
 from realtime.cache_keys import key_prefix
 from realtime.cache_serialization import dumps, loads
+from realtime.decoded_memo import DecodedMemo
 from realtime.kernel_timeout import pool_options
 
 __all__ = ["TTL_TIERS", "MetricsCache", "resolve_ttl"]
@@ -274,6 +275,7 @@ class MetricsCache:
         lock_wait: float = 2.0,
         tag_ttl: int = 7 * 86400,
         retry_after: float = 1.0,
+        decoded_memo_bytes: int = 8 * 1024 * 1024,
     ) -> None:
         """Wrap a redis-py client (bytes responses). Prefer `from_url`, which sets timeouts.
 
@@ -281,6 +283,8 @@ class MetricsCache:
         caller recomputes; 0 disables. ``lock_ttl``: how long a crashed computer can block
         others. ``lock_wait``: how long waiters poll before computing themselves.
         ``tag_ttl``: TTL of tag version keys. ``retry_after``: pause after a connection failure.
+        ``decoded_memo_bytes``: how much JSON this process keeps decoded so that a repeated hit
+        of an unchanged entry skips decoding (realtime.decoded_memo); 0 disables.
         """
         ns = namespace.rstrip(":")
         if not _NAMESPACE_RE.fullmatch(ns):
@@ -296,6 +300,7 @@ class MetricsCache:
         self.tag_ttl = int(tag_ttl)
         self.retry_after = float(retry_after)
         self._client = client
+        self._memo = DecodedMemo(decoded_memo_bytes)
         self._execute: Callable[..., Any] = client.execute_command
         self._pool = client.connection_pool
         self._direct = _supports_direct_reads(client)
@@ -474,7 +479,7 @@ class MetricsCache:
                     self._stats.hit(prefix)
                     return body
                 try:
-                    value = loads(body)
+                    value = self._memo.loads(key, body)
                 except ValueError:
                     self._stats.add(prefix, errors=1)
                     logger.warning("cache entry %r is corrupt; recomputing", key)
@@ -719,6 +724,7 @@ class MetricsCache:
             self._redis_failed(None, error)
             raise
         self._stats.add(None, invalidations=1)
+        self._memo.clear()
         removed = 0
         deadline = time.monotonic() + scan_budget
         try:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from realtime.cache_serialization import SerializationError, dumps, loads
+from realtime.cache_serialization import SerializationError, copy_tree, dumps, loads
 
 CASES: list[Any] = [
     None,
@@ -67,9 +67,39 @@ def test_user_dicts_that_look_like_markers_come_back_unchanged() -> None:
 
 
 def test_output_is_plain_compact_json_without_pickle() -> None:
-    data = dumps({"d": date(2025, 3, 4), "n": Decimal("1.5")})
-    assert json.loads(data) == {"d": {"$date": "2025-03-04"}, "n": {"$decimal": "1.5"}}
+    data = dumps({"d": date(2025, 3, 4), "n": Decimal("1.50"), "f": 1.5, "x": Decimal("NaN")})
+    assert data == b'{"d":{"$date":"2025-03-04"},"n":150E-2,"f":1.5,"x":{"$decimal":"NaN"}}'
+    # Any JSON reader sees the Decimal as a number.
+    assert json.loads(data)["n"] == 1.5
     assert b" " not in data
+
+
+def test_decimals_and_floats_stay_apart() -> None:
+    value = [Decimal("2"), 2.0, Decimal("1E+16"), 1e16, Decimal("-0.5"), -0.5, 1e-07]
+    back = loads(dumps(value))
+    assert [type(item) for item in back] == [type(item) for item in value]
+    assert [str(item) for item in back] == [str(item) for item in value]
+
+
+def test_strings_that_look_like_encoded_decimals_stay_strings() -> None:
+    value = {"s": '{"$decimal":"15E-1"}', "t": "150E-2", "u": {"$decimal": "15E-1"}}
+    assert loads(dumps(value)) == value
+
+
+def test_entries_written_with_decimal_markers_still_decode() -> None:
+    """Before Decimals were written as numbers, every one was a marker object."""
+    assert loads(b'{"n":{"$decimal":"1.50"},"m":[{"$decimal":"-1E+2"}]}') == {
+        "n": Decimal("1.50"), "m": [Decimal("-1E+2")]
+    }
+
+
+def test_copy_tree_shares_no_container() -> None:
+    value = {"rows": [{"day": date(2025, 1, 1), "n": Decimal("1.5")}], "meta": {"k": [1]}}
+    copy = copy_tree(value)
+    assert copy == value
+    copy["rows"][0]["n"] = 0
+    copy["meta"]["k"].append(2)
+    assert value == {"rows": [{"day": date(2025, 1, 1), "n": Decimal("1.5")}], "meta": {"k": [1]}}
 
 
 def test_tuples_come_back_as_lists() -> None:

@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     sections: list[str] = []
     failed = []
+    below: list[str] = []  # result lines that missed their target, for the summary
     for name in chosen:
         command, what = BENCHMARKS[name]
         if not (ROOT / command[1]).exists():
@@ -87,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         began = time.perf_counter()
         proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
         print(proc.stdout, end="")
+        below += [
+            f"{name}: {' '.join(line.split())}"
+            for line in proc.stdout.splitlines()
+            if "BELOW TARGET" in line
+        ]
         if proc.returncode != 0:
             failed.append(name)
             print(proc.stderr[-3000:], file=sys.stderr)
@@ -102,6 +108,12 @@ def main(argv: list[str] | None = None) -> int:
             "```",
             "",
         ]
+    summary = (
+        ["Below target in this run:", "", *(f"- {line}" for line in below)]
+        if below
+        else ["Every figure met its target in this run."]
+    )
+    print("\n" + "\n".join(summary))
     if set(chosen) == set(BENCHMARKS):
         doc = [
             "# Benchmarks",
@@ -110,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
             "baseline measured in the same run on the same machine.",
             "",
             *_machine(),
+            "",
+            *summary,
             "",
             *sections,
         ]

@@ -1,8 +1,10 @@
 """The job audit log: one row per attempt of every rollup step, in `{METRICS_SCHEMA}`.
 
-A row is inserted as RUNNING before dbt starts and updated when it ends: COMPLETED, FAILED (no
-model written), or PARTIAL (some models written, some nodes failed). A retried step writes a new
-row with the next attempt number, so FAILED ... COMPLETED histories stay visible.
+A row is inserted as RUNNING before dbt starts and updated when it ends: COMPLETED, or FAILED
+with the error (CONTRACT §7), which also names the models written before the failure. A retried
+step writes a new row with the next attempt number, so FAILED ... COMPLETED histories stay
+visible. PARTIAL stays a valid status for rows that earlier versions wrote when some models had
+been written before a failure.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ MAX_ERROR_CHARS = 20_000
 
 
 class JobStatus(StrEnum):
-    """An attempt's state: RUNNING until it ends, then one of the three outcomes."""
+    """An attempt's state: RUNNING until it ends, then COMPLETED or FAILED (PARTIAL: legacy)."""
 
     RUNNING = "RUNNING"
     COMPLETED = "COMPLETED"

@@ -59,10 +59,9 @@ class DbtOutcome:
         return self.process_error is None and not self.failed_nodes
 
     def status(self) -> JobStatus:
-        """COMPLETED; PARTIAL when some models were written but something failed; else FAILED."""
-        if self.succeeded:
-            return JobStatus.COMPLETED
-        return JobStatus.PARTIAL if self.written_models else JobStatus.FAILED
+        """COMPLETED, or FAILED when anything failed (CONTRACT §7), even if some models were
+        written first: their windows are rebuilt by the retry, and the error names them."""
+        return JobStatus.COMPLETED if self.succeeded else JobStatus.FAILED
 
     def error_text(self) -> str | None:
         """Each failing node and dbt's message, then the process error; None on success."""
@@ -74,6 +73,12 @@ class DbtOutcome:
             lines.append("skipped because of the failures above: " + ", ".join(skipped))
         if self.process_error:
             lines.append(self.process_error)
+        written = [node.unique_id for node in self.written_models]
+        if written:
+            lines.append(
+                "written before the failure (the retry rebuilds their window): "
+                + ", ".join(written)
+            )
         return "\n".join(lines) or "dbt failed without reporting a node"
 
 

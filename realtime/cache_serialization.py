@@ -5,10 +5,12 @@ digits (``Decimal("12.50")`` is ``1250E-2``), a form Python's float repr never p
 (lower-case ``e``), so the decoder's number hook tells the two apart without a marker object:
 any JSON reader sees a number, and decoding one costs a Decimal() call, not a dict and a hook.
 Other special values become small marker objects (``{"$date": "2025-03-04"}``; NaN and infinite
-Decimals ``{"$decimal": "NaN"}``, the form every Decimal had before). A user dict key that
-starts with ``$`` is escaped with one more ``$`` (``"$x"`` is stored as ``"$$x"``), so a marker
-can never be confused with user data. Tuples come back as lists; dict keys must be strings
-(JSON would silently stringify others). A zoned datetime keeps its IANA zone name.
+Decimals ``{"$decimal": "NaN"}``, the form every Decimal had before; integers beyond 64 bits
+``{"$int": "..."}``, since plain entries are decoded by orjson, which reads those as floats).
+A user dict key that starts with ``$`` is escaped with one more ``$`` (``"$x"`` is stored as
+``"$$x"``), so a marker can never be confused with user data. Tuples come back as lists; dict
+keys must be strings (JSON would silently stringify others). A zoned datetime keeps its IANA
+zone name.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-__all__ = ["SerializationError", "copy_tree", "dumps", "loads"]
+import orjson
+
+__all__ = ["SerializationError", "copy_tree", "dumps", "loads", "needs_hooks"]
 
 
 class SerializationError(TypeError):
@@ -29,8 +33,11 @@ class SerializationError(TypeError):
 
 def _to_jsonable(value: Any) -> Any:
     """Convert a value tree into plain JSON types with markers for the special ones."""
-    if value is None or isinstance(value, bool | int | float | str):
+    if value is None or isinstance(value, bool | float | str):
         return value
+    if isinstance(value, int):
+        # orjson (the decoder of plain entries) reads integers beyond 64 bits as floats.
+        return value if _INT64_MIN <= value <= _INT64_MAX else {"$int": str(value)}
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, item in value.items():
@@ -62,6 +69,8 @@ def _to_jsonable(value: Any) -> Any:
     )
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
 # A finite Decimal's marker as json.dumps writes it. It cannot occur inside a JSON string (whose
 # quotes are escaped) nor come from user data (user keys starting with "$" are escaped), so
 # replacing it with the bare number is safe.
@@ -81,6 +90,8 @@ def _object_hook(obj: dict[str, Any]) -> Any:
         return date.fromisoformat(obj["$date"])
     if "$decimal" in obj:
         return Decimal(obj["$decimal"])
+    if "$int" in obj:
+        return int(obj["$int"])
     if "$datetime" in obj:
         parsed = datetime.fromisoformat(obj["$datetime"])
         zone = obj.get("$tz")
@@ -107,11 +118,21 @@ def dumps(value: Any) -> bytes:
     return text.encode("utf-8")
 
 
+def needs_hooks(raw: bytes) -> bool:
+    """Whether decoding `raw` needs the Python hooks (Decimals, markers), not orjson alone."""
+    return b"E" in raw or b'"$' in raw
+
+
 def loads(data: bytes | str) -> Any:
-    """Decode what `dumps` wrote; plain JSON (no markers, no Decimals) takes the C-only path."""
+    """Decode what `dumps` wrote; plain JSON (no markers, no Decimals) goes to orjson."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
     number = _number if b"E" in raw else None
     if b'"$' not in raw:
+        if number is None:
+            try:
+                return orjson.loads(raw)
+            except orjson.JSONDecodeError:  # NaN / Infinity: json accepts them
+                pass
         return json.loads(raw, parse_float=number)
     if b'"$$' in raw:
         return json.loads(raw, object_hook=_object_hook_escaped, parse_float=number)

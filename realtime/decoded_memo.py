@@ -3,7 +3,8 @@
 A dashboard asks for the same entries again and again, and decoding JSON full of Decimals and
 dates costs more than the Redis round trip that fetched it. The memo keeps, per cache key, the
 entry's JSON body and its decoded value: a hit whose body is byte-for-byte the one decoded last
-time gets a copy of that value (new dicts and lists; the leaves are immutable) instead. It is
+time gets a copy of that value (new dicts and lists; the leaves are immutable) instead. Plain
+JSON (no Decimals, dates or other markers) is not kept: orjson decodes it faster than that. It is
 checked against what Redis returned on every hit, so it can never serve a value Redis no longer
 holds. Bounded by the total size of the bodies it keeps; thread-safe.
 """
@@ -14,7 +15,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from realtime.cache_serialization import copy_tree, loads
+from realtime.cache_serialization import copy_tree, loads, needs_hooks
 
 __all__ = ["DecodedMemo"]
 
@@ -35,8 +36,8 @@ class DecodedMemo:
 
     def loads(self, key: str, body: bytes) -> Any:
         """The value of `body` (the JSON of cache entry `key`); raises ValueError if corrupt."""
-        if len(body) > self.max_entry_bytes:
-            return loads(body)
+        if len(body) > self.max_entry_bytes or not needs_hooks(body):
+            return loads(body)  # plain JSON: orjson decodes it faster than a copy is made
         with self._lock:
             found = self._entries.get(key)
             if found is not None and found[0] == body:

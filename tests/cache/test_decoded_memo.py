@@ -53,3 +53,11 @@ def test_disabled_or_oversized_entries_are_not_kept() -> None:
     small = DecodedMemo(max_entry_bytes=len(body) - 1)
     assert small.loads("k", body) == VALUE
     assert len(small) == 0
+
+
+def test_plain_json_is_decoded_not_kept() -> None:
+    """orjson decodes plain JSON faster than the memo could copy it."""
+    memo = DecodedMemo()
+    plain = {"series": [{"date": "2025-01-06", "n": 3, "growth": 1.5}]}
+    assert memo.loads("k", dumps(plain)) == plain
+    assert len(memo) == 0

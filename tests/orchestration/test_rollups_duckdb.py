@@ -50,7 +50,8 @@ def test_sixty_day_backfill_is_one_dbt_invocation_per_grain(duck: BuiltWarehouse
     }
     for op, args, window in duck.dbt_calls.calls:
         first = duck.runs[Grain(op.split("_")[0])].keys[0]
-        assert args == ["build"]  # no --vars: they would force dbt to parse the project again
+        # No --vars: they would force dbt to parse the project again.
+        assert args == ["build", "--exclude-resource-type", "unit_test"]
         assert window == (first, "2024-04-01"), op
 
     for grain, run in duck.runs.items():
@@ -213,8 +214,9 @@ def test_late_data_is_rerun_with_retries_then_weeks_and_months_catch_up(
     catchup_cursor = str(_latest_staged_storage_id(duck))
 
     # 2. The daily run over those days fails twice and succeeds on its third attempt. Attempt 1:
-    # the source table is missing (FAILED). Attempt 2: stg_events builds but daily_metrics cannot
-    # (PARTIAL). Each repair happens as the failed attempt is logged, before the retry.
+    # the source table is missing. Attempt 2: stg_events builds but daily_metrics cannot. Both
+    # are FAILED (CONTRACT §7). Each repair happens as the failed attempt is logged, before the
+    # retry.
     before_daily = _snapshot(duck, "daily_metrics")
     source = f"{duck.env['METRICS_SOURCE_SCHEMA']}.events"
     daily_metrics = f"{duck.env['METRICS_SCHEMA']}.daily_metrics"
@@ -223,13 +225,14 @@ def test_late_data_is_rerun_with_retries_then_weeks_and_months_catch_up(
 
     def finish(self: AuditLog, log_id: str, status: JobStatus, **kwargs: Any) -> None:
         original_finish(self, log_id, status, **kwargs)
+        failures = seen["failures"] = seen.get("failures", 0) + (status is JobStatus.FAILED)
         with duck.harness.connect() as wh:
-            if status is JobStatus.FAILED:
+            if status is JobStatus.FAILED and failures == 1:
                 _move_table(wh, f"{source}_broken", source)
                 wh.execute(f"alter table {daily_metrics} rename column revenue_cents to rc_broken")
-            elif status is JobStatus.PARTIAL:
+            elif status is JobStatus.FAILED and failures == 2:
                 wh.execute(f"alter table {daily_metrics} rename column rc_broken to revenue_cents")
-        if status is JobStatus.PARTIAL:
+        if status is JobStatus.FAILED and failures == 2:
             seen["daily_after_partial"] = _snapshot(duck, "daily_metrics")
             seen["stg_after_partial"] = _staged(duck)
 
@@ -246,10 +249,13 @@ def test_late_data_is_rerun_with_retries_then_weeks_and_months_catch_up(
     assert run.success
     entries = AuditLog().entries(run.run_id)
     assert [(e["attempt"], e["status"]) for e in entries] == [
-        (1, "FAILED"), (2, "PARTIAL"), (3, "COMPLETED")
+        (1, "FAILED"), (2, "FAILED"), (3, "COMPLETED")
     ]
     assert "events" in entries[0]["error"] and "does not exist" in entries[0]["error"]
+    assert "written before the failure" not in entries[0]["error"]
     assert "daily_metrics" in entries[1]["error"] and entries[2]["error"] is None
+    assert "written before the failure (the retry rebuilds their window): " in entries[1]["error"]
+    assert "stg_events" in entries[1]["error"].split("written before the failure")[1]
     # Exponential backoff: the n-th retry waits delay * (2**n - 1).
     gaps = [
         (entries[i + 1]["started_at"] - entries[i]["ended_at"]).total_seconds() for i in (0, 1)

@@ -44,22 +44,15 @@ def _compare(
     base: list[int] = []
     cand: list[int] = []
     for i in range(calls):
-        if i & 1:
-            t0 = clock()
-            baseline()
-            t1 = clock()
-            candidate()
-            t2 = clock()
-            base.append(t1 - t0)
-            cand.append(t2 - t1)
-        else:
-            t0 = clock()
-            candidate()
-            t1 = clock()
-            baseline()
-            t2 = clock()
-            cand.append(t1 - t0)
-            base.append(t2 - t1)
+        swapped = bool(i & 1)
+        first, second = (baseline, candidate) if swapped else (candidate, baseline)
+        t0 = clock()
+        first()
+        t1 = clock()
+        second()
+        t2 = clock()
+        base.append(t1 - t0 if swapped else t2 - t1)
+        cand.append(t2 - t1 if swapped else t1 - t0)
     return statistics.median(base) / 1e9, statistics.median(cand) / 1e9
 
 

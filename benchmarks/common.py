@@ -12,6 +12,8 @@ from pathlib import Path
 
 import psycopg2
 
+from warehouse.config import environment
+
 
 def median_seconds(action: Callable[[], object], repeat: int = 3) -> float:
     """Median wall-clock seconds of `repeat` runs of action."""
@@ -21,21 +23,6 @@ def median_seconds(action: Callable[[], object], repeat: int = 3) -> float:
         action()
         samples.append(time.perf_counter() - began)
     return statistics.median(samples)
-
-
-@contextmanager
-def environment(**values: str) -> Iterator[None]:
-    """Set environment variables inside the block; restore what was there afterwards."""
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @contextmanager
@@ -53,10 +40,10 @@ def scratch_postgres(prefix: str = "metrics_bench") -> Iterator[str]:
     with conn.cursor() as cur:
         cur.execute(f'create database "{name}"')
     try:
-        with environment(
-            PGDATABASE=name, PGHOST=admin["host"], PGPORT=admin["port"], PGUSER=admin["user"],
-            METRICS_TARGET="postgres",
-        ):
+        with environment({
+            "PGDATABASE": name, "PGHOST": admin["host"], "PGPORT": admin["port"],
+            "PGUSER": admin["user"], "METRICS_TARGET": "postgres",
+        }):
             yield name
     finally:
         with conn.cursor() as cur:
@@ -69,7 +56,7 @@ def scratch_duckdb(directory: Path) -> Iterator[Path]:
     """A throwaway DuckDB file; METRICS_DUCKDB_PATH points at it while inside."""
     path = directory / f"bench_{uuid.uuid4().hex[:8]}.duckdb"
     try:
-        with environment(METRICS_DUCKDB_PATH=str(path), METRICS_TARGET="duckdb"):
+        with environment({"METRICS_DUCKDB_PATH": str(path), "METRICS_TARGET": "duckdb"}):
             yield path
     finally:
         for leftover in (path, path.with_suffix(".duckdb.wal")):

@@ -12,35 +12,16 @@ var takes precedence over the environment.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
 from warehouse import WarehouseConfig
+from warehouse.config import environment
 
 WINDOW_MIN_DATE = "METRICS_WINDOW_MIN_DATE"
 WINDOW_MAX_DATE = "METRICS_WINDOW_MAX_DATE"
-
-
-@contextmanager
-def environment(values: dict[str, str | None]) -> Iterator[None]:
-    """Set (or, for None, unset) environment variables inside the block; restore afterwards."""
-    saved = {key: os.environ.get(key) for key in values}
-    try:
-        for key, value in values.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        yield
-    finally:
-        for key, previous in saved.items():
-            if previous is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = previous
 
 
 @contextmanager

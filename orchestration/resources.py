@@ -13,9 +13,10 @@ from typing import Any
 from dagster_dbt import DbtCliInvocation, DbtCliResource
 from packaging import version
 
-from orchestration.dbt_env import absolute_duckdb_path, environment
+from orchestration.dbt_env import absolute_duckdb_path
 from orchestration.manifest import PROJECT_DIR, parse_home
 from warehouse import WarehouseConfig
+from warehouse.config import environment
 
 
 def dbt_executable() -> str:

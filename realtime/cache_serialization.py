@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-__all__ = ["SerializationError", "copy_tree", "dumps", "loads", "needs_hooks"]
+__all__ = ["SerializationError", "copy_tree", "dumps", "loads", "loads_plain", "needs_hooks"]
 
 
 class SerializationError(TypeError):
@@ -123,23 +123,23 @@ def needs_hooks(raw: bytes) -> bool:
     return b"E" in raw or b'"$' in raw
 
 
+def loads_plain(raw: bytes) -> Any:
+    """Decode JSON that needs no hooks (see `needs_hooks`): orjson, or json for NaN/Infinity."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
+
+
 def loads(data: bytes | str) -> Any:
     """Decode what `dumps` wrote; plain JSON (no markers, no Decimals) goes to orjson."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    number = _number if b"E" in raw else None
-    if b'"$' not in raw:
-        if number is None:
-            try:
-                return orjson.loads(raw)
-            except orjson.JSONDecodeError:  # NaN / Infinity: json accepts them
-                pass
-        return json.loads(raw, parse_float=number)
-    if b'"$$' in raw:
-        return json.loads(raw, object_hook=_object_hook_escaped, parse_float=number)
-    return json.loads(raw, object_hook=_object_hook, parse_float=number)
-
-
-_IMMUTABLE_LEAVES = (str, int, float, bool, type(None), Decimal, date, datetime, time)
+    if not needs_hooks(raw):
+        return loads_plain(raw)
+    hook = None
+    if b'"$' in raw:
+        hook = _object_hook_escaped if b'"$$' in raw else _object_hook
+    return json.loads(raw, object_hook=hook, parse_float=_number if b"E" in raw else None)
 
 
 def copy_tree(value: Any) -> Any:

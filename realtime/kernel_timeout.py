@@ -46,10 +46,8 @@ class KernelTimeoutConnection(redis.Connection):
         try:
             return super().read_response(*args, **kwargs)
         except RedisConnectionError as error:
-            if isinstance(error.__context__, BlockingIOError):
-                raise RedisTimeoutError(
-                    f"Timeout reading from {self._host_error()} after {self.io_timeout}s"
-                ) from error
+            if isinstance(error.__context__, BlockingIOError):  # EAGAIN: the kernel timeout
+                raise self._timeout("reading from") from error
             raise
 
     def send_packed_command(self, *args: Any, **kwargs: Any) -> None:
@@ -57,10 +55,11 @@ class KernelTimeoutConnection(redis.Connection):
             super().send_packed_command(*args, **kwargs)
         except RedisConnectionError as error:
             if isinstance(error.__context__, BlockingIOError):
-                raise RedisTimeoutError(
-                    f"Timeout writing to {self._host_error()} after {self.io_timeout}s"
-                ) from error
+                raise self._timeout("writing to") from error
             raise
+
+    def _timeout(self, action: str) -> RedisTimeoutError:
+        return RedisTimeoutError(f"Timeout {action} {self._host_error()} after {self.io_timeout}s")
 
 
 def pool_options(url: str, socket_timeout: float | None) -> dict[str, Any]:

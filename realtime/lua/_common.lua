@@ -30,6 +30,14 @@ local function slot_of(window)
   return math.max(1, math.floor(window / SLOTS))
 end
 
+-- The key of a windowed series' current time slot (base:index, "now" from TIME) and when that
+-- slot's key expires: one window after the slot ends.
+local function current_slot(base, window)
+  local slot = slot_of(window)
+  local index = math.floor(tonumber(redis.call('TIME')[1]) / slot)
+  return base .. ':' .. index, (index + 1) * slot + window + 1
+end
+
 -- Once per REFRESH seconds per series (while its marker key lives): refresh the idle TTL of
 -- `ttl_key` (if given) and return the time to register the series at; 0 otherwise.
 local function refresh(base, ttl_key)

@@ -38,16 +38,13 @@ end
 -- HINCRBYFLOAT + HINCRBY (+ HSET), and the sum is a double added in the order the writes
 -- arrive, as plain Python would add them (printed with 17 digits, so it reads back exactly).
 local function histogram_add(base, value, window)
-  window = tonumber(window)
-  local slot = slot_of(window)
-  local index = math.floor(tonumber(redis.call('TIME')[1]) / slot)
-  local key = base .. ':' .. index
+  local key, expires = current_slot(base, tonumber(window))
   local number = tonumber(value)
   local bucket = bucket_of(number)
   local stored = redis.call('HMGET', key, 'lo', 'hi', 's', bucket)
   if not stored[1] then
     redis.call('HSET', key, 'lo', value, 'hi', value, 's', value, bucket, 1)
-    redis.call('EXPIREAT', key, (index + 1) * slot + window + 1)
+    redis.call('EXPIREAT', key, expires)
     return refresh(base, nil)
   end
   local sum = string.format('%.17g', tonumber(stored[3]) + number)
@@ -64,12 +61,9 @@ end
 
 -- Rate: one counter per time slot (base:index); it expires one window after the slot ends.
 local function rate_track(base, count, window)
-  window = tonumber(window)
-  local slot = slot_of(window)
-  local index = math.floor(tonumber(redis.call('TIME')[1]) / slot)
-  local key = base .. ':' .. index
+  local key, expires = current_slot(base, tonumber(window))
   if redis.call('INCRBY', key, count) == tonumber(count) then
-    redis.call('EXPIREAT', key, (index + 1) * slot + window + 1)
+    redis.call('EXPIREAT', key, expires)
     return refresh(base, nil)
   end
   return 0

@@ -17,6 +17,7 @@ from orchestration.custom_metrics_assets import (
     custom_metrics_schedule,
 )
 from orchestration.dbt_assets import build_grain_assets
+from orchestration.instance import batch_event_writes
 from orchestration.jobs import rollup_job
 from orchestration.manifest import ensure_manifest
 from orchestration.partitions import Grain, partitions_def
@@ -30,6 +31,8 @@ from orchestration.resources import dbt_resource
 from orchestration.schedules import rollup_schedule
 from orchestration.sensors import late_data_sensor, rollup_catchup_sensor
 from orchestration.settings import OrchestrationSettings
+
+batch_event_writes()  # every process that loads this code location stores events in batches
 
 RAW_EVENTS = AssetSpec(
     key=["raw", "events"],

@@ -24,6 +24,23 @@ telemetry:
 """
 
 
+# Materializations of one asset over many partitions (a backfill run writes one per partition)
+# are stored in batches of up to this many rows, one INSERT each, instead of one by one.
+EVENT_BATCH_SIZE = 500
+
+
+def batch_event_writes() -> None:
+    """Have Dagster store a range run's per-partition materializations in batches.
+
+    Dagster reads DAGSTER_EVENT_BATCH_SIZE (0, off, by default) in the process that runs the
+    step, so this is set where the code location is loaded: the CLI, the demo, tests, and every
+    run worker `dagster dev` or the daemon starts. A value already in the environment wins. On
+    PostgreSQL a 120-day backfill stores its 240 materializations with 2 INSERTs, not 240
+    rounds of insert, tags and asset update; SQLite storage writes them one by one either way.
+    """
+    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))
+
+
 def ensure_local_config(home: Path) -> Path:
     """Write the local instance config into `home` unless it already has a dagster.yaml."""
     home.mkdir(parents=True, exist_ok=True)

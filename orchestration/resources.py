@@ -13,17 +13,22 @@ from typing import Any
 from dagster_dbt import DbtCliInvocation, DbtCliResource
 from packaging import version
 
+from orchestration import dbt_forkserver
 from orchestration.dbt_env import absolute_duckdb_path
 from orchestration.manifest import PROJECT_DIR, parse_home
 from warehouse import WarehouseConfig
 from warehouse.config import environment
 
+LAUNCHER = "metrics-dbt"
+
 
 def dbt_executable() -> str:
-    """The `dbt` next to this interpreter (the venv's), so PATH need not include the venv."""
-    candidate = Path(sys.executable).with_name("dbt")
-    if candidate.exists():
-        return str(candidate)
+    """`metrics-dbt` (dbt through the fork server, orchestration.dbt_forkserver), else the
+    `dbt` next to this interpreter (the venv's), so PATH need not include the venv."""
+    for name in (LAUNCHER, "dbt"):
+        candidate = Path(sys.executable).with_name(name)
+        if candidate.exists():
+            return str(candidate)
     return shutil.which("dbt") or "dbt"
 
 
@@ -31,6 +36,8 @@ class ProjectDbtCliResource(DbtCliResource):
     """DbtCliResource for this project, set up so that each run starts quickly:
 
     - the DuckDB path made absolute for dbt (see `absolute_duckdb_path`);
+    - each invocation a fork of a process that has imported dbt already
+      (orchestration.dbt_forkserver), not a new Python process importing it again;
     - each invocation's target directory under the target's own directory, where dagster-dbt
       finds the saved parse (`partial_parse.msgpack`, see orchestration.manifest) and copies
       it in, so dbt parses only what changed;
@@ -42,7 +49,11 @@ class ProjectDbtCliResource(DbtCliResource):
     def cli(self, args: Sequence[str], **kwargs: Any) -> DbtCliInvocation:
         home = parse_home()
         home.mkdir(parents=True, exist_ok=True)
-        with absolute_duckdb_path(), environment({"DBT_TARGET_PATH": str(home)}):
+        forkserver = dbt_forkserver.ensure_started()
+        with (
+            absolute_duckdb_path(),
+            environment({"DBT_TARGET_PATH": str(home), dbt_forkserver.SOCKET_ENV: forkserver}),
+        ):
             return super().cli(args, **kwargs)
 
     def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> Any:
@@ -54,7 +65,7 @@ class ProjectDbtCliResource(DbtCliResource):
 
     @cached_property
     def _cli_version(self) -> version.Version:
-        if Path(self.dbt_executable) == Path(sys.executable).with_name("dbt"):
+        if Path(self.dbt_executable).parent == Path(sys.executable).parent:
             return version.parse(installed_version("dbt-core"))
         return super()._cli_version
 

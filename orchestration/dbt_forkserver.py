@@ -22,11 +22,13 @@ import contextlib
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +39,7 @@ READY_WAIT_SECONDS = 30.0
 _MAX_MESSAGE = 1 << 22  # arguments and environment of one invocation
 
 _started: dict[int, tuple[subprocess.Popen[bytes], str]] = {}
+_starting = threading.Lock()
 
 
 def enabled() -> bool:
@@ -53,34 +56,38 @@ def ensure_started() -> str | None:
     """
     if not enabled():
         return None
-    pid = os.getpid()
-    if pid in _started and _started[pid][0].poll() is None:
-        return _started[pid][1]
+    with _starting:
+        pid = os.getpid()
+        if pid in _started and _started[pid][0].poll() is None:
+            return _started[pid][1]
+        return _start(pid)
+
+
+def _start(owner: int) -> str:
     directory = tempfile.mkdtemp(prefix="metrics-dbt-")
     path = os.path.join(directory, "fork.sock")
     process = subprocess.Popen(
-        [sys.executable, "-m", "orchestration.dbt_forkserver", path, str(pid)],
+        [sys.executable, "-m", "orchestration.dbt_forkserver", path, str(owner)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=None,  # its own failures, if any, show in this process's stderr
         start_new_session=True,  # a Ctrl-C in the terminal reaches dbt through the launcher
     )
-    _started[pid] = (process, path)
-    atexit.register(_stop, process, directory)
+    _started[owner] = (process, path)
+    atexit.register(_stop, process, directory, owner)
     return path
 
 
-def _stop(process: subprocess.Popen[bytes], directory: str) -> None:
+def _stop(process: subprocess.Popen[bytes], directory: str, owner: int) -> None:
+    if os.getpid() != owner:  # a forked copy of the owner exiting leaves the helper alone
+        return
     if process.poll() is None:
         process.terminate()
         try:
             process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             process.kill()
-    for name in os.listdir(directory) if os.path.isdir(directory) else []:
-        os.unlink(os.path.join(directory, name))
-    if os.path.isdir(directory):
-        os.rmdir(directory)
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 # ---- the helper -------------------------------------------------------------------------------
@@ -88,7 +95,13 @@ def _stop(process: subprocess.Popen[bytes], directory: str) -> None:
 
 def _serve(path: str, owner: int) -> None:
     """Import dbt, listen on `path`, fork a child per connection, until `owner` exits."""
-    import dbt.cli.main  # noqa: F401  (the point of the helper: imported once, here)
+    try:
+        import dbt.cli.main  # noqa: F401  (the point of the helper: imported once, here)
+    except BaseException:
+        # Without dbt there is nothing to serve: removing the directory tells launchers waiting
+        # for the socket to run `dbt` themselves now, which reports the problem in the run.
+        shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+        raise
 
     for adapter in ("dbt.adapters.duckdb", "dbt.adapters.postgres"):
         with contextlib.suppress(ImportError):
@@ -142,9 +155,10 @@ def _run_child(connection: socket.socket) -> None:
         for target, fd in zip((0, 1, 2), fds, strict=False):
             os.dup2(fd, target)
             os.close(fd)
-        sys.stdin = open(0, closefd=False)  # noqa: SIM115
-        sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115  line by line
-        sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+        # Line by line, in UTF-8: how dagster-dbt reads dbt's JSON log lines.
+        sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+        sys.stdout = open(1, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
+        sys.stderr = open(2, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
         environ = request["env"]
         assert isinstance(environ, dict)
         os.environ.clear()

@@ -106,3 +106,21 @@ def test_dagster_runs_dbt_through_the_launcher() -> None:
     from orchestration.resources import dbt_resource
 
     assert Path(dbt_resource().dbt_executable).name == "metrics-dbt"
+
+
+def test_a_helper_that_cannot_import_dbt_sends_launchers_to_plain_dbt(tmp_path: Path) -> None:
+    directory = tmp_path / "server"
+    directory.mkdir()
+    path = directory / "fork.sock"
+    broken = (
+        "import os, sys\n"
+        "sys.modules['dbt.cli.main'] = None  # import dbt.cli.main raises ImportError\n"
+        "from orchestration import dbt_forkserver\n"
+        f"dbt_forkserver._serve({str(path)!r}, os.getppid())\n"
+    )
+    helper = subprocess.run([sys.executable, "-c", broken], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert helper.returncode != 0 and "dbt.cli.main" in helper.stderr
+    assert not directory.exists()  # launchers stop waiting for the socket at once
+    env = {**os.environ, dbt_forkserver.SOCKET_ENV: str(path)}
+    assert _launch("--version", env=env).returncode == 0

@@ -31,7 +31,8 @@ BENCHMARKS: dict[str, tuple[list[str], str]] = {
     ),
     "backfill": (
         [PY, "benchmarks/bench_backfill.py"],
-        "Dagster backfill of 10M events vs the same aggregation as plain SQL",
+        "Dagster backfill of 10M events vs the same aggregation as plain SQL "
+        "(back-to-back pairs: the median of three on DuckDB, one on PostgreSQL)",
     ),
     "realtime": (
         [PY, "benchmarks/bench_realtime.py"],

@@ -4,12 +4,14 @@ A row is inserted as RUNNING before dbt starts and updated when it ends: COMPLET
 with the error (CONTRACT §7), which also names the models written before the failure. A retried
 step writes a new row with the next attempt number, so FAILED ... COMPLETED histories stay
 visible. PARTIAL stays a valid status for rows that earlier versions wrote when some models had
-been written before a failure.
+been written before a failure. A worker killed outright (out of memory, SIGKILL, a lost node)
+cannot close its row; the next attempt to start closes such rows as FAILED (`close_abandoned`).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -147,6 +149,55 @@ class AuditLog:
                     "log_id": log_id,
                 },
             )
+
+    def close_abandoned(
+        self, run_is_active: Callable[[str], bool], current_run_id: str, current_attempt: int
+    ) -> int:
+        """Close as FAILED the RUNNING rows no worker will close; returns how many.
+
+        A row is abandoned when its Dagster run is no longer active (`run_is_active` is False:
+        finished, or unknown to the instance), or when it is an earlier attempt of the current
+        run (a retry starts only after the previous attempt ended). Rows of active runs stay.
+        """
+        with open_warehouse(self.config) as wh:
+            if not wh.table_exists(wh.schema, TABLE):
+                return 0
+            p = wh.param
+            running = wh.query(
+                f"select log_id, dagster_run_id, attempt from {wh.schema}.{TABLE}"
+                f" where status = {p('status')}",
+                {"status": JobStatus.RUNNING.value},
+            )
+            active: dict[str, bool] = {}
+            abandoned: list[tuple[str, str]] = []
+            for log_id, run_id, attempt in running:
+                if run_id == current_run_id:
+                    if attempt < current_attempt:
+                        abandoned.append((log_id, f"attempt {current_attempt} started"))
+                    continue
+                if run_id not in active:
+                    active[run_id] = run_is_active(run_id)
+                if not active[run_id]:
+                    abandoned.append((log_id, f"its Dagster run {run_id} is no longer running"))
+            ended = datetime.now(UTC)
+            for log_id, reason in abandoned:
+                wh.execute(
+                    f"update {wh.schema}.{TABLE} set status = {p('status')},"
+                    f" ended_at = {p('ended_at')}, error = {p('error')}"
+                    f" where log_id = {p('log_id')} and status = {p('running')}",
+                    {
+                        "status": JobStatus.FAILED.value,
+                        "ended_at": ended,
+                        "error": (
+                            "the worker running this attempt stopped without recording its end"
+                            f" ({reason}); closed by run {current_run_id}; its window is"
+                            " rebuilt by the next successful run over it"
+                        ),
+                        "log_id": log_id,
+                        "running": JobStatus.RUNNING.value,
+                    },
+                )
+        return len(abandoned)
 
     def entries(self, dagster_run_id: str | None = None) -> list[dict[str, Any]]:
         """Rows of the audit log (of one run, if given), oldest first."""

@@ -124,6 +124,27 @@ def _model_metadata(
     return by_model
 
 
+def _close_abandoned_attempts(context: AssetExecutionContext, audit: AuditLog) -> None:
+    """Close audit rows left RUNNING by workers that were killed (see AuditLog.close_abandoned)."""
+
+    def run_is_active(run_id: str) -> bool:
+        run = context.instance.get_run_by_id(run_id)
+        return run is not None and not run.is_finished
+
+    try:
+        closed = audit.close_abandoned(
+            run_is_active, context.run.run_id, context.retry_number + 1
+        )
+    except Exception as error:  # bookkeeping of other attempts never blocks this one
+        context.log.warning(f"could not check the audit log for abandoned attempts: {error}")
+        return
+    if closed:
+        context.log.warning(
+            f"closed {closed} audit log row(s) left RUNNING by workers that stopped without "
+            "recording their end; they are FAILED now"
+        )
+
+
 def materialize_window(
     context: AssetExecutionContext,
     dbt: DbtCliResource,
@@ -136,6 +157,7 @@ def materialize_window(
     time_window = context.partition_time_window
     start, end = time_window.start.date(), time_window.end.date()
     audit = AuditLog()
+    _close_abandoned_attempts(context, audit)
     log_id = audit.start(
         AuditEntry(
             job_name=context.run.job_name,

@@ -14,9 +14,10 @@ import pytest
 from dagster import AssetCheckKey, AssetKey, AssetRecordsFilter, build_sensor_context
 
 from metrics_events import Event
-from orchestration.audit_log import AuditLog, JobStatus
+from orchestration.audit_log import AuditEntry, AuditLog, JobStatus
 from orchestration.cli import main as cli_main
 from orchestration.partitions import Grain
+from orchestration.runner import run_partition_range
 from tests.batch import reference
 from tests.batch.edge_events import all_events
 from tests.batch.harness import assert_same_rows
@@ -239,8 +240,6 @@ def test_late_data_is_rerun_with_retries_then_weeks_and_months_catch_up(
     with duck.harness.connect() as wh:
         _move_table(wh, source, f"{source}_broken")
     monkeypatch.setattr(AuditLog, "finish", finish)
-    from orchestration.runner import run_partition_range
-
     run = run_partition_range(
         duck.defs, Grain.DAILY, [d.isoformat() for d in (date(2024, 2, 29), *_days_to(late_days))],
         duck.instance,
@@ -311,3 +310,18 @@ def _days_to(late_days: tuple[date, ...]) -> list[date]:
         days.append(day)
         day += timedelta(days=1)
     return days
+
+
+def test_an_attempt_killed_outright_is_closed_by_the_next_run(duck: BuiltWarehouse) -> None:
+    # A worker killed by the OS leaves its row RUNNING; the next rollup attempt closes it.
+    day = date(2024, 3, 1)
+    audit = AuditLog()
+    orphan = audit.start(AuditEntry("daily_rollups_job", "daily", day, day, day,
+                                    day + timedelta(days=1), "a-run-whose-worker-was-killed", 1))
+    run = run_partition_range(duck.defs, Grain.DAILY, [day.isoformat()], duck.instance)
+    assert run.success
+    [closed] = [row for row in audit.entries() if row["log_id"] == orphan]
+    assert closed["status"] == JobStatus.FAILED
+    assert "stopped without recording its end" in closed["error"]
+    assert run.run_id in closed["error"]
+    assert [e["status"] for e in audit.entries(run.run_id)] == [JobStatus.COMPLETED]

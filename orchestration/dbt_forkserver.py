@@ -1,8 +1,8 @@
 """A dbt fork server: dbt imported once per Dagster process, each dbt invocation a fork of it.
 
 dagster-dbt runs every dbt command as a new `dbt` process, and each pays Python's start and
-dbt's imports again (about 1.5 s here): a third of the fixed cost of `metrics backfill --grain
-all`, which makes one invocation per grain, and a large part of the test suite's time. Here the
+dbt's imports again (about 1.5 s here): about a third of the fixed cost of `metrics backfill
+--grain all`, which makes one invocation per grain, and some 45 s of the test suite. Here the
 process that runs the Dagster steps starts one helper that imports dbt and its adapters and
 then waits on a Unix socket. dagster-dbt's `dbt_executable` is `metrics-dbt` (`launch` below):
 it hands its arguments, environment, working directory and its stdout/stderr to the helper,
@@ -11,7 +11,8 @@ code. Each invocation is still a separate process (nothing carries over from one
 connections, DuckDB's lock, dbt's globals), started from memory instead of from disk.
 
 Without a helper (METRICS_DBT_FORKSERVER=0, a platform without fork, or the helper gone), the
-launcher runs the real `dbt` in its place. The helper exits when the process that started it does.
+launcher runs the real `dbt` in its place. The helper exits when the process that started it
+does. Its socket lives in a directory only this user can open (`tempfile.mkdtemp`).
 """
 
 from __future__ import annotations
@@ -200,7 +201,9 @@ def _dbt_main(args: list[str]) -> int:
 
 
 def _real_dbt() -> str:
-    return str(Path(sys.executable).with_name("dbt"))
+    """The `dbt` script next to this interpreter (the venv's), else the one on PATH."""
+    beside = Path(sys.executable).with_name("dbt")
+    return str(beside) if beside.exists() else shutil.which("dbt") or "dbt"
 
 
 def _connect(path: str) -> socket.socket | None:
@@ -242,12 +245,14 @@ def launch() -> None:
     path = os.environ.get(SOCKET_ENV, "")
     client = _connect(path) if path and enabled() else None
     if client is None:
-        os.execv(_real_dbt(), [_real_dbt(), *sys.argv[1:]])
+        os.execvp(_real_dbt(), [_real_dbt(), *sys.argv[1:]])
     request = {"argv": ["dbt", *sys.argv[1:]], "env": dict(os.environ), "cwd": os.getcwd()}
     payload = json.dumps(request).encode() + b"\n"
     if len(payload) > _MAX_MESSAGE:
-        os.execv(_real_dbt(), [_real_dbt(), *sys.argv[1:]])
-    client.sendmsg([payload], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [0, 1, 2]))])
+        os.execvp(_real_dbt(), [_real_dbt(), *sys.argv[1:]])
+    descriptors = array.array("i", [0, 1, 2])  # stdin, stdout, stderr: dbt writes straight to them
+    sent = client.sendmsg([payload], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, descriptors)])
+    client.sendall(payload[sent:])
     child: dict[str, int] = {}
 
     def forward(signum: int, _frame: object) -> None:  # Dagster stops dbt with SIGINT

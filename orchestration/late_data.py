@@ -2,8 +2,16 @@
 
 A day is late when the newest `ingested_at` of its events is later than the start of the run
 that last built it (the run start, not its end: dbt read the source somewhere in between).
+
+An event that arrives while the first build of its day runs cannot be judged until that build
+is recorded; by then the scan's high-water mark may have moved on by more than its overlap. So
+the cursor also keeps the start times of the daily runs in progress at each tick ("holds"), and
+the next tick scans from the earliest of them as well: events that arrived during a run are
+looked at again once it has finished.
 """
 
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -51,9 +59,11 @@ def late_days(
 
 @dataclass(frozen=True)
 class LateDataCursor:
-    """The newest `ingested_at` already examined; each tick rescans a safety overlap before it."""
+    """The newest `ingested_at` already examined (each tick rescans a safety overlap before it),
+    and the start times of the daily runs that were in progress at the last tick."""
 
     high_water: datetime | None = None
+    holds: tuple[datetime, ...] = ()
 
     OVERLAP = timedelta(hours=1)
 
@@ -61,17 +71,38 @@ class LateDataCursor:
     def parse(cls, text: str | None) -> "LateDataCursor":
         if not text:
             return cls()
-        return cls(_aware(datetime.fromisoformat(text)))
+        if not text.startswith("{"):  # written before holds existed: the high-water mark alone
+            return cls(_aware(datetime.fromisoformat(text)))
+        data = json.loads(text)
+        high_water = data.get("high_water")
+        return cls(
+            _aware(datetime.fromisoformat(high_water)) if high_water else None,
+            tuple(_aware(datetime.fromisoformat(hold)) for hold in data.get("holds", [])),
+        )
 
     def serialize(self) -> str | None:
-        return self.high_water.isoformat() if self.high_water else None
+        if self.high_water is None and not self.holds:
+            return None
+        return json.dumps({
+            "high_water": self.high_water.isoformat() if self.high_water else None,
+            "holds": [hold.isoformat() for hold in self.holds],
+        })
 
-    def scan_from(self) -> datetime | None:
-        """Rescan an hour before the high-water mark: rows can commit out of ingestion order."""
-        return self.high_water - self.OVERLAP if self.high_water else None
+    def scan_from(self, running_since: Iterable[datetime] = ()) -> datetime | None:
+        """Where this tick's scan starts: an hour before the high-water mark (rows can commit
+        out of ingestion order) or before the start of a daily run in progress now or at the
+        last tick, whichever is earlier. None: scan everything."""
+        if self.high_water is None:
+            return None
+        return min((self.high_water, *self.holds, *running_since)) - self.OVERLAP
 
-    def advanced(self, ingestions: list[DayIngestion]) -> "LateDataCursor":
+    def advanced(
+        self, ingestions: list[DayIngestion], running_since: Iterable[datetime] = ()
+    ) -> "LateDataCursor":
+        """The cursor after a tick that saw `ingestions` while runs started at `running_since`
+        were in progress (kept for the next tick, which judges what arrived during them)."""
         newest = max((i.max_ingested_at for i in ingestions), default=None)
-        if newest is None or (self.high_water and newest <= self.high_water):
-            return self
-        return LateDataCursor(newest)
+        high_water = self.high_water
+        if newest is not None and (high_water is None or newest > high_water):
+            high_water = newest
+        return LateDataCursor(high_water, tuple(sorted(set(running_since))))

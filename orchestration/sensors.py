@@ -18,6 +18,7 @@ from dagster import (
     DagsterInstance,
     DefaultSensorStatus,
     RunRequest,
+    RunsFilter,
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
@@ -29,6 +30,7 @@ from dagster import (
 from dagster._core.definitions.unresolved_asset_job_definition import (
     UnresolvedAssetJobDefinition,
 )
+from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -91,6 +93,25 @@ def built_at(
     return result
 
 
+def running_since(instance: DagsterInstance, job_name: str) -> list[datetime]:
+    """When each run of `job_name` that has not finished started (or was created, if it has
+    not started yet)."""
+    records = instance.get_run_records(
+        filters=RunsFilter(job_name=job_name, statuses=IN_PROGRESS_RUN_STATUSES)
+    )
+    starts = []
+    for record in records:
+        began = record.start_time
+        starts.append(
+            datetime.fromtimestamp(began, UTC) if began else _aware(record.create_timestamp)
+        )
+    return starts
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def late_data_sensor(
     daily_job: UnresolvedAssetJobDefinition, daily_partitions: TimeWindowPartitionsDefinition
 ) -> SensorDefinition:
@@ -105,10 +126,12 @@ def late_data_sensor(
     )
     def _sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
         cursor = LateDataCursor.parse(context.cursor)
+        # Read before the source: a run that ends in between is held for the next tick too.
+        running = running_since(context.instance, daily_job.name)
         config = WarehouseConfig()
         try:
             with open_warehouse(config, read_only=config.target == "duckdb", wait_seconds=0) as wh:
-                ingestions = ingestion_by_day(wh, cursor.scan_from())
+                ingestions = ingestion_by_day(wh, cursor.scan_from(running))
         except Exception as error:  # a run holds DuckDB, or the source is not there yet
             return SkipReason(f"source events not readable now: {error}")
         ingestions = [
@@ -127,7 +150,9 @@ def late_data_sensor(
             )
             for i in late_days(ingestions, built)
         ]
-        return SensorResult(run_requests=requests, cursor=cursor.advanced(ingestions).serialize())
+        return SensorResult(
+            run_requests=requests, cursor=cursor.advanced(ingestions, running).serialize()
+        )
 
     return _sensor
 

@@ -13,14 +13,17 @@ from dagster import (
     AssetKey,
     AssetMaterialization,
     DagsterInstance,
+    DagsterRunStatus,
     SensorDefinition,
     SkipReason,
     build_sensor_context,
     instance_for_test,
 )
+from dagster._core.test_utils import create_run_for_test
 
 from metrics_events import Event
 from orchestration.definitions import build_rollups
+from orchestration.late_data import LateDataCursor
 from orchestration.settings import OrchestrationSettings
 from tests.batch.edge_events import generated_events
 from tests.batch.harness import BatchHarness
@@ -149,3 +152,56 @@ def test_catchup_sensor_requests_the_periods_that_read_rebuilt_days(
     last = sensor(build_sensor_context(instance=instance, cursor=result.cursor))
     assert [(r.job_name, r.tags["dagster/asset_partition_range_start"]) for r in
             last.run_requests] == [("monthly_rollups_job", "2024-03-01")]
+
+
+def test_an_event_arriving_during_a_days_first_build_is_judged_after_it(
+    sensors: dict[str, SensorDefinition], instance: DagsterInstance, tmp_path: Path
+) -> None:
+    # A day's first build runs; an event for that day arrives after the run started reading;
+    # by the time the build is recorded, the high-water mark has moved more than the scan's
+    # one-hour overlap past that event. The run's start, held in the cursor, keeps the event
+    # in the scan of the first tick after the run.
+    events = generated_events()
+    harness = BatchHarness("duckdb", "unused", "unused", tmp_path)
+    harness.load(events)
+    built_days = _days(date(2024, 2, 26), date(2024, 3, 3))
+    _built(instance, STG, *built_days)
+    _built(instance, DAILY, *built_days)
+    sensor = sensors["late_data_sensor"]
+    first = sensor(build_sensor_context(instance=instance))
+    assert not first.run_requests
+
+    run = create_run_for_test(instance, job_name="daily_rollups_job",
+                              status=DagsterRunStatus.STARTED)  # building 2024-03-04
+    arrived = datetime.now(UTC) + timedelta(minutes=1)  # after the run started reading
+    harness.load([
+        _late(next(e for e in events if e.event_date == date(2024, 3, 4)), "during", arrived),
+        # a late event of a built day, hours later, moves the high-water mark on
+        _late(next(e for e in events if e.event_date == date(2024, 2, 27)), "later",
+              arrived + timedelta(hours=3)),
+    ])
+    during = sensor(build_sensor_context(instance=instance, cursor=first.cursor))
+    assert [r.partition_key for r in during.run_requests] == ["2024-02-27"]  # 03-04: unbuilt
+
+    _built(instance, STG, "2024-03-04")  # the run records its build (before the event came)
+    _built(instance, DAILY, "2024-03-04")
+    instance.delete_run(run.run_id)  # and is over
+    after = sensor(build_sensor_context(instance=instance, cursor=during.cursor))
+    assert "2024-03-04" in {r.partition_key for r in after.run_requests}
+    assert LateDataCursor.parse(after.cursor).holds == ()  # no run in progress any more
+
+    # Without the held start, the scan would begin an hour before the high-water mark, two
+    # hours after the event: the day would never be re-run.
+    unheld = LateDataCursor(LateDataCursor.parse(during.cursor).high_water).serialize()
+    missed = sensor(build_sensor_context(instance=instance, cursor=unheld))
+    assert "2024-03-04" not in {r.partition_key for r in missed.run_requests}
+
+
+def test_late_data_cursor_reads_the_format_before_holds() -> None:
+    when = datetime(2024, 3, 1, 12, tzinfo=UTC)
+    assert LateDataCursor.parse(when.isoformat()) == LateDataCursor(when)
+    held = LateDataCursor(when, (when - timedelta(hours=5),))
+    assert LateDataCursor.parse(held.serialize()) == held
+    assert held.scan_from() == when - timedelta(hours=6)
+    assert LateDataCursor(when).scan_from([when - timedelta(hours=2)]) == when - timedelta(hours=3)
+    assert LateDataCursor().scan_from([when]) is None  # first tick: everything

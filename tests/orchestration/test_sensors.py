@@ -66,15 +66,23 @@ def _late(template: Event, suffix: str, ingested_at: datetime) -> Event:
     return replace(template, event_id=f"late_{suffix}", ingested_at=ingested_at)
 
 
-def test_late_data_sensor_requests_exactly_the_days_built_before_their_events(
-    sensors: dict[str, SensorDefinition], instance: DagsterInstance, tmp_path: Path
-) -> None:
+@pytest.fixture()
+def week_built(instance: DagsterInstance, tmp_path: Path) -> tuple[list[Event], BatchHarness]:
+    """The generated events in a DuckDB source, and 2024-02-26 .. 2024-03-03 built."""
     events = generated_events()
     harness = BatchHarness("duckdb", "unused", "unused", tmp_path)
     harness.load(events)
     built_days = _days(date(2024, 2, 26), date(2024, 3, 3))
     _built(instance, STG, *built_days)
     _built(instance, DAILY, *built_days)
+    return events, harness
+
+
+def test_late_data_sensor_requests_exactly_the_days_built_before_their_events(
+    sensors: dict[str, SensorDefinition], instance: DagsterInstance,
+    week_built: tuple[list[Event], BatchHarness],
+) -> None:
+    events, harness = week_built
 
     after_build = datetime.now(UTC)  # later than every build reported above
     by_day = {day: next(e for e in events if e.event_date == day) for day in (
@@ -155,18 +163,14 @@ def test_catchup_sensor_requests_the_periods_that_read_rebuilt_days(
 
 
 def test_an_event_arriving_during_a_days_first_build_is_judged_after_it(
-    sensors: dict[str, SensorDefinition], instance: DagsterInstance, tmp_path: Path
+    sensors: dict[str, SensorDefinition], instance: DagsterInstance,
+    week_built: tuple[list[Event], BatchHarness],
 ) -> None:
     # A day's first build runs; an event for that day arrives after the run started reading;
     # by the time the build is recorded, the high-water mark has moved more than the scan's
     # one-hour overlap past that event. The run's start, held in the cursor, keeps the event
     # in the scan of the first tick after the run.
-    events = generated_events()
-    harness = BatchHarness("duckdb", "unused", "unused", tmp_path)
-    harness.load(events)
-    built_days = _days(date(2024, 2, 26), date(2024, 3, 3))
-    _built(instance, STG, *built_days)
-    _built(instance, DAILY, *built_days)
+    events, harness = week_built
     sensor = sensors["late_data_sensor"]
     first = sensor(build_sensor_context(instance=instance))
     assert not first.run_requests

@@ -107,8 +107,12 @@ def _serve(path: str, owner: int) -> None:
     for adapter in ("dbt.adapters.duckdb", "dbt.adapters.postgres"):
         with contextlib.suppress(ImportError):
             __import__(adapter)
+    def leave(*_: object) -> None:  # its socket's directory goes with it
+        shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+        os._exit(0)
+
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    signal.signal(signal.SIGTERM, leave)
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     scratch = path + ".new"
     server.bind(scratch)
@@ -117,7 +121,7 @@ def _serve(path: str, owner: int) -> None:
     while True:
         readable, _, _ = select.select([server], [], [], 1.0)
         if os.getppid() != owner:  # the process that started the helper is gone
-            os._exit(0)
+            leave()
         if not readable:
             continue
         connection, _ = server.accept()

@@ -89,17 +89,19 @@ def test_the_helper_ends_with_the_process_that_started_it(ending: str) -> None:
         "import os, sys\n"
         "from orchestration import dbt_forkserver\n"
         "dbt_forkserver.ensure_started()\n"
-        "process, _ = dbt_forkserver._started[os.getpid()]\n"
-        "print(process.pid, flush=True)\n"
+        "process, path = dbt_forkserver._started[os.getpid()]\n"
+        "print(process.pid, path, flush=True)\n"
         + ("sys.exit(0)\n" if ending == "exit" else "os._exit(0)\n")
     )
     owner = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            check=True, timeout=60)
-    helper = int(owner.stdout.strip())
+    pid, path = owner.stdout.split()
+    helper = int(pid)
     deadline = time.monotonic() + 30
     while _alive(helper) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(helper)
+    assert not Path(path).parent.exists()  # nothing left in the temporary directory
 
 
 def test_dagster_runs_dbt_through_the_launcher() -> None:

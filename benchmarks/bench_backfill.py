@@ -84,16 +84,17 @@ def _drop_outputs() -> None:
 
 def _pair(target: str, tmp: Path, backfill_first: bool) -> tuple[float, float]:
     """(floor seconds, backfill seconds), measured one after the other."""
-    timings: dict[str, float] = {}
-    for what in ("backfill", "floor") if backfill_first else ("floor", "backfill"):
-        if what == "floor":
-            timings[what] = _floor_seconds(target)
-        else:
-            timings[what] = _backfill_seconds(tmp / f"dagster_{target}")
+    home = tmp / f"dagster_{target}"
+    if backfill_first:
+        backfill = _backfill_seconds(home)
+        floor = _floor_seconds(target)
+    else:
+        floor = _floor_seconds(target)
+        backfill = _backfill_seconds(home)
     ours, theirs = _counts(WarehouseConfig().schema), _counts("floor")
     if ours != theirs:
         raise SystemExit(f"{target}: row counts differ: backfill {ours}, floor {theirs}")
-    return timings["floor"], timings["backfill"]
+    return floor, backfill
 
 
 def run(

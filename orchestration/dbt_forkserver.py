@@ -37,7 +37,6 @@ from pathlib import Path
 SOCKET_ENV = "METRICS_DBT_FORKSERVER_SOCKET"
 SWITCH_ENV = "METRICS_DBT_FORKSERVER"
 READY_WAIT_SECONDS = 30.0
-_MAX_MESSAGE = 1 << 22  # arguments and environment of one invocation
 
 _started: dict[int, tuple[subprocess.Popen[bytes], str]] = {}
 _starting = threading.Lock()
@@ -204,7 +203,7 @@ def _dbt_main(args: list[str]) -> int:
 # ---- the launcher (`metrics-dbt`) -------------------------------------------------------------
 
 
-def _real_dbt() -> str:
+def real_dbt() -> str:
     """The `dbt` script next to this interpreter (the venv's), else the one on PATH."""
     beside = Path(sys.executable).with_name("dbt")
     return str(beside) if beside.exists() else shutil.which("dbt") or "dbt"
@@ -249,11 +248,10 @@ def launch() -> None:
     path = os.environ.get(SOCKET_ENV, "")
     client = _connect(path) if path and enabled() else None
     if client is None:
-        os.execvp(_real_dbt(), [_real_dbt(), *sys.argv[1:]])
+        dbt = real_dbt()
+        os.execvp(dbt, [dbt, *sys.argv[1:]])
     request = {"argv": ["dbt", *sys.argv[1:]], "env": dict(os.environ), "cwd": os.getcwd()}
     payload = json.dumps(request).encode() + b"\n"
-    if len(payload) > _MAX_MESSAGE:
-        os.execvp(_real_dbt(), [_real_dbt(), *sys.argv[1:]])
     descriptors = array.array("i", [0, 1, 2])  # stdin, stdout, stderr: dbt writes straight to them
     sent = client.sendmsg([payload], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, descriptors)])
     client.sendall(payload[sent:])

@@ -27,8 +27,13 @@ class DayIngestion:
     rows: int
 
 
-def _aware(value: datetime) -> datetime:
+def as_utc(value: datetime) -> datetime:
+    """A timestamp read back without a zone (UTC by this project's convention), made aware."""
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _instant(text: str) -> datetime:
+    return as_utc(datetime.fromisoformat(text))
 
 
 def ingestion_by_day(wh: Warehouse, since: datetime | None) -> list[DayIngestion]:
@@ -42,7 +47,7 @@ def ingestion_by_day(wh: Warehouse, since: datetime | None) -> list[DayIngestion
         f"from {wh.source_schema}.events {where} group by 1 order by 1",
         params,
     )
-    return [DayIngestion(row[0], _aware(row[1]), int(row[2])) for row in rows]
+    return [DayIngestion(row[0], as_utc(row[1]), int(row[2])) for row in rows]
 
 
 def late_days(
@@ -72,12 +77,12 @@ class LateDataCursor:
         if not text:
             return cls()
         if not text.startswith("{"):  # written before holds existed: the high-water mark alone
-            return cls(_aware(datetime.fromisoformat(text)))
+            return cls(_instant(text))
         data = json.loads(text)
         high_water = data.get("high_water")
         return cls(
-            _aware(datetime.fromisoformat(high_water)) if high_water else None,
-            tuple(_aware(datetime.fromisoformat(hold)) for hold in data.get("holds", [])),
+            _instant(high_water) if high_water else None,
+            tuple(_instant(hold) for hold in data.get("holds", [])),
         )
 
     def serialize(self) -> str | None:
@@ -101,8 +106,6 @@ class LateDataCursor:
     ) -> "LateDataCursor":
         """The cursor after a tick that saw `ingestions` while runs started at `running_since`
         were in progress (kept for the next tick, which judges what arrived during them)."""
-        newest = max((i.max_ingested_at for i in ingestions), default=None)
-        high_water = self.high_water
-        if newest is not None and (high_water is None or newest > high_water):
-            high_water = newest
+        seen = [i.max_ingested_at for i in ingestions]
+        high_water = max([*seen, self.high_water] if self.high_water else seen, default=None)
         return LateDataCursor(high_water, tuple(sorted(set(running_since))))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 from collections.abc import Sequence
 from functools import cached_property
@@ -24,12 +23,9 @@ LAUNCHER = "metrics-dbt"
 
 def dbt_executable() -> str:
     """`metrics-dbt` (dbt through the fork server, orchestration.dbt_forkserver), else the
-    `dbt` next to this interpreter (the venv's), so PATH need not include the venv."""
-    for name in (LAUNCHER, "dbt"):
-        candidate = Path(sys.executable).with_name(name)
-        if candidate.exists():
-            return str(candidate)
-    return shutil.which("dbt") or "dbt"
+    `dbt` next to this interpreter (the venv's, so PATH need not include the venv) or on PATH."""
+    launcher = Path(sys.executable).with_name(LAUNCHER)
+    return str(launcher) if launcher.exists() else dbt_forkserver.real_dbt()
 
 
 class ProjectDbtCliResource(DbtCliResource):

@@ -36,7 +36,7 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
-from orchestration.late_data import LateDataCursor, ingestion_by_day, late_days
+from orchestration.late_data import LateDataCursor, as_utc, ingestion_by_day, late_days
 from orchestration.partitions import Grain, next_period_start
 from orchestration.translator import ASSET_PREFIX
 from orchestration.warehouse_access import open_warehouse
@@ -103,13 +103,9 @@ def running_since(instance: DagsterInstance, job_name: str) -> list[datetime]:
     for record in records:
         began = record.start_time
         starts.append(
-            datetime.fromtimestamp(began, UTC) if began else _aware(record.create_timestamp)
+            datetime.fromtimestamp(began, UTC) if began else as_utc(record.create_timestamp)
         )
     return starts
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def late_data_sensor(

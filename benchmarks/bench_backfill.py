@@ -59,13 +59,26 @@ def _floor_seconds(target: str) -> float:
 
 def _backfill_seconds(dagster_home: Path) -> float:
     end = START + timedelta(days=DAYS)
-    env = {**os.environ, "DAGSTER_HOME": str(dagster_home),
-           "METRICS_PARTITIONS_START": START.isoformat()}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(dagster_home),
+        "METRICS_PARTITIONS_START": START.isoformat(),
+    }
     dagster_home.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "dagster.yaml", dagster_home / "dagster.yaml")  # PostgreSQL storage
     began = time.perf_counter()
-    command = [sys.executable, "-m", "orchestration.cli", "backfill", "--grain", "all",
-               "--start", START.isoformat(), "--end", end.isoformat()]
+    command = [
+        sys.executable,
+        "-m",
+        "orchestration.cli",
+        "backfill",
+        "--grain",
+        "all",
+        "--start",
+        START.isoformat(),
+        "--end",
+        end.isoformat(),
+    ]
     proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     for line in proc.stdout.strip().splitlines():
         if "partition(s)" in line or "done" in line:
@@ -106,15 +119,20 @@ def run(
         with connect(WarehouseConfig()) as wh:
             began = time.perf_counter()
             load_csv(wh, csv_path)
-        print(f"{target}: loaded {rows:,} deliveries in {time.perf_counter() - began:.0f}s",
-              flush=True)
+        print(
+            f"{target}: loaded {rows:,} deliveries in {time.perf_counter() - began:.0f}s",
+            flush=True,
+        )
         for index in range(pairs):
             if index:
                 _drop_outputs()
             floor, backfill = _pair(target, tmp, backfill_first=index % 2 == 1)
             measured.append((floor, backfill))
-            print(f"{target}: pair {index + 1}/{pairs}: plain SQL floor {floor:.1f}s, "
-                  f"Dagster backfill {backfill:.1f}s, ratio {backfill / floor:.2f}", flush=True)
+            print(
+                f"{target}: pair {index + 1}/{pairs}: plain SQL floor {floor:.1f}s, "
+                f"Dagster backfill {backfill:.1f}s, ratio {backfill / floor:.2f}",
+                flush=True,
+            )
     floor = statistics.median(f for f, _ in measured)
     backfill = statistics.median(b for _, b in measured)
     ratio = statistics.median(b / f for f, b in measured)
@@ -122,26 +140,33 @@ def run(
     return [
         (f"{target}: plain SQL floor, {rows:,} deliveries ({of})", f"{floor:.1f}s", "", ""),
         (f"{target}: Dagster backfill, 3 grains ({of})", f"{backfill:.1f}s", "", ""),
-        (f"{target}: backfill / floor ({of})", f"{ratio:.2f}", "<= 2.0",
-         "PASS" if ratio <= 2.0 else "BELOW TARGET"),
+        (
+            f"{target}: backfill / floor ({of})",
+            f"{ratio:.2f}",
+            "<= 2.0",
+            "PASS" if ratio <= 2.0 else "BELOW TARGET",
+        ),
     ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=10_000_000)
-    parser.add_argument("--targets", nargs="+", choices=("postgres", "duckdb"),
-                        default=["postgres", "duckdb"])
+    parser.add_argument(
+        "--targets", nargs="+", choices=("postgres", "duckdb"), default=["postgres", "duckdb"]
+    )
     parser.add_argument("--pairs", type=int, default=3, help="floor/backfill pairs on DuckDB")
-    parser.add_argument("--pairs-postgres", type=int, default=1,
-                        help="floor/backfill pairs on PostgreSQL")
+    parser.add_argument(
+        "--pairs-postgres", type=int, default=1, help="floor/backfill pairs on PostgreSQL"
+    )
     args = parser.parse_args(argv)
     if min(args.pairs, args.pairs_postgres) < 1:
         parser.error("--pairs and --pairs-postgres must be at least 1")
     # Over these 120 days the generator's trend, weekend dip and re-deliveries average about
     # 1.12x the first day's volume (1.2 gave 9.35M deliveries for 10M).
-    config = GeneratorConfig(start=START, days=DAYS,
-                             events_per_day=max(10, round(args.events / DAYS / 1.12)), seed=13)
+    config = GeneratorConfig(
+        start=START, days=DAYS, events_per_day=max(10, round(args.events / DAYS / 1.12)), seed=13
+    )
     results: list[tuple[str, str, str, str]] = []
     with tempfile.TemporaryDirectory(prefix="bench_backfill_") as tmp_name:
         tmp = Path(tmp_name)

@@ -52,8 +52,11 @@ def run(target: str, events: int) -> list[tuple[str, str, str, str]]:
             with connect(WarehouseConfig()) as wh:
                 ensure_source_table(wh)
                 loaded = load_events(wh, generate_events(config))
-            print(f"loaded {loaded:,} event deliveries into {target} in "
-                  f"{time.perf_counter() - began:.0f}s", flush=True)
+            print(
+                f"loaded {loaded:,} event deliveries into {target} in "
+                f"{time.perf_counter() - began:.0f}s",
+                flush=True,
+            )
             target_path = Path(tmp) / "dbt_target"
             full_wall, full_nodes = _timed_build(None, target_path)
             print(f"full build: {full_wall:.1f}s ({full_nodes:.1f}s in nodes)", flush=True)
@@ -72,8 +75,12 @@ def run(target: str, events: int) -> list[tuple[str, str, str, str]]:
         (f"{target}: full build, {loaded:,} deliveries", f"{full_wall:.1f}s", "", ""),
         (f"{target}: one-day re-run (median of 3)", f"{one_wall:.1f}s", "", ""),
         (f"{target}: re-run / full build (wall)", f"{ratio_wall:.3f}", "< 0.333", verdict),
-        (f"{target}: re-run / full build (nodes only)", f"{ratio_nodes:.3f}", "< 0.333",
-         "PASS" if ratio_nodes < 1 / 3 else "BELOW TARGET"),
+        (
+            f"{target}: re-run / full build (nodes only)",
+            f"{ratio_nodes:.3f}",
+            "< 0.333",
+            "PASS" if ratio_nodes < 1 / 3 else "BELOW TARGET",
+        ),
     ]
 
 
@@ -81,15 +88,21 @@ def _prepare_history(history_days: int, per_day: int, tmp: Path) -> dict[str, st
     """Load and fully build a history ending 2025-06-30 in the current scratch warehouse."""
     end = date(2025, 6, 30)
     config = GeneratorConfig(
-        start=end - timedelta(days=history_days), days=history_days, events_per_day=per_day,
-        daily_growth=0.0, seed=5,
+        start=end - timedelta(days=history_days),
+        days=history_days,
+        events_per_day=per_day,
+        daily_growth=0.0,
+        seed=5,
     )
     with connect(WarehouseConfig()) as wh:
         ensure_source_table(wh)
         load_events(wh, generate_events(config))
     _timed_build(None, tmp / f"dbt_target_{history_days}")
-    return {key: os.environ[key] for key in ("METRICS_TARGET", "METRICS_DUCKDB_PATH", "PGDATABASE")
-            if key in os.environ}
+    return {
+        key: os.environ[key]
+        for key in ("METRICS_TARGET", "METRICS_DUCKDB_PATH", "PGDATABASE")
+        if key in os.environ
+    }
 
 
 def flat(target: str, per_day: int, repeat: int = 5) -> list[tuple[str, str, str, str]]:
@@ -120,20 +133,31 @@ def flat(target: str, per_day: int, repeat: int = 5) -> list[tuple[str, str, str
     return [
         (f"{target}: one-day re-run, 30 days of history", f"{short:.2f}s", "", ""),
         (f"{target}: one-day re-run, 120 days of history", f"{long:.2f}s", "", ""),
-        (f"{target}: 120 days / 30 days", f"{ratio:.2f}", "<= 1.3",
-         "PASS" if ratio <= 1.3 else "BELOW TARGET"),
+        (
+            f"{target}: 120 days / 30 days",
+            f"{ratio:.2f}",
+            "<= 1.3",
+            "PASS" if ratio <= 1.3 else "BELOW TARGET",
+        ),
     ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--target", choices=("postgres", "duckdb"), default="postgres")
-    parser.add_argument("--events", type=int, default=2_000_000,
-                        help="deliveries in the history for the re-run vs full build figure")
-    parser.add_argument("--flat-per-day", type=int, default=5000,
-                        help="events a day for the 30 vs 120 days figure (0 skips it)")
-    parser.add_argument("--skip-full", action="store_true",
-                        help="only the 30 vs 120 days figure")
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=2_000_000,
+        help="deliveries in the history for the re-run vs full build figure",
+    )
+    parser.add_argument(
+        "--flat-per-day",
+        type=int,
+        default=5000,
+        help="events a day for the 30 vs 120 days figure (0 skips it)",
+    )
+    parser.add_argument("--skip-full", action="store_true", help="only the 30 vs 120 days figure")
     args = parser.parse_args(argv)
     rows: list[tuple[str, str, str, str]] = []
     if not args.skip_full:

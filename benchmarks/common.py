@@ -40,10 +40,15 @@ def scratch_postgres(prefix: str = "metrics_bench") -> Iterator[str]:
     with conn.cursor() as cur:
         cur.execute(f'create database "{name}"')
     try:
-        with environment({
-            "PGDATABASE": name, "PGHOST": admin["host"], "PGPORT": admin["port"],
-            "PGUSER": admin["user"], "METRICS_TARGET": "postgres",
-        }):
+        with environment(
+            {
+                "PGDATABASE": name,
+                "PGHOST": admin["host"],
+                "PGPORT": admin["port"],
+                "PGUSER": admin["user"],
+                "METRICS_TARGET": "postgres",
+            }
+        ):
             yield name
     finally:
         with conn.cursor() as cur:

@@ -46,7 +46,7 @@ def floor_statements(source: str, schema: str, dialect: str) -> list[str]:
             cast(c.revenue_cents as numeric(38, 6)) / {days} as avg_daily_revenue_cents,
             p.event_count as prev_event_count, p.unique_actors as prev_unique_actors,
             p.revenue_cents as prev_revenue_cents,
-            {growth('event_count')}, {growth('unique_actors')}, {growth('revenue_cents')}
+            {growth("event_count")}, {growth("unique_actors")}, {growth("revenue_cents")}
         from {schema}.{name}_base as c
         left join {schema}.{name}_base as p
             on p.{period} = {previous} and p.entity_type = c.entity_type
@@ -78,17 +78,21 @@ def floor_statements(source: str, schema: str, dialect: str) -> list[str]:
         create table {schema}.daily_metrics as
         select event_date as metric_date, {DIMS}, {MEASURES}
         from {schema}.events
-        group by {LEVELS.format(p='event_date')}
+        group by {LEVELS.format(p="event_date")}
         """,
         base("weekly_metrics", week, "week_start"),
         with_growth("weekly_metrics", "week_start", "cast(c.week_start - 7 as date)", "7"),
         base("monthly_metrics", month, "month_start"),
-        with_growth("monthly_metrics", "month_start", prev_month, days_in_month.replace(
-            "month_start", "c.month_start")),
+        with_growth(
+            "monthly_metrics",
+            "month_start",
+            prev_month,
+            days_in_month.replace("month_start", "c.month_start"),
+        ),
         f"""
         create table {schema}.monthly_weekly_breakdown as
         select month_start, week_start, {DIMS}, {MEASURES}
         from (select {month} as month_start, {week} as week_start, * from {schema}.events) as e
-        group by {LEVELS.format(p='month_start, week_start')}
+        group by {LEVELS.format(p="month_start, week_start")}
         """,
     ]

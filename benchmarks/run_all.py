@@ -56,11 +56,18 @@ def _machine() -> list[str]:
         except OSError:
             return "n/a"
 
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")),
-        platform.processor(),
-    ) if Path("/proc/cpuinfo").exists() else platform.processor()
+    cpu = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").exists()
+        else platform.processor()
+    )
     memory = run("free", "-h").splitlines()[1].split()[1] if run("free", "-h") else "n/a"
     return [
         f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",

@@ -18,14 +18,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate realistic product events into {METRICS_SOURCE_SCHEMA}.events "
         "of the warehouse METRICS_TARGET points at.",
     )
-    parser.add_argument("--start", type=date.fromisoformat, default=date(2025, 1, 1),
-                        help="first day (YYYY-MM-DD), default 2025-01-01")
+    parser.add_argument(
+        "--start",
+        type=date.fromisoformat,
+        default=date(2025, 1, 1),
+        help="first day (YYYY-MM-DD), default 2025-01-01",
+    )
     parser.add_argument("--days", type=int, default=120, help="number of days, default 120")
-    parser.add_argument("--events-per-day", type=int, default=2000,
-                        help="weekday volume on the first day, default 2000")
+    parser.add_argument(
+        "--events-per-day",
+        type=int,
+        default=2000,
+        help="weekday volume on the first day, default 2000",
+    )
     parser.add_argument("--seed", type=int, default=7, help="random seed, default 7")
-    parser.add_argument("--replace", action="store_true",
-                        help="empty the source table first")
+    parser.add_argument("--replace", action="store_true", help="empty the source table first")
     return parser
 
 

@@ -126,7 +126,7 @@ def _copy_postgres(wh: Warehouse, file: IO[str]) -> None:
 def _insert_csv_duckdb(wh: Warehouse, path: str) -> None:
     wh.execute(
         f"""
-        insert into {wh.source_schema}.events ({', '.join(COLUMNS)})
+        insert into {wh.source_schema}.events ({", ".join(COLUMNS)})
         select event_id, occurred_at, event_type, actor_id, entity_type, entity_id,
                revenue_cents, cast(properties as json), ingested_at
         from read_csv($path, header = false, allow_quoted_nulls = false, quote = '"',

@@ -24,9 +24,12 @@ from orchestration.partitions import Grain, available_keys, keys_overlapping, pa
 from orchestration.settings import OrchestrationSettings
 
 GRAIN_ALIASES = {
-    "daily": Grain.DAILY, "day": Grain.DAILY,
-    "weekly": Grain.WEEKLY, "week": Grain.WEEKLY,
-    "monthly": Grain.MONTHLY, "month": Grain.MONTHLY,
+    "daily": Grain.DAILY,
+    "day": Grain.DAILY,
+    "weekly": Grain.WEEKLY,
+    "week": Grain.WEEKLY,
+    "monthly": Grain.MONTHLY,
+    "month": Grain.MONTHLY,
 }
 
 
@@ -37,9 +40,7 @@ class UsageError(ValueError):
 def _grain(text: str) -> Grain:
     grain = GRAIN_ALIASES.get(text.strip().lower())
     if grain is None:
-        raise argparse.ArgumentTypeError(
-            f"unknown grain {text!r}: use daily, weekly or monthly"
-        )
+        raise argparse.ArgumentTypeError(f"unknown grain {text!r}: use daily, weekly or monthly")
     return grain
 
 
@@ -97,7 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
         "backfill", help="build every partition of a grain overlapping [start, end), in one run"
     )
     backfill.add_argument(
-        "--grain", type=_grains, required=True,
+        "--grain",
+        type=_grains,
+        required=True,
         help="daily, weekly, monthly, or all (days first, then weeks, then months: one run each)",
     )
     backfill.add_argument("--start", type=_date, required=True, help="first day, YYYY-MM-DD")
@@ -107,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     aggregate = commands.add_parser("aggregate", help="build one period of a grain")
     aggregate.add_argument("--grain", type=_grain, required=True, help="daily, weekly or monthly")
     aggregate.add_argument(
-        "--period", required=True,
+        "--period",
+        required=True,
         help="day YYYY-MM-DD, week: any date in it YYYY-MM-DD, month YYYY-MM",
     )
     aggregate.add_argument("--verbose", action="store_true", help="show Dagster and dbt logs")
@@ -127,7 +131,11 @@ def _run(plan: list[tuple[Grain, list[str]]], verbose: bool) -> int:
     with open_instance() as instance:
         for grain, keys in plan:
             run = run_partition_range(
-                defs, grain, keys, instance, progress=lambda line: print(line, flush=True),
+                defs,
+                grain,
+                keys,
+                instance,
+                progress=lambda line: print(line, flush=True),
                 verbose=verbose,
             )
             if not run.success:

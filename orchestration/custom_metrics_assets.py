@@ -86,7 +86,8 @@ def _custom_metrics_asset(settings: OrchestrationSettings) -> AssetsDefinition:
                 "values_written": MetadataValue.int(rows),
                 **(
                     {"failures": MetadataValue.md("\n".join(f"- {f}" for f in failures[:20]))}
-                    if failures else {}
+                    if failures
+                    else {}
                 ),
             }
         )

@@ -132,9 +132,7 @@ def _close_abandoned_attempts(context: AssetExecutionContext, audit: AuditLog) -
         return run is not None and not run.is_finished
 
     try:
-        closed = audit.close_abandoned(
-            run_is_active, context.run.run_id, context.retry_number + 1
-        )
+        closed = audit.close_abandoned(run_is_active, context.run.run_id, context.retry_number + 1)
     except Exception as error:  # bookkeeping of other attempts never blocks this one
         context.log.warning(f"could not check the audit log for abandoned attempts: {error}")
         return

@@ -106,6 +106,7 @@ def _serve(path: str, owner: int) -> None:
     for adapter in ("dbt.adapters.duckdb", "dbt.adapters.postgres"):
         with contextlib.suppress(ImportError):
             __import__(adapter)
+
     def leave(*_: object) -> None:  # its socket's directory goes with it
         shutil.rmtree(os.path.dirname(path), ignore_errors=True)
         os._exit(0)

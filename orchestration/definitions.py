@@ -78,7 +78,12 @@ def build_rollups(settings: OrchestrationSettings) -> RollupDefinitions:
         cache_invalidation_sensor(),
     ]
     return RollupDefinitions(
-        assets, jobs, schedules, sensors, custom, custom_job,
+        assets,
+        jobs,
+        schedules,
+        sensors,
+        custom,
+        custom_job,
         custom_metrics_schedule(custom_job, settings),
     )
 
@@ -89,7 +94,9 @@ def definitions_for(rollups: RollupDefinitions) -> Definitions:
         assets=[RAW_EVENTS, *rollups.assets.values(), rollups.custom_metrics],
         jobs=[*rollups.jobs.values(), rollups.custom_metrics_job, *realtime_jobs()],
         schedules=[
-            *rollups.schedules.values(), rollups.custom_metrics_schedule, *realtime_schedules()
+            *rollups.schedules.values(),
+            rollups.custom_metrics_schedule,
+            *realtime_schedules(),
         ],
         sensors=rollups.sensors,
         resources={"dbt": dbt_resource(), **realtime_resources()},

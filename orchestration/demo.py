@@ -42,8 +42,10 @@ def main() -> int:
     defs = build_definitions(settings)
     end = DEMO_START + timedelta(days=days)
 
-    print("[3/4] materializing every daily, weekly and monthly partition through Dagster ...",
-          flush=True)
+    print(
+        "[3/4] materializing every daily, weekly and monthly partition through Dagster ...",
+        flush=True,
+    )
     with open_instance() as instance:
         for grain in Grain:
             existing = set(available_keys(grain, settings))

@@ -50,9 +50,7 @@ def ingestion_by_day(wh: Warehouse, since: datetime | None) -> list[DayIngestion
     return [DayIngestion(row[0], as_utc(row[1]), int(row[2])) for row in rows]
 
 
-def late_days(
-    ingestions: list[DayIngestion], built_at: dict[str, datetime]
-) -> list[DayIngestion]:
+def late_days(ingestions: list[DayIngestion], built_at: dict[str, datetime]) -> list[DayIngestion]:
     """The days built before their newest event arrived (days never built are not late)."""
     late = []
     for ingestion in ingestions:
@@ -88,10 +86,12 @@ class LateDataCursor:
     def serialize(self) -> str | None:
         if self.high_water is None and not self.holds:
             return None
-        return json.dumps({
-            "high_water": self.high_water.isoformat() if self.high_water else None,
-            "holds": [hold.isoformat() for hold in self.holds],
-        })
+        return json.dumps(
+            {
+                "high_water": self.high_water.isoformat() if self.high_water else None,
+                "holds": [hold.isoformat() for hold in self.holds],
+            }
+        )
 
     def scan_from(self, running_since: Iterable[datetime] = ()) -> datetime | None:
         """Where this tick's scan starts: an hour before the high-water mark (rows can commit

@@ -57,9 +57,7 @@ def count_rows(wh: Warehouse, table: str, column: str, start: date, end: date) -
     return int(rows[0][0])
 
 
-def latest_period_with_rows(
-    wh: Warehouse, grain: Grain, start: date, end: date
-) -> date | None:
+def latest_period_with_rows(wh: Warehouse, grain: Grain, start: date, end: date) -> date | None:
     """The latest period in [start, end) that has rows in the grain's rollup."""
     table, column = {
         Grain.DAILY: ("daily_metrics", "metric_date"),
@@ -98,9 +96,7 @@ def _movers_query(wh: Warehouse, grain: Grain) -> str:
     )
 
 
-def top_movers(
-    wh: Warehouse, grain: Grain, period: date, week_start_index: int = 0
-) -> list[Mover]:
+def top_movers(wh: Warehouse, grain: Grain, period: date, week_start_index: int = 0) -> list[Mover]:
     """Entities whose event count moved most (either way) against the previous period."""
     params: dict[str, object] = {"period": period, "min_previous": MOVERS_MIN_PREVIOUS_EVENTS}
     if grain is Grain.DAILY:

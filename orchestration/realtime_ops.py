@@ -104,9 +104,7 @@ def cache_invalidation_sensor() -> SensorDefinition:
         default_status=DefaultSensorStatus.RUNNING,
         description="Invalidates the dashboard cache for rollup periods that were rebuilt.",
     )
-    def _sensor(
-        context: SensorEvaluationContext, realtime: RealtimeResource
-    ) -> SkipReason | None:
+    def _sensor(context: SensorEvaluationContext, realtime: RealtimeResource) -> SkipReason | None:
         from realtime.invalidation import invalidate_for_materialization
 
         cursor: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
@@ -245,8 +243,7 @@ def realtime_schedules() -> list[ScheduleDefinition]:
 
 def realtime_jobs() -> list[JobDefinition]:
     """The Redis maintenance jobs, restore included (run on demand)."""
-    return [realtime_reconcile_job, realtime_cleanup_job, realtime_backup_job,
-            realtime_restore_job]
+    return [realtime_reconcile_job, realtime_cleanup_job, realtime_backup_job, realtime_restore_job]
 
 
 def realtime_resources() -> dict[str, Any]:

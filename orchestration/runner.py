@@ -72,7 +72,9 @@ def run_partition_range(
     with _captured_stdout(not verbose):
         if len(keys) == 1:
             result = job.execute_in_process(
-                run_config=run_config, instance=instance, partition_key=keys[0],
+                run_config=run_config,
+                instance=instance,
+                partition_key=keys[0],
                 raise_on_error=False,
             )
         else:

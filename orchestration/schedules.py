@@ -3,7 +3,6 @@
 The run time is set with `cron_schedule` alone; partitions keep their UTC-midnight boundaries.
 """
 
-
 from datetime import UTC, date, datetime
 
 from dagster import (

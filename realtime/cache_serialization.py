@@ -147,8 +147,10 @@ def copy_tree(value: Any) -> Any:
     same (immutable) leaves. Much cheaper than decoding again (see MetricsCache's memo)."""
     kind = value.__class__
     if kind is dict:
-        return {key: copy_tree(item) if item.__class__ in _CONTAINERS else item
-                for key, item in value.items()}
+        return {
+            key: copy_tree(item) if item.__class__ in _CONTAINERS else item
+            for key, item in value.items()
+        }
     if kind is list:
         return [copy_tree(item) if item.__class__ in _CONTAINERS else item for item in value]
     return value

@@ -53,9 +53,7 @@ class WarehouseConfig:
 
     def __post_init__(self) -> None:
         if self.target not in ("duckdb", "postgres"):
-            raise ValueError(
-                f"METRICS_TARGET must be 'duckdb' or 'postgres', not {self.target!r}"
-            )
+            raise ValueError(f"METRICS_TARGET must be 'duckdb' or 'postgres', not {self.target!r}")
         if self.week_start not in WEEKDAYS:
             raise ValueError(
                 f"METRICS_WEEK_START must be a weekday name (monday ... sunday), "

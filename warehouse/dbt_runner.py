@@ -52,9 +52,12 @@ def run_dbt(
 
     args = [
         command,
-        "--project-dir", str(DBT_PROJECT_DIR),
-        "--profiles-dir", str(DBT_PROJECT_DIR),
-        "--target", os.environ.get("METRICS_TARGET", "duckdb") or "duckdb",
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target",
+        os.environ.get("METRICS_TARGET", "duckdb") or "duckdb",
         "--quiet",
     ]
     if target_path is not None:

@@ -43,27 +43,52 @@ def edge_events() -> list[Event]:
     events = [
         # A leap day, and a +02:00 timestamp just after local midnight that is still Feb 29 in UTC.
         _event("edge_leap_1", _at("2024-02-29 12:00:00"), "purchase", "user_b", revenue_cents=1250),
-        _event("edge_leap_2", _at("2024-03-01 01:30:00", PLUS_TWO), "purchase", "user_c",
-               revenue_cents=2675),
+        _event(
+            "edge_leap_2",
+            _at("2024-03-01 01:30:00", PLUS_TWO),
+            "purchase",
+            "user_c",
+            revenue_cents=2675,
+        ),
         _event("edge_leap_3", _at("2024-03-01 00:00:00"), "purchase", None, revenue_cents=None),
         # Duplicates: the earliest ingestion wins even when a later delivery differs.
-        _event("edge_dup", _at("2024-02-28 23:59:59"), "click", "user_first",
-               ingested_after=timedelta(seconds=1)),
-        _event("edge_dup", _at("2024-02-28 23:59:59"), "click", "user_second",
-               revenue_cents=999, ingested_after=timedelta(hours=3)),
-        _event("edge_dup", _at("2024-02-28 23:59:59"), "click", "user_third",
-               ingested_after=timedelta(days=2)),
+        _event(
+            "edge_dup",
+            _at("2024-02-28 23:59:59"),
+            "click",
+            "user_first",
+            ingested_after=timedelta(seconds=1),
+        ),
+        _event(
+            "edge_dup",
+            _at("2024-02-28 23:59:59"),
+            "click",
+            "user_second",
+            revenue_cents=999,
+            ingested_after=timedelta(hours=3),
+        ),
+        _event(
+            "edge_dup",
+            _at("2024-02-28 23:59:59"),
+            "click",
+            "user_third",
+            ingested_after=timedelta(days=2),
+        ),
         # An entity active, silent for a whole week, then active again (growth after a gap).
         _event("edge_silent_1", _at("2024-02-19 10:00:00"), "click", "user_s", silent),
         _event("edge_silent_2", _at("2024-02-20 10:00:00"), "click", "user_s", silent),
         _event("edge_silent_3", _at("2024-03-04 10:00:00"), "click", "user_t", silent),
         # Revenue that is zero one week and positive the next (growth from 0 is NULL); a refund.
-        _event("edge_refund", _at("2024-03-06 08:00:00"), "purchase", "user_b",
-               revenue_cents=-500),
+        _event("edge_refund", _at("2024-03-06 08:00:00"), "purchase", "user_b", revenue_cents=-500),
         # The week of 2024-12-30 crosses both a month and a year.
         _event("edge_year_1", _at("2024-12-30 09:00:00"), "page_view", "user_y"),
-        _event("edge_year_2", _at("2024-12-31 23:30:00", MINUS_FIVE), "purchase", "user_y",
-               revenue_cents=4000),  # 2025-01-01 04:30 UTC
+        _event(
+            "edge_year_2",
+            _at("2024-12-31 23:30:00", MINUS_FIVE),
+            "purchase",
+            "user_y",
+            revenue_cents=4000,
+        ),  # 2025-01-01 04:30 UTC
         _event("edge_year_3", _at("2025-01-01 00:00:00"), "page_view", None),
         _event("edge_year_4", _at("2025-01-05 23:59:59.999"), "page_view", "user_z"),
         _event("edge_year_5", _at("2025-01-06 00:00:00"), "page_view", "user_z"),

@@ -15,8 +15,13 @@ from sqlglot.errors import ErrorLevel
 from tests.batch.harness import BatchHarness
 from warehouse.dbt_runner import run_dbt
 
-MODELS = ("stg_events", "daily_metrics", "weekly_metrics", "monthly_metrics",
-          "monthly_weekly_breakdown")
+MODELS = (
+    "stg_events",
+    "daily_metrics",
+    "weekly_metrics",
+    "monthly_metrics",
+    "monthly_weekly_breakdown",
+)
 
 
 def _compiled_sql(target_path: Path, model: str) -> str:

@@ -89,7 +89,8 @@ def test_strings_that_look_like_encoded_decimals_stay_strings() -> None:
 def test_entries_written_with_decimal_markers_still_decode() -> None:
     """Before Decimals were written as numbers, every one was a marker object."""
     assert loads(b'{"n":{"$decimal":"1.50"},"m":[{"$decimal":"-1E+2"}]}') == {
-        "n": Decimal("1.50"), "m": [Decimal("-1E+2")]
+        "n": Decimal("1.50"),
+        "m": [Decimal("-1E+2")],
     }
 
 

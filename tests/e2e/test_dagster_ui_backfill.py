@@ -58,8 +58,12 @@ def chromium() -> str:
     if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run(["apt-get", "update", "-qq"], env=env, check=False, capture_output=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], env=env, check=False,
-                       capture_output=True)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "chromium"],
+            env=env,
+            check=False,
+            capture_output=True,
+        )
         found = shutil.which("chromium")
     if found is None:
         if os.environ.get("METRICS_REQUIRE_SERVICES") == "1":
@@ -74,8 +78,12 @@ def own_database(pg_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Ite
     import psycopg2
 
     name = f"metrics_e2e_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(host=pg_env["PGHOST"], port=pg_env["PGPORT"],
-                             user=pg_env["PGUSER"], dbname=pg_env["PGDATABASE"])
+    admin = psycopg2.connect(
+        host=pg_env["PGHOST"],
+        port=pg_env["PGPORT"],
+        user=pg_env["PGUSER"],
+        dbname=pg_env["PGDATABASE"],
+    )
     admin.autocommit = True
     with admin.cursor() as cur:
         cur.execute(f'create database "{name}"')
@@ -118,9 +126,20 @@ def dagster_dev(
     port = _free_port()
     log = (tmp_path / "dagster_dev.log").open("w")
     process = subprocess.Popen(
-        [str(Path(os.sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml",
-         "-h", "127.0.0.1", "-p", str(port)],
-        cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT,
+        [
+            str(Path(os.sys.executable).parent / "dagster"),
+            "dev",
+            "-w",
+            "workspace.yaml",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=os.environ.copy(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     try:
@@ -187,10 +206,16 @@ def _wait_for_code_location(port: int) -> None:
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         entries = _graphql(port, query)["workspaceOrError"]["locationEntries"]
-        loaded = [e for e in entries if (e["locationOrLoadError"] or {}).get("__typename")
-                  == "RepositoryLocation"]
-        errors = [e for e in entries if (e["locationOrLoadError"] or {}).get("__typename")
-                  == "PythonError"]
+        loaded = [
+            e
+            for e in entries
+            if (e["locationOrLoadError"] or {}).get("__typename") == "RepositoryLocation"
+        ]
+        errors = [
+            e
+            for e in entries
+            if (e["locationOrLoadError"] or {}).get("__typename") == "PythonError"
+        ]
         assert not errors, errors
         if loaded:
             return
@@ -206,13 +231,22 @@ def test_month_backfill_through_the_graphql_api(
     last_day = (MONTH_END - timedelta(days=1)).isoformat()
     params = {
         "partitionsByAssets": [
-            *({"assetKey": {"path": key},
-               "partitions": {"range": {"start": MONTH_START.isoformat(), "end": last_day}}}
-              for key in DAILY_ASSETS[1:]),
-            *({"assetKey": {"path": ["metrics", name]},
-               "partitions": {"range": {"start": MONTH_START.isoformat(),
-                                        "end": MONTH_START.isoformat()}}}
-              for name in ("monthly_metrics", "monthly_weekly_breakdown")),
+            *(
+                {
+                    "assetKey": {"path": key},
+                    "partitions": {"range": {"start": MONTH_START.isoformat(), "end": last_day}},
+                }
+                for key in DAILY_ASSETS[1:]
+            ),
+            *(
+                {
+                    "assetKey": {"path": ["metrics", name]},
+                    "partitions": {
+                        "range": {"start": MONTH_START.isoformat(), "end": MONTH_START.isoformat()}
+                    },
+                }
+                for name in ("monthly_metrics", "monthly_weekly_breakdown")
+            ),
         ],
         "title": "February 2024",
     }
@@ -247,14 +281,33 @@ def test_month_backfill_through_the_graphql_api(
     # The partitions page, as a person sees it.
     url = f"http://127.0.0.1:{port}/assets/metrics/daily_metrics?view=partitions"
     shot = tmp_path / "partitions.png"
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'chromium'}", "--hide-scrollbars",
-             "--window-size=1600,1000", "--virtual-time-budget=20000"]
-    dom = subprocess.run([chromium, *flags, "--dump-dom", url], capture_output=True, text=True,
-                         timeout=180, check=False).stdout
-    subprocess.run([chromium, *flags, f"--screenshot={shot}", url], capture_output=True,
-                   timeout=180, check=False)
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'chromium'}",
+        "--hide-scrollbars",
+        "--window-size=1600,1000",
+        "--virtual-time-budget=20000",
+    ]
+    dom = subprocess.run(
+        [chromium, *flags, "--dump-dom", url],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    ).stdout
+    subprocess.run(
+        [chromium, *flags, f"--screenshot={shot}", url],
+        capture_output=True,
+        timeout=180,
+        check=False,
+    )
     artifacts = Path(os.environ.get("METRICS_TEST_ARTIFACTS", ROOT / ".data" / "e2e"))
     artifacts.mkdir(parents=True, exist_ok=True)
     assert shot.exists(), "chromium wrote no screenshot"

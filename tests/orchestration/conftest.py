@@ -48,9 +48,7 @@ def warehouse_env(target: str, tmp: Path, pg: dict[str, str] | None = None) -> d
         "DBT_TARGET_PATH": str(tmp / "dbt_target"),
     }
     if pg:
-        env.update(
-            PGHOST=pg["host"], PGPORT=pg["port"], PGUSER=pg["user"], PGDATABASE=pg["dbname"]
-        )
+        env.update(PGHOST=pg["host"], PGPORT=pg["port"], PGUSER=pg["user"], PGDATABASE=pg["dbname"])
     return env
 
 
@@ -65,9 +63,7 @@ class DbtCalls:
     """Every dbt invocation made through dagster-dbt, as (op name, args, window), the window
     being what the dbt process gets in METRICS_WINDOW_MIN_DATE / METRICS_WINDOW_MAX_DATE."""
 
-    calls: list[tuple[str, list[str], tuple[str | None, str | None]]] = field(
-        default_factory=list
-    )
+    calls: list[tuple[str, list[str], tuple[str | None, str | None]]] = field(default_factory=list)
 
     def by_op(self) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -34,8 +34,9 @@ def _drop(schema: str) -> None:
 
 def _start(audit: AuditLog, run_id: str, attempt: int) -> str:
     day = date(2024, 3, 1)
-    return audit.start(AuditEntry("daily_rollups_job", "daily", day, day, day, date(2024, 3, 2),
-                                  run_id, attempt))
+    return audit.start(
+        AuditEntry("daily_rollups_job", "daily", day, day, day, date(2024, 3, 2), run_id, attempt)
+    )
 
 
 def test_only_attempts_that_can_no_longer_end_are_closed(audit: AuditLog) -> None:

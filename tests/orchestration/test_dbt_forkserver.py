@@ -23,8 +23,13 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the fork server
 def _launch(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """`metrics-dbt ARGS` in the dbt project's directory, as dagster-dbt starts it."""
     return subprocess.run(
-        [str(LAUNCHER), *args], env=env, cwd=PROJECT_DIR, capture_output=True, text=True,
-        timeout=120, check=False,
+        [str(LAUNCHER), *args],
+        env=env,
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -65,12 +70,21 @@ def test_the_invocation_sees_the_callers_environment_and_directory(
         "DBT_LOG_PATH": str(tmp_path / "target"),
     }
     listed = _launch(
-        "ls", "--resource-type", "source", "--output", "json", "--output-keys", "schema",
-        "--profiles-dir", ".", env=env,  # relative: resolved in the caller's directory
+        "ls",
+        "--resource-type",
+        "source",
+        "--output",
+        "json",
+        "--output-keys",
+        "schema",
+        "--profiles-dir",
+        ".",
+        env=env,  # relative: resolved in the caller's directory
     )
     assert listed.returncode == 0, listed.stdout + listed.stderr
-    schemas = [json.loads(line)["schema"] for line in listed.stdout.splitlines()
-               if line.startswith("{")]
+    schemas = [
+        json.loads(line)["schema"] for line in listed.stdout.splitlines() if line.startswith("{")
+    ]
     assert schemas == ["raw_from_the_caller"]
     assert (tmp_path / "target" / "manifest.json").exists()
 
@@ -93,8 +107,9 @@ def test_the_helper_ends_with_the_process_that_started_it(ending: str) -> None:
         "print(process.pid, path, flush=True)\n"
         + ("sys.exit(0)\n" if ending == "exit" else "os._exit(0)\n")
     )
-    owner = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           check=True, timeout=60)
+    owner = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
     pid, path = owner.stdout.split()
     helper = int(pid)
     deadline = time.monotonic() + 30
@@ -120,8 +135,9 @@ def test_a_helper_that_cannot_import_dbt_sends_launchers_to_plain_dbt(tmp_path: 
         "from orchestration import dbt_forkserver\n"
         f"dbt_forkserver._serve({str(path)!r}, os.getppid())\n"
     )
-    helper = subprocess.run([sys.executable, "-c", broken], capture_output=True, text=True,
-                            timeout=60, check=False)
+    helper = subprocess.run(
+        [sys.executable, "-c", broken], capture_output=True, text=True, timeout=60, check=False
+    )
     assert helper.returncode != 0 and "dbt.cli.main" in helper.stderr
     assert not directory.exists()  # launchers stop waiting for the socket at once
     env = {**os.environ, dbt_forkserver.SOCKET_ENV: str(path)}

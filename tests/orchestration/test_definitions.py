@@ -35,7 +35,11 @@ def test_dagster_definitions_validate(tmp_path: Path, target: list[str]) -> None
     env["DAGSTER_HOME"] = str(tmp_path)
     result = subprocess.run(
         [str(Path(sys.executable).with_name("dagster")), "definitions", "validate", *target],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Validation successful" in result.stdout + result.stderr
@@ -62,8 +66,11 @@ def test_defs_assets_groups_checks_and_policies() -> None:
     assert graph.get(AssetKey(["raw", "events"])).is_external
 
     for grain in ("daily", "weekly", "monthly"):
-        [assets] = [a for a in defs.assets or [] if getattr(a, "node_def", None)
-                    and a.node_def.name == f"{grain}_rollups"]  # type: ignore[union-attr]
+        [assets] = [
+            a
+            for a in defs.assets or []
+            if getattr(a, "node_def", None) and a.node_def.name == f"{grain}_rollups"
+        ]  # type: ignore[union-attr]
         policy = assets.node_def.retry_policy  # type: ignore[union-attr]
         assert policy is not None and policy.max_retries == 3
         assert policy.backoff is Backoff.EXPONENTIAL
@@ -71,7 +78,9 @@ def test_defs_assets_groups_checks_and_policies() -> None:
     assert "source_not_reserved_star_raw_events_entity_id" in checks  # source tests
     assert "unique_stg_events_event_id" in checks
     assert {job.name for job in defs.resolve_all_job_defs()} >= {
-        "daily_rollups_job", "weekly_rollups_job", "monthly_rollups_job"
+        "daily_rollups_job",
+        "weekly_rollups_job",
+        "monthly_rollups_job",
     }
     assert {s.name for s in defs.sensors or []} >= {"late_data_sensor", "rollup_catchup_sensor"}
 

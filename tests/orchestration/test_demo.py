@@ -16,8 +16,14 @@ pytestmark = pytest.mark.slow
 def test_demo_builds_every_partition_through_dagster(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name in ("METRICS_TARGET", "METRICS_DUCKDB_PATH", "METRICS_SCHEMA",
-                 "METRICS_SOURCE_SCHEMA", "METRICS_WEEK_START", "METRICS_PARTITIONS_START"):
+    for name in (
+        "METRICS_TARGET",
+        "METRICS_DUCKDB_PATH",
+        "METRICS_SCHEMA",
+        "METRICS_SOURCE_SCHEMA",
+        "METRICS_WEEK_START",
+        "METRICS_PARTITIONS_START",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)  # .data/warehouse.duckdb is relative to the caller's directory
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
@@ -38,6 +44,8 @@ def test_demo_builds_every_partition_through_dagster(
     with DagsterInstance.get() as instance:
         runs = instance.get_runs()
         assert {run.job_name for run in runs} == {
-            "daily_rollups_job", "weekly_rollups_job", "monthly_rollups_job"
+            "daily_rollups_job",
+            "weekly_rollups_job",
+            "monthly_rollups_job",
         }
         assert all(run.status is DagsterRunStatus.SUCCESS for run in runs)

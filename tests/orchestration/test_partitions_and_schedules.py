@@ -70,13 +70,17 @@ def test_daily_and_monthly_partitions_are_utc_days_and_months(
     assert daily.get_first_partition_key() == monthly.get_first_partition_key() == "2024-01-01"
     feb = monthly.time_window_for_partition_key("2024-02-01")
     assert (feb.start, feb.end) == (
-        datetime(2024, 2, 1, tzinfo=UTC), datetime(2024, 3, 1, tzinfo=UTC)
+        datetime(2024, 2, 1, tzinfo=UTC),
+        datetime(2024, 3, 1, tzinfo=UTC),
     )
     assert window_of_keys(Grain.MONTHLY, "2024-02-01", "2024-03-01") == (
-        date(2024, 2, 1), date(2024, 4, 1)
+        date(2024, 2, 1),
+        date(2024, 4, 1),
     )
     assert keys_overlapping(Grain.WEEKLY, date(2025, 1, 1), date(2025, 1, 15), settings) == [
-        "2024-12-30", "2025-01-06", "2025-01-13"
+        "2024-12-30",
+        "2025-01-06",
+        "2025-01-13",
     ]
 
 
@@ -144,7 +148,8 @@ def test_last_complete_period_is_the_one_before_the_tick() -> None:
 def test_contiguous_ranges() -> None:
     keys = ["2024-03-04", "2024-02-26", "2024-03-18", "2024-03-04"]
     assert contiguous_ranges(Grain.WEEKLY, keys) == [
-        ("2024-02-26", "2024-03-04"), ("2024-03-18", "2024-03-18")
+        ("2024-02-26", "2024-03-04"),
+        ("2024-03-18", "2024-03-18"),
     ]
     assert contiguous_ranges(Grain.MONTHLY, ["2024-12-01", "2025-01-01"]) == [
         ("2024-12-01", "2025-01-01")

@@ -54,7 +54,8 @@ def test_rollup_materializations_invalidate_exactly_their_cache_periods(
     from realtime.invalidation import period_tags
 
     sensor = next(
-        s for s in build_rollups(OrchestrationSettings.from_env()).sensors
+        s
+        for s in build_rollups(OrchestrationSettings.from_env()).sensors
         if s.name == "rollup_cache_invalidation_sensor"
     )
     computed: list[str] = []
@@ -90,8 +91,11 @@ def test_rollup_materializations_invalidate_exactly_their_cache_periods(
 
     # The cursor moved: the next tick invalidates nothing more.
     computed.clear()
-    sensor(build_sensor_context(instance=instance, resources={"realtime": realtime},
-                                cursor=context.cursor))
+    sensor(
+        build_sensor_context(
+            instance=instance, resources={"realtime": realtime}, cursor=context.cursor
+        )
+    )
     for key, entry in entries.items():
         cached(key, *entry)
     assert computed == []
@@ -122,9 +126,16 @@ def test_reconcile_backup_restore_and_cleanup_jobs(realtime: RealtimeResource) -
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
     _recent_events(hour)
 
-    config = {"ops": {"reconcile_realtime_counters": {"config": {
-        "hours": 3, "counters": [{"name": "purchases", "filters": {"event_type": ["purchase"]}}],
-    }}}}
+    config = {
+        "ops": {
+            "reconcile_realtime_counters": {
+                "config": {
+                    "hours": 3,
+                    "counters": [{"name": "purchases", "filters": {"event_type": ["purchase"]}}],
+                }
+            }
+        }
+    }
     assert realtime_reconcile_job.execute_in_process(run_config=config, resources=resources).success
     with realtime.metrics() as rt:
         assert rt.get_counter("purchases") == 3  # the drift was corrected in Redis

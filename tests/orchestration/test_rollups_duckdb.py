@@ -46,9 +46,7 @@ def duck(built: BuiltWarehouse, monkeypatch: pytest.MonkeyPatch) -> BuiltWarehou
 def test_sixty_day_backfill_is_one_dbt_invocation_per_grain(duck: BuiltWarehouse) -> None:
     assert len(duck.runs[Grain.DAILY].keys) == 60
     assert all(run.success for run in duck.runs.values())
-    assert duck.dbt_calls.by_op() == {
-        "daily_rollups": 1, "weekly_rollups": 1, "monthly_rollups": 1
-    }
+    assert duck.dbt_calls.by_op() == {"daily_rollups": 1, "weekly_rollups": 1, "monthly_rollups": 1}
     for op, args, window in duck.dbt_calls.calls:
         first = duck.runs[Grain(op.split("_")[0])].keys[0]
         # No --vars: they would force dbt to parse the project again.
@@ -74,8 +72,9 @@ def test_tables_match_the_reference(duck: BuiltWarehouse) -> None:
 
 def test_materializations_carry_window_rows_and_movers(duck: BuiltWarehouse) -> None:
     record = duck.instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=AssetKey(["metrics", "weekly_metrics"]),
-                           asset_partitions=["2024-03-04"]),
+        AssetRecordsFilter(
+            asset_key=AssetKey(["metrics", "weekly_metrics"]), asset_partitions=["2024-03-04"]
+        ),
         limit=1,
     ).records[0]
     metadata = record.asset_materialization.metadata  # type: ignore[union-attr]
@@ -86,11 +85,16 @@ def test_materializations_carry_window_rows_and_movers(duck: BuiltWarehouse) -> 
     # The latest week of the run with data (events end on 2024-03-17).
     assert movers.startswith("**Top growth movers, week of 2024-03-11**")
 
-    daily = duck.instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=AssetKey(["metrics", "daily_metrics"]),
-                           asset_partitions=["2024-03-01"]),
-        limit=1,
-    ).records[0].asset_materialization
+    daily = (
+        duck.instance.fetch_materializations(
+            AssetRecordsFilter(
+                asset_key=AssetKey(["metrics", "daily_metrics"]), asset_partitions=["2024-03-01"]
+            ),
+            limit=1,
+        )
+        .records[0]
+        .asset_materialization
+    )
     assert daily is not None
     # The rows the window owns: every daily_metrics row of the 60 days.
     expected_rows = len(reference.all_tables(duck.events, 0)["daily_metrics"])
@@ -136,16 +140,24 @@ def test_custom_metrics_are_computed_for_each_day(duck: BuiltWarehouse) -> None:
     from custom_metrics import SYSTEM, CustomMetricService
 
     with duck.harness.connect() as wh:
-        stored = CustomMetricService(wh, SYSTEM).create_definition({
-            "name": "Purchases", "metric_type": "COUNT", "data_source": "events",
-            "calculation_formula": "event_id", "filters": {"event_type": "purchase"},
-            "time_grain": "day", "visibility": "PUBLIC",
-        })
+        stored = CustomMetricService(wh, SYSTEM).create_definition(
+            {
+                "name": "Purchases",
+                "metric_type": "COUNT",
+                "data_source": "events",
+                "calculation_formula": "event_id",
+                "filters": {"event_type": "purchase"},
+                "time_grain": "day",
+                "visibility": "PUBLIC",
+            }
+        )
     job = duck.defs.resolve_job_def("custom_metrics_job")
     result = job.execute_in_process(
         instance=duck.instance,
-        tags={"dagster/asset_partition_range_start": "2024-02-28",
-              "dagster/asset_partition_range_end": "2024-03-01"},
+        tags={
+            "dagster/asset_partition_range_start": "2024-02-28",
+            "dagster/asset_partition_range_end": "2024-03-01",
+        },
     )
     assert result.success
     [materialization, *_] = result.get_asset_materialization_events()
@@ -168,9 +180,14 @@ def test_custom_metrics_are_computed_for_each_day(duck: BuiltWarehouse) -> None:
 
 def _late(template: Event, n: int, ingested_at: datetime) -> list[Event]:
     return [
-        replace(template, event_id=f"late_{template.event_date}_{i}", actor_id=f"late_user_{i}",
-                entity_id="asset_late" if i == 0 else template.entity_id,
-                revenue_cents=100 * i, ingested_at=ingested_at)
+        replace(
+            template,
+            event_id=f"late_{template.event_date}_{i}",
+            actor_id=f"late_user_{i}",
+            entity_id="asset_late" if i == 0 else template.entity_id,
+            revenue_cents=100 * i,
+            ingested_at=ingested_at,
+        )
         for i in range(n)
     ]
 
@@ -241,14 +258,18 @@ def test_late_data_is_rerun_with_retries_then_weeks_and_months_catch_up(
         _move_table(wh, source, f"{source}_broken")
     monkeypatch.setattr(AuditLog, "finish", finish)
     run = run_partition_range(
-        duck.defs, Grain.DAILY, [d.isoformat() for d in (date(2024, 2, 29), *_days_to(late_days))],
+        duck.defs,
+        Grain.DAILY,
+        [d.isoformat() for d in (date(2024, 2, 29), *_days_to(late_days))],
         duck.instance,
     )
     monkeypatch.setattr(AuditLog, "finish", original_finish)
     assert run.success
     entries = AuditLog().entries(run.run_id)
     assert [(e["attempt"], e["status"]) for e in entries] == [
-        (1, "FAILED"), (2, "FAILED"), (3, "COMPLETED")
+        (1, "FAILED"),
+        (2, "FAILED"),
+        (3, "COMPLETED"),
     ]
     assert "events" in entries[0]["error"] and "does not exist" in entries[0]["error"]
     assert "written before the failure" not in entries[0]["error"]
@@ -256,9 +277,7 @@ def test_late_data_is_rerun_with_retries_then_weeks_and_months_catch_up(
     assert "written before the failure (the retry rebuilds their window): " in entries[1]["error"]
     assert "stg_events" in entries[1]["error"].split("written before the failure")[1]
     # Exponential backoff: the n-th retry waits delay * (2**n - 1).
-    gaps = [
-        (entries[i + 1]["started_at"] - entries[i]["ended_at"]).total_seconds() for i in (0, 1)
-    ]
+    gaps = [(entries[i + 1]["started_at"] - entries[i]["ended_at"]).total_seconds() for i in (0, 1)]
     assert gaps[0] >= RETRY_DELAY_SECONDS * 0.9, gaps
     assert gaps[1] >= RETRY_DELAY_SECONDS * 3 * 0.9, gaps
     # Nothing partial: the failed model's table was exactly as before, while the model that did
@@ -275,8 +294,10 @@ def test_late_data_is_rerun_with_retries_then_weeks_and_months_catch_up(
     catchup = next(s for s in duck.rollups.sensors if s.name == "rollup_catchup_sensor")
     result = catchup(build_sensor_context(instance=duck.instance, cursor=catchup_cursor))
     ranges = {
-        r.job_name: (r.tags["dagster/asset_partition_range_start"],
-                     r.tags["dagster/asset_partition_range_end"])
+        r.job_name: (
+            r.tags["dagster/asset_partition_range_start"],
+            r.tags["dagster/asset_partition_range_end"],
+        )
         for r in result.run_requests
     }
     custom = ranges.pop("custom_metrics_job", None)
@@ -316,8 +337,18 @@ def test_an_attempt_killed_outright_is_closed_by_the_next_run(duck: BuiltWarehou
     # A worker killed by the OS leaves its row RUNNING; the next rollup attempt closes it.
     day = date(2024, 3, 1)
     audit = AuditLog()
-    orphan = audit.start(AuditEntry("daily_rollups_job", "daily", day, day, day,
-                                    day + timedelta(days=1), "a-run-whose-worker-was-killed", 1))
+    orphan = audit.start(
+        AuditEntry(
+            "daily_rollups_job",
+            "daily",
+            day,
+            day,
+            day,
+            day + timedelta(days=1),
+            "a-run-whose-worker-was-killed",
+            1,
+        )
+    )
     run = run_partition_range(duck.defs, Grain.DAILY, [day.isoformat()], duck.instance)
     assert run.success
     [closed] = [row for row in audit.entries() if row["log_id"] == orphan]

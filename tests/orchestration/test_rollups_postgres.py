@@ -43,12 +43,16 @@ def test_one_run_per_grain_matches_the_reference(pg: BuiltWarehouse) -> None:
 
 
 def test_rows_written_come_from_the_adapter_response(pg: BuiltWarehouse) -> None:
-    materialization = pg.instance.fetch_materializations(
-        AssetRecordsFilter(
-            asset_key=AssetKey(["metrics", "weekly_metrics"]), asset_partitions=["2024-03-04"]
-        ),
-        limit=1,
-    ).records[0].asset_materialization
+    materialization = (
+        pg.instance.fetch_materializations(
+            AssetRecordsFilter(
+                asset_key=AssetKey(["metrics", "weekly_metrics"]), asset_partitions=["2024-03-04"]
+            ),
+            limit=1,
+        )
+        .records[0]
+        .asset_materialization
+    )
     assert materialization is not None
     metadata = materialization.metadata
     assert metadata["rows_written_from"].value == "dbt adapter_response.rows_affected"

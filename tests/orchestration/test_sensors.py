@@ -79,29 +79,31 @@ def week_built(instance: DagsterInstance, tmp_path: Path) -> tuple[list[Event], 
 
 
 def test_late_data_sensor_requests_exactly_the_days_built_before_their_events(
-    sensors: dict[str, SensorDefinition], instance: DagsterInstance,
+    sensors: dict[str, SensorDefinition],
+    instance: DagsterInstance,
     week_built: tuple[list[Event], BatchHarness],
 ) -> None:
     events, harness = week_built
 
     after_build = datetime.now(UTC)  # later than every build reported above
-    by_day = {day: next(e for e in events if e.event_date == day) for day in (
-        date(2024, 2, 27), date(2024, 2, 28), date(2024, 3, 1), date(2024, 3, 10)
-    )}
-    harness.load([
-        _late(by_day[date(2024, 2, 27)], "a", after_build),
-        _late(by_day[date(2024, 3, 1)], "b", after_build),
-        # ingested before the day was built: it is in the build, not late
-        _late(by_day[date(2024, 2, 28)], "c", after_build - timedelta(days=30)),
-        # a day never built is for the schedules and backfills, not late data
-        _late(by_day[date(2024, 3, 10)], "d", after_build),
-    ])
+    by_day = {
+        day: next(e for e in events if e.event_date == day)
+        for day in (date(2024, 2, 27), date(2024, 2, 28), date(2024, 3, 1), date(2024, 3, 10))
+    }
+    harness.load(
+        [
+            _late(by_day[date(2024, 2, 27)], "a", after_build),
+            _late(by_day[date(2024, 3, 1)], "b", after_build),
+            # ingested before the day was built: it is in the build, not late
+            _late(by_day[date(2024, 2, 28)], "c", after_build - timedelta(days=30)),
+            # a day never built is for the schedules and backfills, not late data
+            _late(by_day[date(2024, 3, 10)], "d", after_build),
+        ]
+    )
 
     sensor = sensors["late_data_sensor"]
     result = sensor(build_sensor_context(instance=instance))
-    assert sorted(str(r.partition_key) for r in result.run_requests) == [
-        "2024-02-27", "2024-03-01"
-    ]
+    assert sorted(str(r.partition_key) for r in result.run_requests) == ["2024-02-27", "2024-03-01"]
     assert all(r.tags["metrics/trigger"] == "late_data" for r in result.run_requests)
     first_keys = {r.run_key for r in result.run_requests}
 
@@ -141,8 +143,10 @@ def test_catchup_sensor_requests_the_periods_that_read_rebuilt_days(
     _built(instance, STG, "2024-02-28")  # a day rebuilt (late data)
     result = sensor(build_sensor_context(instance=instance, cursor=settled.cursor))
     ranges = {
-        r.job_name: (r.tags["dagster/asset_partition_range_start"],
-                     r.tags["dagster/asset_partition_range_end"])
+        r.job_name: (
+            r.tags["dagster/asset_partition_range_start"],
+            r.tags["dagster/asset_partition_range_end"],
+        )
         for r in result.run_requests
     }
     # Its week and the next (growth), its month and the next; 2024-02-19 is untouched.
@@ -158,12 +162,14 @@ def test_catchup_sensor_requests_the_periods_that_read_rebuilt_days(
     # A day whose week was never built (first builds are the schedules' job): only its month.
     _built(instance, STG, "2024-03-20")
     last = sensor(build_sensor_context(instance=instance, cursor=result.cursor))
-    assert [(r.job_name, r.tags["dagster/asset_partition_range_start"]) for r in
-            last.run_requests] == [("monthly_rollups_job", "2024-03-01")]
+    assert [
+        (r.job_name, r.tags["dagster/asset_partition_range_start"]) for r in last.run_requests
+    ] == [("monthly_rollups_job", "2024-03-01")]
 
 
 def test_an_event_arriving_during_a_days_first_build_is_judged_after_it(
-    sensors: dict[str, SensorDefinition], instance: DagsterInstance,
+    sensors: dict[str, SensorDefinition],
+    instance: DagsterInstance,
     week_built: tuple[list[Event], BatchHarness],
 ) -> None:
     # A day's first build runs; an event for that day arrives after the run started reading;
@@ -175,15 +181,21 @@ def test_an_event_arriving_during_a_days_first_build_is_judged_after_it(
     first = sensor(build_sensor_context(instance=instance))
     assert not first.run_requests
 
-    run = create_run_for_test(instance, job_name="daily_rollups_job",
-                              status=DagsterRunStatus.STARTED)  # building 2024-03-04
+    run = create_run_for_test(
+        instance, job_name="daily_rollups_job", status=DagsterRunStatus.STARTED
+    )  # building 2024-03-04
     arrived = datetime.now(UTC) + timedelta(minutes=1)  # after the run started reading
-    harness.load([
-        _late(next(e for e in events if e.event_date == date(2024, 3, 4)), "during", arrived),
-        # a late event of a built day, hours later, moves the high-water mark on
-        _late(next(e for e in events if e.event_date == date(2024, 2, 27)), "later",
-              arrived + timedelta(hours=3)),
-    ])
+    harness.load(
+        [
+            _late(next(e for e in events if e.event_date == date(2024, 3, 4)), "during", arrived),
+            # a late event of a built day, hours later, moves the high-water mark on
+            _late(
+                next(e for e in events if e.event_date == date(2024, 2, 27)),
+                "later",
+                arrived + timedelta(hours=3),
+            ),
+        ]
+    )
     during = sensor(build_sensor_context(instance=instance, cursor=first.cursor))
     assert [r.partition_key for r in during.run_requests] == ["2024-02-27"]  # 03-04: unbuilt
 

@@ -3,20 +3,31 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+LOCK := requirements.lock
 STAMP := $(VENV)/.installed-stamp
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup demo test lint ui bench clean
+.PHONY: setup demo test lint format lock ui bench clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The virtual environment holds exactly the locked versions (hashes checked), then the project
+# itself in editable mode. `uv` is pinned in the lock, so a sync keeps it.
+$(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed (found " + sys.version.split()[0] + "); set PYTHON=python3.11")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@echo "installing the project and its development tools into $(VENV) ..."
-	@$(PY) -m pip install --quiet --upgrade pip
-	@$(PY) -m pip install --quiet -e '.[dev]'
+	@echo "installing the locked dependencies and the project into $(VENV) ..."
+	@test -x $(UV) || $(PY) -m pip install --quiet --disable-pip-version-check "$$(grep -m1 -E '^uv==' $(LOCK) | cut -d' ' -f1)"
+	@$(UV) pip sync --quiet --python $(PY) --require-hashes $(LOCK)
+	@$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	@touch $(STAMP)
+
+# Re-resolve the lock after changing dependencies in pyproject.toml.
+lock: setup
+	@$(UV) pip compile --quiet pyproject.toml --all-extras --universal --python-version 3.11 \
+		--generate-hashes --output-file $(LOCK)
+	@echo "wrote $(LOCK); run make setup to install it"
 
 demo: setup
 	@mkdir -p $(DAGSTER_HOME)
@@ -27,7 +38,12 @@ test: setup
 
 lint: setup
 	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
 	@$(VENV)/bin/mypy
+
+format: setup
+	@$(VENV)/bin/ruff format .
+	@$(VENV)/bin/ruff check --fix .
 
 ui: setup
 	@$(PY) -c 'from pathlib import Path; from orchestration.instance import ensure_local_config; ensure_local_config(Path("$(DAGSTER_HOME)"))'

@@ -1,6 +1,6 @@
 """User-defined metrics compiled to safe, parameterized SQL for PostgreSQL and DuckDB.
 
-`compile_metric` (docs/reference.md, "Python") validates a definition against allowlists and returns SQL with
+`compile_metric` (docs/reference.md) validates a definition against allowlists and returns SQL with
 bound parameters; `CustomMetricService` stores versioned definitions with visibility rules,
 test-runs and calculates them read-only under a timeout, and audits every calculation.
 """

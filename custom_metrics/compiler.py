@@ -445,7 +445,7 @@ def compile_metric(
     *,
     schema: str | None = None,
 ) -> CompiledMetric:
-    """Validate a definition and compile it to one SELECT for `dialect` (docs/reference.md, "Custom metrics").
+    """Validate a definition and compile it to one SELECT for `dialect` (docs/reference.md).
 
     The result has `.sql` in the driver's named-parameter style and `.params`; its rows are the
     dimension columns then `value`. Anything not accepted raises MetricValidationError.

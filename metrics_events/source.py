@@ -1,4 +1,4 @@
-"""The source table `{METRICS_SOURCE_SCHEMA}.events` (docs/reference.md, "Source"): create it, bulk-load, delete.
+"""The source table `{METRICS_SOURCE_SCHEMA}.events` (docs/reference.md): create, load, delete.
 
 The application owns this table; these helpers are for the demo, the tests and benchmarks.
 Loading goes through CSV and COPY on both warehouses: millions of rows in seconds.

@@ -1,7 +1,7 @@
 """The job audit log: one row per attempt of every rollup step, in `{METRICS_SCHEMA}`.
 
 A row is inserted as RUNNING before dbt starts and updated when it ends: COMPLETED, or FAILED
-with the error (docs/reference.md, "Faults"), which also names the models written before the failure. A retried
+with the error (see docs/reference.md), naming the models written before the failure. A retried
 step writes a new row with the next attempt number, so FAILED ... COMPLETED histories stay
 visible. PARTIAL stays a valid status for rows that earlier versions wrote when some models had
 been written before a failure. A worker killed outright (out of memory, SIGKILL, a lost node)

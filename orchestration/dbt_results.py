@@ -59,7 +59,7 @@ class DbtOutcome:
         return self.process_error is None and not self.failed_nodes
 
     def status(self) -> JobStatus:
-        """COMPLETED, or FAILED when anything failed (docs/reference.md, "Faults"), even if some models were
+        """COMPLETED, or FAILED when anything failed (docs/reference.md), even if some models were
         written first: their windows are rebuilt by the retry, and the error names them."""
         return JobStatus.COMPLETED if self.succeeded else JobStatus.FAILED
 

@@ -37,7 +37,7 @@ batch_event_writes()  # every process that loads this code location stores event
 RAW_EVENTS = AssetSpec(
     key=["raw", "events"],
     group_name="sources",
-    description="Product events as the application writes them (docs/reference.md, "Source"). Never modified "
+    description="Product events as the application writes them (docs/reference.md). Never modified "
     "here; the dbt source tests on it run as asset checks of the daily rollups.",
     kinds={"sql"},
 )

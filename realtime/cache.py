@@ -1,6 +1,6 @@
 """`MetricsCache`: get-or-compute over Redis with TTL tiers, tag versions and stampede protection.
 
-Design (docs/architecture.md, "The cache"):
+Design (docs/architecture.md):
 
 * Redis layout, all under ``<namespace>:``: entries ``e:<key>``, stampede locks ``l:<key>``,
   tag versions ``t:<tag>`` and the namespace generation ``g`` (which `clear_all` bumps).
@@ -16,7 +16,7 @@ Design (docs/architecture.md, "The cache"):
   caller takes a lock (``SET NX PX``) and recomputes while concurrent callers get the stale value;
   with no usable value they poll briefly (bounded) for the lock holder's result, and compute
   locally if it does not come. Values invalidated by a tag or `clear_all` are never served stale.
-* Redis failures never escape `get_or_compute` (docs/reference.md, "Faults"): the value is computed, the error
+* Redis failures never escape `get_or_compute` (docs/reference.md): the value is computed, the error
   counted, and Redis is left alone for ``retry_after`` seconds so an outage costs nothing per call.
 * A hit costs one MGET plus JSON decoding; `get_or_compute_json` skips the decoding for values
   that go straight into an HTTP response. With redis-py's pure-Python reply parser every extra

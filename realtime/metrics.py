@@ -1,6 +1,6 @@
 """`RealtimeMetrics`: counters, gauges, histograms and rates in Redis, one round trip per write.
 
-Failure policy (docs/reference.md, "Faults"). With ``fail_open=True`` (the default) a write that cannot reach
+Failure policy (docs/reference.md). With ``fail_open=True`` (the default) a write that cannot reach
 Redis does not raise: it goes to a bounded in-process buffer (`realtime.buffer`) and is replayed,
 in order, before the next write that finds Redis reachable again, or by `flush_buffer()`.
 After a failure, Redis is not tried again for `retry_interval` seconds, so an outage costs the

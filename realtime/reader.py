@@ -1,6 +1,6 @@
 """`MetricsReader`: the dashboard read API over the warehouse rollups, cached by `MetricsCache`.
 
-Reads ``daily_metrics``, ``weekly_metrics`` and ``monthly_metrics`` (docs/reference.md, "Tables") with
+Reads ``daily_metrics``, ``weekly_metrics`` and ``monthly_metrics`` (docs/reference.md) with
 parameterized SQL on whichever warehouse the environment configures. Ranges are half-open
 ``[start, end)`` on the period start. Dashboards show complete periods only: ``today`` (UTC, or
 the ``today`` given for reproducible output) is the first day not shown.

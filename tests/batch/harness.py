@@ -57,7 +57,7 @@ class BatchHarness:
 
 
 def rows_by_grain(wh: Warehouse, schema: str, table: str) -> dict[tuple[Any, ...], dict[str, Any]]:
-    """A rollup table's rows keyed by its grain (docs/reference.md, "Tables"), each a dict of the other columns."""
+    """A rollup table's rows keyed by its grain (docs/reference.md): a dict of the other columns."""
     grain = reference.GRAINS[table]
     rows, columns = wh.query_with_columns(f"select * from {schema}.{table}")
     out: dict[tuple[Any, ...], dict[str, Any]] = {}

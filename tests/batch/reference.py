@@ -1,7 +1,7 @@
 """The rollups computed in plain Python from the same events: the independent truth for tests.
 
 Nothing here shares code with the SQL: deduplication, levels, periods, distinct actors,
-averages and growth are each written out directly from the table definitions (docs/reference.md, "Tables").
+averages and growth are each written out directly from the table definitions (docs/reference.md).
 """
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ def monthly_weekly_breakdown(
 def all_tables(
     events: Iterable[Event], week_start_index: int = 0
 ) -> dict[str, dict[tuple[object, ...], Row]]:
-    """Every output table (docs/reference.md, "Tables"), keyed by its grain."""
+    """Every output table (docs/reference.md), keyed by its grain."""
     unique = deduplicate(events)
     return {
         "daily_metrics": daily_metrics(unique),

@@ -1,4 +1,5 @@
-"""Redis unreachable (docs/reference.md, "Faults"): get_or_compute computes, counts the error, never raises."""
+"""Redis unreachable (docs/reference.md): get_or_compute computes, counts the error, never raises.
+"""
 
 from __future__ import annotations
 

@@ -233,8 +233,8 @@ def test_late_data_is_rerun_with_retries_then_weeks_and_months_catch_up(
 
     # 2. The daily run over those days fails twice and succeeds on its third attempt. Attempt 1:
     # the source table is missing. Attempt 2: stg_events builds but daily_metrics cannot. Both
-    # are FAILED (docs/reference.md, "Faults"). Each repair happens as the failed attempt is logged, before the
-    # retry.
+    # are FAILED (docs/reference.md). Each repair happens as the failed attempt is logged,
+    # before the retry.
     before_daily = _snapshot(duck, "daily_metrics")
     source = f"{duck.env['METRICS_SOURCE_SCHEMA']}.events"
     daily_metrics = f"{duck.env['METRICS_SCHEMA']}.daily_metrics"

@@ -6,11 +6,26 @@ Parameters are always a dict; SQL uses the driver's native named style
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from warehouse.config import WarehouseConfig
+
+# How long a reader waits, by default, for a DuckDB writer (a build) to let go of the file.
+READ_WAIT_SECONDS = 10.0
+
+
+class WarehouseBusyError(RuntimeError):
+    """DuckDB's file is held by another process (a build writing it) for longer than the
+    caller was willing to wait."""
+
+
+def is_lock_error(error: BaseException) -> bool:
+    """Whether `error` is DuckDB refusing a file that another process holds."""
+    text = str(error).lower()
+    return "lock" in text and ("conflicting" in text or "could not set" in text)
 
 
 class Warehouse:
@@ -114,17 +129,49 @@ class Warehouse:
         self.close()
 
 
-def connect(config: WarehouseConfig | None = None, *, read_only: bool = False) -> Warehouse:
-    """Open the warehouse the environment points at, with the session time zone set to UTC."""
+def connect(
+    config: WarehouseConfig | None = None,
+    *,
+    read_only: bool = False,
+    wait_seconds: float = 0.0,
+) -> Warehouse:
+    """Open the warehouse the environment points at, with the session time zone set to UTC.
+
+    DuckDB admits one writing process; while another holds the file (a dbt build), this waits
+    up to `wait_seconds` for it and then raises WarehouseBusyError saying so.
+    """
     config = config or WarehouseConfig()
     if config.target == "postgres":
-        import psycopg2
+        return _connect_postgres(config)
+    deadline = time.monotonic() + max(0.0, wait_seconds)
+    delay = 0.05
+    while True:
+        try:
+            return _connect_duckdb(config, read_only)
+        except Exception as error:  # duckdb.IOException; anything else is not retried
+            if not is_lock_error(error):
+                raise
+            if time.monotonic() >= deadline:
+                raise WarehouseBusyError(
+                    f"the DuckDB warehouse {config.duckdb_path} is in use by another process "
+                    f"(a build is probably running; waited {wait_seconds:g}s): try again when "
+                    "it has finished"
+                ) from error
+        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, 1.0)
 
-        params: dict[str, Any] = {"options": "-c timezone=UTC", "connect_timeout": 10}
-        params.update(config.pg_params())
-        raw = psycopg2.connect(**params)
-        raw.autocommit = True
-        return Warehouse(config, raw)
+
+def _connect_postgres(config: WarehouseConfig) -> Warehouse:
+    import psycopg2
+
+    params: dict[str, Any] = {"options": "-c timezone=UTC", "connect_timeout": 10}
+    params.update(config.pg_params())
+    raw = psycopg2.connect(**params)
+    raw.autocommit = True
+    return Warehouse(config, raw)
+
+
+def _connect_duckdb(config: WarehouseConfig, read_only: bool) -> Warehouse:
     import duckdb
 
     path = config.duckdb_file

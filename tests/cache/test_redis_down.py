@@ -1,4 +1,4 @@
-"""Redis unreachable (docs/reference.md): get_or_compute computes, counts the error, never raises."""
+"""Redis unreachable (docs/reference.md): get_or_compute computes, counts errors, never raises."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 1. A cache hit (`MetricsCache.get_or_compute`: the entry and its tag versions in one MGET,
    checked, then JSON-decoded) against a bare redis-py GET of the very same stored bytes, on a
    plain redis-py client. Target: <= 1.5x. Repeated hits of one entry are served from the
-   cache's decoded memo (realtime/decoded_memo.py); the rows marked "memo off" decode every
+   cache's decoded memo (serving/memo.py); the rows marked "memo off" decode every
    hit, as the first hit of a new or changed entry does.
 2. A dashboard bundle served from the cache against computing it from a DuckDB warehouse with
    ~100k daily rollup rows (plus weekly and monthly rollups). Target: >= 20x faster.
@@ -34,9 +34,9 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from realtime.cache import MetricsCache
-from realtime.cache_serialization import loads
-from realtime.reader import MetricsReader
+from serving.cache import MetricsCache
+from serving.reader import MetricsReader
+from serving.serialization import loads
 from warehouse import WarehouseConfig, connect
 
 TODAY = date(2025, 3, 1)

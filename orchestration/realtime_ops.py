@@ -1,7 +1,7 @@
 """Dagster side of the realtime package: cache invalidation after rollups, and the Redis
 maintenance jobs (hourly reconciliation, daily registry cleanup, periodic backup, restore).
 
-The functions called are `realtime.invalidation.invalidate_for_materialization`,
+The functions called are `serving.invalidation.invalidate_for_materialization`,
 `realtime.reconcile.reconcile`, `realtime.registry.cleanup` and
 `realtime.persistence.backup_to_warehouse` / `restore_from_warehouse`; `realtime` is imported
 inside the ops and the sensor, so loading the definitions never needs Redis.
@@ -38,7 +38,8 @@ from orchestration.sensors import contiguous_ranges
 from orchestration.translator import ASSET_PREFIX
 
 if TYPE_CHECKING:
-    from realtime import MetricsCache, RealtimeMetrics
+    from realtime import RealtimeMetrics
+    from serving import MetricsCache
 
 ROLLUP_TABLES = {
     Grain.DAILY: AssetKey([ASSET_PREFIX, "daily_metrics"]),
@@ -79,7 +80,7 @@ class RealtimeResource(ConfigurableResource):  # type: ignore[type-arg]
     @contextmanager
     def cache(self) -> Iterator["MetricsCache"]:
         """A MetricsCache client, closed afterwards."""
-        from realtime import MetricsCache
+        from serving import MetricsCache
 
         cache = MetricsCache.from_url(self.redis_url, namespace=self.cache_namespace)
         try:
@@ -105,7 +106,7 @@ def cache_invalidation_sensor() -> SensorDefinition:
         description="Invalidates the dashboard cache for rollup periods that were rebuilt.",
     )
     def _sensor(context: SensorEvaluationContext, realtime: RealtimeResource) -> SkipReason | None:
-        from realtime.invalidation import invalidate_for_materialization
+        from serving.invalidation import invalidate_for_materialization
 
         cursor: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
         pending: dict[Grain, tuple[list[str], int]] = {}

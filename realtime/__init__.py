@@ -1,6 +1,5 @@
-"""Live metrics in Redis (counters, gauges, histograms, rates) and the dashboard cache."""
+"""Live metrics in Redis: counters, gauges, histograms, rates, unique counts and top-k."""
 
-from realtime.cache import MetricsCache
 from realtime.metrics import AsyncRealtimeMetrics, RealtimeMetrics
 
-__all__ = ["AsyncRealtimeMetrics", "MetricsCache", "RealtimeMetrics"]
+__all__ = ["AsyncRealtimeMetrics", "RealtimeMetrics"]

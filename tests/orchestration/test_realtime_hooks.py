@@ -51,7 +51,7 @@ def realtime(
 def test_rollup_materializations_invalidate_exactly_their_cache_periods(
     realtime: RealtimeResource, instance: DagsterInstance
 ) -> None:
-    from realtime.invalidation import period_tags
+    from serving.invalidation import period_tags
 
     sensor = next(
         s

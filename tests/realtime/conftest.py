@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import redis
-from rt_support import REDIS_SERVER, RedisServer
 
 from realtime.metrics import RealtimeMetrics
+from tests.realtime.support import REDIS_SERVER, RedisServer
 from warehouse import Warehouse, connect
 
 

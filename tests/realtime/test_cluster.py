@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
-from rt_support import (
+
+from realtime.metrics import AsyncRealtimeMetrics, RealtimeMetrics
+from realtime.persistence import backup_to_warehouse, restore_from_warehouse
+from realtime.registry import cleanup
+from tests.realtime.support import (
     CLUSTER_OPTIONS,
     REDIS_CLI,
     REDIS_SERVER,
@@ -18,10 +22,6 @@ from rt_support import (
     create_cluster,
     free_cluster_port,
 )
-
-from realtime.metrics import AsyncRealtimeMetrics, RealtimeMetrics
-from realtime.persistence import backup_to_warehouse, restore_from_warehouse
-from realtime.registry import cleanup
 from warehouse import Warehouse
 
 pytestmark = pytest.mark.skipif(

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from realtime.cache import MetricsCache
 from realtime.kernel_timeout import SUPPORTED, KernelTimeoutConnection, pool_options
 from realtime.metrics import RealtimeMetrics
+from serving.cache import MetricsCache
 
 pytestmark = pytest.mark.skipif(not SUPPORTED, reason="kernel socket timeouts are Linux-only")
 

@@ -8,11 +8,11 @@ import random
 
 import pytest
 import redis
-from rt_support import keys_under, redis_time, sleep_until
 
 from realtime.labels import InvalidLabelsError, InvalidMetricNameError, InvalidValueError
 from realtime.metrics import RealtimeMetrics
 from realtime.sketch import RELATIVE_ACCURACY, nearest_rank
+from tests.realtime.support import keys_under, redis_time, sleep_until
 
 PROCESSES = 4
 INCREMENTS = 300

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import redis
-from rt_support import RedisServer
 
 from realtime.metrics import RealtimeMetrics
 from realtime.persistence import TABLE, backup_to_warehouse, restore_from_warehouse
+from tests.realtime.support import RedisServer
 from warehouse import Warehouse
 
 COUNTERS = {

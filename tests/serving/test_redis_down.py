@@ -10,7 +10,7 @@ import time
 import pytest
 import redis
 
-from realtime.cache import MetricsCache
+from serving.cache import MetricsCache
 
 
 def test_closed_port_computes_and_counts(closed_port: int) -> None:

@@ -47,10 +47,10 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from realtime.cache_keys import key_prefix
-from realtime.cache_serialization import dumps, loads
-from realtime.decoded_memo import DecodedMemo
 from realtime.kernel_timeout import pool_options
+from serving.keys import key_prefix
+from serving.memo import DecodedMemo
+from serving.serialization import dumps, loads
 
 __all__ = ["TTL_TIERS", "MetricsCache", "resolve_ttl"]
 
@@ -284,7 +284,7 @@ class MetricsCache:
         others. ``lock_wait``: how long waiters poll before computing themselves.
         ``tag_ttl``: TTL of tag version keys. ``retry_after``: pause after a connection failure.
         ``decoded_memo_bytes``: how much JSON this process keeps decoded so that a repeated hit
-        of an unchanged entry skips decoding (realtime.decoded_memo); 0 disables.
+        of an unchanged entry skips decoding (serving.memo); 0 disables.
         """
         ns = namespace.rstrip(":")
         if not _NAMESPACE_RE.fullmatch(ns):
@@ -408,7 +408,7 @@ class MetricsCache:
         if not isinstance(key, str) or not _KEY_RE.fullmatch(key):
             raise ValueError(
                 f"invalid cache key {key!r}: 1-1024 characters, no whitespace or braces "
-                "(use realtime.cache_keys to build keys from user input)"
+                "(use serving.keys to build keys from user input)"
             )
         ekey = f"{self.namespace}:e:{key}"
         vkeys = _version_keys(self.namespace, ordered)

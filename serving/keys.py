@@ -144,7 +144,7 @@ def period_tag(grain: str, bucket: str, period: date | str) -> str:
     """``period:<grain>[-<bucket>]:<date>``: entries built from that period of that rollup.
 
     ``bucket`` is ``""`` for one period, or ``"week"``/``"month"`` for the coarser buckets that
-    daily data is also tagged with (see `realtime.invalidation`).
+    daily data is also tagged with (see `serving.invalidation`).
     """
     grain_tag(grain)
     if bucket not in ("", "week", "month"):

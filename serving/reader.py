@@ -15,8 +15,9 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final
 
-from realtime.cache import MetricsCache
-from realtime.cache_keys import (
+from serving.cache import MetricsCache
+from serving.invalidation import add_months, month_start, period_tags
+from serving.keys import (
     GRAINS,
     daily_key,
     dashboard_key,
@@ -26,8 +27,7 @@ from realtime.cache_keys import (
     user_tag,
     weekly_key,
 )
-from realtime.cache_serialization import dumps
-from realtime.invalidation import add_months, month_start, period_tags
+from serving.serialization import dumps
 from warehouse import WarehouseConfig, connect
 from warehouse.connection import Warehouse
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from realtime.cache_serialization import dumps
-from realtime.decoded_memo import DecodedMemo
+from serving.memo import DecodedMemo
+from serving.serialization import dumps
 
 VALUE = {"rows": [{"week": date(2025, 1, 6), "avg": Decimal("176.285714")}], "n": 3}
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from realtime.cache import MetricsCache
+from serving.cache import MetricsCache
 
 THREADS = 20
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from realtime.cache import MetricsCache
-from realtime.invalidation import invalidate_for_materialization
-from realtime.reader import MetricsReader
+from serving.cache import MetricsCache
+from serving.invalidation import invalidate_for_materialization
+from serving.reader import MetricsReader
 from warehouse import WarehouseConfig, connect
 
 from .conftest import ROLLUPS, TODAY

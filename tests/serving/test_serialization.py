@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from realtime.cache_serialization import SerializationError, copy_tree, dumps, loads
+from serving.serialization import SerializationError, copy_tree, dumps, loads
 
 CASES: list[Any] = [
     None,

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from realtime.cache_keys import (
+from serving.keys import (
     custom_key,
     custom_tag,
     daily_key,

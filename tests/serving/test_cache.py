@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import redis
 
-from realtime.cache import TTL_TIERS, MetricsCache
-from realtime.cache_serialization import SerializationError
+from serving.cache import TTL_TIERS, MetricsCache
+from serving.serialization import SerializationError
 
 
 class Counter:

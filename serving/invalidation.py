@@ -26,10 +26,10 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
-from realtime.cache_keys import GRAINS, custom_tag, grain_tag, period_tag
+from serving.keys import GRAINS, custom_tag, grain_tag, period_tag
 
 if TYPE_CHECKING:
-    from realtime.cache import MetricsCache
+    from serving.cache import MetricsCache
 
 __all__ = [
     "add_months",

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import redis
 
-from realtime.cache import MetricsCache
+from serving.cache import MetricsCache
 from warehouse import WarehouseConfig, connect
 
 # Reader tests run "as of" Monday 2025-03-10 with weeks starting on Monday.

@@ -15,7 +15,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from realtime.cache_serialization import copy_tree, loads, loads_plain, needs_hooks
+from serving.serialization import copy_tree, loads, loads_plain, needs_hooks
 
 __all__ = ["DecodedMemo"]
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from realtime.cache import MetricsCache
-from realtime.invalidation import (
+from serving.cache import MetricsCache
+from serving.invalidation import (
     daily_cover_tags,
     invalidate_custom_metric,
     invalidate_for_materialization,

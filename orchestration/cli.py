@@ -5,6 +5,7 @@
     metrics aggregate --grain monthly --period 2025-09
     metrics demo
     metrics custom ...            (the custom metrics CLI)
+    metrics serve / metrics tokens ...   (the HTTP API, serving.http.cli)
 
 A backfill runs every partition of the grain that overlaps the half-open range [start, end)
 (a week or month partly inside counts) as ONE Dagster run: one dbt invocation for the range.
@@ -118,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("demo", help="generate demo events, build everything, print a report")
     commands.add_parser("custom", help="custom metrics (see `metrics custom --help`)")
+    commands.add_parser("serve", help="the HTTP API and dashboard page")
+    commands.add_parser("tokens", help="API tokens: create, list, revoke")
     return parser
 
 
@@ -196,6 +199,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["custom"]:
         return _custom(args_list[1:])
+    if args_list[:1] in (["serve"], ["tokens"]):
+        from serving.http import cli as http_cli
+
+        run = http_cli.serve_main if args_list[0] == "serve" else http_cli.tokens_main
+        try:
+            return run(args_list[1:])
+        except SystemExit as exit_:  # argparse usage errors and --help
+            return exit_.code if isinstance(exit_.code, int) else 2
     parser = build_parser()
     try:
         args = parser.parse_args(args_list)

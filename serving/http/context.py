@@ -1,0 +1,78 @@
+"""What every request handler shares: settings, warehouse connections, Redis clients, tokens."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from realtime import RealtimeMetrics
+from serving.cache import MetricsCache
+from serving.http.connections import ConnectionPool
+from serving.http.tokens import TokenRecord, TokenStore, hash_token
+from warehouse import WarehouseConfig
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """How the server reaches the warehouse and Redis; defaults come from the environment."""
+
+    warehouse: WarehouseConfig = field(default_factory=WarehouseConfig)
+    redis_url: str = field(
+        default_factory=lambda: os.environ.get("REDIS_URL") or "redis://localhost:6379/0"
+    )
+    realtime_prefix: str = "rt:"
+    cache_namespace: str = "metrics"
+    # A revoked token stops working within this many seconds (lookups are memoized this long).
+    token_memo_seconds: float = 5.0
+    session_seconds: int = 12 * 3600
+    # DuckDB: let go of the file after this long without requests (builds can write then).
+    duckdb_idle_seconds: float = 1.0
+
+
+class ServerContext:
+    """The long-lived objects of one server process."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self.settings = settings
+        self.pool = ConnectionPool(settings.warehouse, idle_seconds=settings.duckdb_idle_seconds)
+        self._tokens: dict[str, tuple[float, TokenRecord | None]] = {}
+        self._tokens_lock = threading.Lock()
+
+    @cached_property
+    def cache(self) -> MetricsCache:
+        return MetricsCache.from_url(
+            self.settings.redis_url, namespace=self.settings.cache_namespace
+        )
+
+    @cached_property
+    def realtime(self) -> RealtimeMetrics:
+        return RealtimeMetrics.from_url(
+            self.settings.redis_url, prefix=self.settings.realtime_prefix
+        )
+
+    def token(self, text: str) -> TokenRecord | None:
+        """The live token with this text (memoized briefly), or None."""
+        memo_key = hash_token(text)
+        now = time.monotonic()
+        with self._tokens_lock:
+            memo = self._tokens.get(memo_key)
+        if memo is not None and memo[0] > now:
+            return memo[1]
+        with self.pool.connection() as wh:
+            record = TokenStore(wh).lookup(text)
+        if self.settings.token_memo_seconds > 0:
+            with self._tokens_lock:
+                if len(self._tokens) > 10_000:
+                    self._tokens.clear()
+                self._tokens[memo_key] = (now + self.settings.token_memo_seconds, record)
+        return record
+
+    def close(self) -> None:
+        """Close the warehouse connections and Redis clients this process opened."""
+        self.pool.close()
+        for name in ("cache", "realtime"):
+            if name in self.__dict__:
+                self.__dict__[name].close()

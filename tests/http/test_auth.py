@@ -1,0 +1,90 @@
+"""Tokens and authentication over real HTTP: 401 without or with a bad token, problem+json,
+/healthz open, revoked tokens refused, admin-only endpoints 403 for others, the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from serving.http.tokens import TokenStore, hash_token
+from tests.http.conftest import Api
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_healthz_needs_no_token(api: Api) -> None:
+    reply = api.client().get("/healthz")
+    assert reply.status == 200
+    assert reply.json() == {"status": "ok"}
+
+
+def test_no_token_bad_token_and_revoked_token_are_401_problems(api: Api) -> None:
+    path = "/v1/metrics/daily"
+    for client in (
+        api.client(),
+        api.client().with_token("mt_000000000000_" + "x" * 43),
+        api.client().with_token("not-a-token"),
+        api.client("revoked"),
+    ):
+        reply = client.get(path)
+        assert reply.status == 401, reply.body
+        assert reply.content_type.startswith("application/problem+json")
+        body = reply.json()
+        assert body["status"] == 401 and body["title"] == "Unauthorized" and body["detail"]
+        assert reply.headers["www-authenticate"].startswith("Bearer")
+    wrong_scheme = api.client().get(path, headers={"Authorization": "Basic abc"})
+    assert wrong_scheme.status == 401
+    assert api.client("alice").get(path).status == 200
+
+
+def test_tokens_are_stored_only_as_hashes(api: Api) -> None:
+    with api.warehouse() as wh:
+        rows = wh.query(f"select * from {wh.schema}.api_tokens")
+        stored = {str(value) for row in rows for value in row}
+        listed = TokenStore(wh).list()
+    for token in api.tokens.values():
+        assert token not in stored
+        assert token.split("_")[2] not in " ".join(stored)
+        assert hash_token(token) in stored
+    assert {r.user_id for r in listed} == {"alice", "bob", "carol", "root", "mallory"}
+    assert [r.user_id for r in listed if r.revoked_at is not None] == ["mallory"]
+
+
+def test_unknown_path_is_a_404_problem(api: Api) -> None:
+    reply = api.client("alice").get("/v1/nothing-here")
+    assert reply.status == 404
+    assert reply.content_type.startswith("application/problem+json")
+
+
+def test_cli_create_list_revoke(api: Api) -> None:
+    env = {**os.environ, "METRICS_TARGET": api.config.target, "METRICS_SCHEMA": api.config.schema}
+    env["METRICS_DUCKDB_PATH"] = api.config.duckdb_path
+
+    def metrics(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "orchestration.cli", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    created = metrics("tokens", "create", "--user", "dave", "--team", "ops", "--org", "acme")
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip().splitlines()[-1]
+    assert token.startswith("mt_")
+    reply = api.client().with_token(token).get("/v1/metrics/weekly")
+    assert reply.status == 200, reply.body
+    listed = metrics("tokens", "list")
+    assert listed.returncode == 0 and "dave" in listed.stdout and token not in listed.stdout
+    token_id = token.split("_")[1]
+    revoked = metrics("tokens", "revoke", token_id)
+    assert revoked.returncode == 0, revoked.stderr
+    assert api.client().with_token(token).get("/v1/metrics/weekly").status == 401
+    again = metrics("tokens", "revoke", token_id)
+    assert again.returncode == 1
+    bad = metrics("tokens", "create", "--user", "has space")
+    assert bad.returncode == 2 and "--user" in bad.stderr

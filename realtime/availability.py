@@ -1,6 +1,15 @@
-"""Which redis-py errors mean "Redis is unavailable" (fail open buffers) rather than a bug."""
+"""The one "Redis is down" policy, shared by the realtime client and the dashboard cache.
+
+Which redis-py errors mean "Redis is unavailable" (the call may succeed later) rather than a
+bug, and what follows from one: Redis is left alone for ``retry_interval`` seconds, so an outage
+costs the application one timeout rather than one per call, and each outage is logged once when
+it starts and once when it ends. No I/O here: the clients ask and report.
+"""
 
 from __future__ import annotations
+
+import logging
+import time
 
 from redis.exceptions import (
     ClusterError,
@@ -13,7 +22,7 @@ from redis.exceptions import (
 )
 
 # Unreachable, timed out, loading, cluster down or resharding, failover in progress, or full:
-# the write may succeed later, so fail open buffers it. Anything else (e.g. WRONGTYPE) raises.
+# the call may succeed later. Anything else (e.g. WRONGTYPE) is a bug and is raised.
 UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     ConnectionError,
     TimeoutError,
@@ -23,3 +32,42 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     TryAgainError,
     SlotNotCoveredError,
 )
+
+
+class Availability:
+    """Whether Redis may be tried now, given the failures seen; logs outages once."""
+
+    def __init__(self, retry_interval: float, logger: logging.Logger, meanwhile: str) -> None:
+        """``meanwhile``: what the client does during an outage, for the log line."""
+        if retry_interval < 0:
+            raise ValueError(f"retry interval must be >= 0 seconds, not {retry_interval!r}")
+        self.retry_interval = float(retry_interval)
+        self.down = False
+        self._until = 0.0
+        self._logger = logger
+        self._meanwhile = meanwhile
+
+    def paused(self) -> bool:
+        """True while Redis is being left alone after it was found unavailable."""
+        return self._until > 0.0 and time.monotonic() < self._until
+
+    def failed(self, error: BaseException) -> bool:
+        """Report an error from Redis; True when it means Redis is unavailable (then paused)."""
+        if not isinstance(error, UNAVAILABLE_ERRORS):
+            return False
+        if not self.down:
+            self._logger.warning("Redis unavailable (%s); %s", error, self._meanwhile)
+        self.down = True
+        self._until = time.monotonic() + self.retry_interval
+        return True
+
+    def recovered(self) -> None:
+        """Report a call that reached Redis after an outage."""
+        if self.down:
+            self._logger.info("Redis reachable again")
+        self.down = False
+        self._until = 0.0
+
+    def retry_now(self) -> None:
+        """End the pause early (an explicit flush or health check)."""
+        self._until = 0.0

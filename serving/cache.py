@@ -2,39 +2,36 @@
 
 Design (docs/architecture.md):
 
-* Redis layout, all under ``<namespace>:``: entries ``e:<key>``, stampede locks ``l:<key>``,
-  tag versions ``t:<tag>`` and the namespace generation ``g`` (which `clear_all` bumps).
-* An entry is ``c1 <expires_ms> <versions> <tags>\\n<json>``: it remembers the generation and
-  the versions of its tags when its computation started. A read fetches the entry and the
-  current versions in one ``MGET`` (one round trip) and serves it only if they all match, so
-  invalidating a tag is one ``INCR``: O(1), no tag sets to leak, and still correct when a version
-  key is evicted or expires (a missing version is re-created from Redis ``TIME``, never reused,
-  so an old entry can never match it again).
+* Keys live under the namespace's root ``<namespace>::`` (`serving.layout`), so namespaces never
+  touch each other's keys.
+* Tags belong to an entry and are set when it is written. The entry (`serving.entry`) remembers
+  the namespace generation and the versions of its own tags when its computation started; the
+  hit script (serving/lua/hit.lua) returns it only while they are all current. A read with the
+  same, other or no tags therefore hits a valid entry, in one round trip. Invalidating a tag is
+  one version bump: O(1), no tag sets to leak, and still correct when a version key is evicted
+  or expires (a missing version is re-created from Redis ``TIME``, never reused).
 * Version keys carry a long TTL (``tag_ttl``, 7 days by default, and never shorter than the
   entries that use them); every write extends it. Nothing the cache writes lives forever.
 * An entry's Redis TTL is its logical TTL plus a short stale grace. After the logical TTL one
   caller takes a lock (``SET NX PX``) and recomputes while concurrent callers get the stale value;
   with no usable value they poll briefly (bounded) for the lock holder's result, and compute
   locally if it does not come. Values invalidated by a tag or `clear_all` are never served stale.
-* Redis failures never escape `get_or_compute` (docs/reference.md): the value is computed, the error
-  counted, and Redis is left alone for ``retry_after`` seconds so an outage costs nothing per call.
-* A hit costs one MGET plus JSON decoding; `get_or_compute_json` skips the decoding for values
-  that go straight into an HTTP response. With redis-py's pure-Python reply parser every extra
-  key in the MGET costs a few microseconds; installing ``hiredis`` makes that negligible.
+* Redis failures never escape `get_or_compute` (docs/reference.md): the value is computed, the
+  error counted, and Redis is left alone for ``retry_after`` seconds (`realtime.availability`,
+  the policy the realtime client follows too). An entry that cannot be decoded is a counted
+  miss, never an exception.
 
-Tags and the entry are separate keys, so on Redis Cluster they would need to share a slot; this
-cache targets a standalone (or Sentinel-managed) Redis, as the project runs.
+The hit script reads the tag version keys by name, so on Redis Cluster they would need to share
+the entry's slot; this cache targets a standalone (or Sentinel-managed) Redis, as the project runs.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 import os
 import re
 import secrets
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
@@ -42,117 +39,29 @@ from typing import Any, Final, NamedTuple, TypeVar, cast
 
 import redis
 from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import NoScriptError, RedisError
 from redis.retry import Retry
 
-from realtime.kernel_timeout import pool_options
+from realtime.availability import Availability
+from serving import entry
 from serving.keys import key_prefix
+from serving.layout import Layout
 from serving.memo import DecodedMemo
+from serving.scripts import script_source
 from serving.serialization import dumps, loads
+from serving.stats import CacheStats
+from serving.ttl import TTL_TIERS, resolve_ttl
+from serving.warming import CacheEntry
 
-__all__ = ["TTL_TIERS", "MetricsCache", "resolve_ttl"]
+__all__ = ["TTL_TIERS", "CacheEntry", "MetricsCache", "resolve_ttl"]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-TTL_TIERS: Final[Mapping[str, int]] = {"short": 300, "default": 3600, "long": 86400}
-"""Named TTLs in seconds, as docs/reference.md names them."""
-
-_FORMAT: Final = b"c1"
 _KEY_RE: Final = re.compile(r"[^\s{}\x00-\x1f\x7f]{1,1024}")
 _TAG_RE: Final = re.compile(r"[^\s{}\x00-\x1f\x7f]{1,256}")
-_NAMESPACE_RE: Final = re.compile(r"[A-Za-z0-9_.\-]+(:[A-Za-z0-9_.\-]+)*")
-
-_FRESH: Final = 0
-_STALE: Final = 1
-_INVALID: Final = 2
-
-# New version for a missing key: Redis TIME in microseconds, so a re-created version key never
-# repeats a value an old entry could still carry (versions only ever move forward).
-_NOW_US = """
-local t = redis.call('TIME')
-local now = t[1] .. string.format('%06d', tonumber(t[2]))
-"""
-
-_EXTEND_TTL = """
-local function extend(key, ttl)
-  local cur = redis.call('TTL', key)
-  if cur == -1 or (cur >= 0 and cur < ttl) then redis.call('EXPIRE', key, ttl) end
-end
-"""
-
-_INIT_VERSIONS_LUA = (
-    _NOW_US
-    + """
-local ttl = tonumber(ARGV[1])
-local out = {}
-for i, key in ipairs(KEYS) do
-  local v = redis.call('GET', key)
-  if not v then
-    redis.call('SET', key, now, 'EX', ttl)
-    v = now
-  end
-  out[i] = v
-end
-return out
-"""
-)
-
-_BUMP_LUA = (
-    _NOW_US
-    + _EXTEND_TTL
-    + """
-local ttl = tonumber(ARGV[1])
-local out = {}
-for i, key in ipairs(KEYS) do
-  if redis.call('EXISTS', key) == 1 then
-    redis.call('INCR', key)
-  else
-    redis.call('SET', key, now)
-  end
-  extend(key, ttl)
-  out[i] = redis.call('GET', key)
-end
-return out
-"""
-)
-
-# KEYS: entry, lock, version keys...; ARGV: payload, px, lock token ('' for none), version ttl.
-_WRITE_LUA = (
-    _EXTEND_TTL
-    + """
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-local vttl = tonumber(ARGV[4])
-for i = 3, #KEYS do extend(KEYS[i], vttl) end
-if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
-return 1
-"""
-)
-
-_RELEASE_LUA = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-
-def resolve_ttl(ttl: int | float | str) -> float:
-    """Seconds for a TTL given as seconds or as a tier name; anything else is a ValueError."""
-    if isinstance(ttl, str):
-        try:
-            return float(TTL_TIERS[ttl])
-        except KeyError:
-            raise ValueError(
-                f"unknown TTL tier {ttl!r}: use 'short' (300 s), 'default' (3600 s), "
-                "'long' (86400 s) or a positive number of seconds"
-            ) from None
-    if isinstance(ttl, bool) or not isinstance(ttl, int | float):
-        raise ValueError(f"ttl must be a tier name or a number of seconds, not {ttl!r}")
-    if not math.isfinite(ttl) or ttl < 0.001:
-        raise ValueError(f"ttl must be a positive number of seconds, not {ttl!r}")
-    return float(ttl)
+_MAX_PLANS: Final = 10_000
 
 
 @lru_cache(maxsize=4096)
@@ -167,99 +76,27 @@ def _normalize_tags(tags: tuple[str, ...]) -> tuple[tuple[str, ...], bytes]:
     return ordered, " ".join(ordered).encode("utf-8")
 
 
-@lru_cache(maxsize=4096)
-def _version_keys(namespace: str, tags: tuple[str, ...]) -> tuple[str, ...]:
-    return (f"{namespace}:g", *(f"{namespace}:t:{tag}" for tag in tags))
-
-
-def _supports_direct_reads(client: redis.Redis) -> bool:
-    """Whether the hit path may take connections from the pool itself (a plain pool whose
-    ``get_connection()`` needs no arguments, as in redis-py >= 5.3; not a single-connection
-    client)."""
-    pool = client.connection_pool
-    if getattr(client, "connection", None) is not None or type(pool) is not redis.ConnectionPool:
-        return False
-    try:
-        params = inspect.signature(pool.get_connection).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return all(
-        p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params
-    )
-
-
 class _Plan(NamedTuple):
     """What one (key, ttl, tags) request needs, computed once."""
 
+    key: str
     entry_key: str
     lock_key: str
-    read_keys: tuple[str, ...]  # the entry, the generation, the tag versions: one MGET
-    version_keys: tuple[str, ...]
+    version_keys: tuple[str, ...]  # the generation, then the tags' versions
     tags_blob: bytes
     prefix: str
     ttl_ms: int
 
 
-_MAX_PLANS: Final = 10_000
+class _Found(NamedTuple):
+    """What a lookup found: a fresh value, or a stale body to serve while recomputing."""
+
+    fresh: bool
+    value: Any
+    stale: bytes | None
 
 
-class _Stats:
-    """Thread-safe counters, in total and per key prefix (kept in process: a hit stays one trip)."""
-
-    PER_PREFIX: Final = ("hits", "misses", "errors", "stale_hits")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._totals: dict[str, int] = {}
-        self._prefixes: dict[str, dict[str, int]] = {}
-        self.reset()
-
-    def reset(self) -> None:
-        with self._lock:
-            self._totals = dict.fromkeys(
-                (
-                    "hits",
-                    "misses",
-                    "errors",
-                    "stale_hits",
-                    "lock_waits",
-                    "lock_timeouts",
-                    "writes",
-                    "invalidations",
-                    "redis_skipped",
-                ),
-                0,
-            )
-            self._prefixes = {}
-
-    def add(self, prefix: str | None, **counts: int) -> None:
-        with self._lock:
-            for name, n in counts.items():
-                self._totals[name] += n
-            if prefix is not None:
-                bucket = self._prefixes.get(prefix)
-                if bucket is None:
-                    bucket = self._prefixes[prefix] = dict.fromkeys(self.PER_PREFIX, 0)
-                for name, n in counts.items():
-                    if name in bucket:
-                        bucket[name] += n
-
-    def hit(self, prefix: str) -> None:
-        """The hot path's counter: one lock, two increments."""
-        with self._lock:
-            self._totals["hits"] += 1
-            bucket = self._prefixes.get(prefix)
-            if bucket is None:
-                bucket = self._prefixes[prefix] = dict.fromkeys(self.PER_PREFIX, 0)
-            bucket["hits"] += 1
-
-    def snapshot(self) -> dict[str, Any]:
-        with self._lock:
-            totals: dict[str, Any] = dict(self._totals)
-            lookups = totals["hits"] + totals["misses"]
-            totals["hit_ratio"] = totals["hits"] / lookups if lookups else 0.0
-            totals["prefixes"] = {p: dict(c) for p, c in sorted(self._prefixes.items())}
-            return totals
+_NOTHING: Final = _Found(False, None, None)
 
 
 class MetricsCache:
@@ -286,31 +123,25 @@ class MetricsCache:
         ``decoded_memo_bytes``: how much JSON this process keeps decoded so that a repeated hit
         of an unchanged entry skips decoding (serving.memo); 0 disables.
         """
-        ns = namespace.rstrip(":")
-        if not _NAMESPACE_RE.fullmatch(ns):
-            raise ValueError(
-                f"namespace {namespace!r} must be letters, digits, '_', '.', '-' and ':'"
-            )
         if stale_grace < 0 or lock_ttl <= 0 or lock_wait < 0 or tag_ttl <= 0 or retry_after < 0:
             raise ValueError("stale_grace, lock_wait, retry_after >= 0; lock_ttl, tag_ttl > 0")
-        self.namespace = ns
+        self.layout = Layout(namespace)
+        self.namespace = self.layout.namespace
         self.stale_grace = float(stale_grace)
         self.lock_ttl = float(lock_ttl)
         self.lock_wait = float(lock_wait)
         self.tag_ttl = int(tag_ttl)
-        self.retry_after = float(retry_after)
         self._client = client
         self._memo = DecodedMemo(decoded_memo_bytes)
-        self._execute: Callable[..., Any] = client.execute_command
-        self._pool = client.connection_pool
-        self._direct = _supports_direct_reads(client)
-        self._stats = _Stats()
+        self._stats = CacheStats()
         self._plans: dict[tuple[Any, ...], _Plan] = {}
-        self._down_until = 0.0
-        self._init_versions = client.register_script(_INIT_VERSIONS_LUA)
-        self._bump = client.register_script(_BUMP_LUA)
-        self._write = client.register_script(_WRITE_LUA)
-        self._release = client.register_script(_RELEASE_LUA)
+        self.availability = Availability(retry_after, logger, "the metrics cache computes uncached")
+        scripts = {name: client.register_script(script_source(name)) for name in _SCRIPTS}
+        self._hit, self._versions, self._bump, self._write, self._release = (
+            scripts[name] for name in _SCRIPTS
+        )
+        self._hit_sha: str = self._hit.sha
+        self._execute: Callable[..., Any] = client.execute_command
 
     @classmethod
     def from_url(
@@ -330,8 +161,7 @@ class MetricsCache:
         url = url or os.environ.get("REDIS_URL") or "redis://localhost:6379/0"
         pool = redis.ConnectionPool.from_url(
             url,
-            # A kernel socket timeout where possible: no poll() per call (realtime.kernel_timeout).
-            **pool_options(url, socket_timeout),
+            socket_timeout=socket_timeout,
             socket_connect_timeout=connect_timeout,
             max_connections=max_connections,
             health_check_interval=30,
@@ -346,6 +176,11 @@ class MetricsCache:
         """The underlying redis-py client."""
         return self._client
 
+    @property
+    def retry_after(self) -> float:
+        """Seconds Redis is left alone after a connection failure."""
+        return self.availability.retry_interval
+
     def close(self) -> None:
         """Release the connection pool."""
         self._client.close()
@@ -358,36 +193,7 @@ class MetricsCache:
 
     def entry_key(self, key: str) -> str:
         """The Redis key holding ``key``'s entry (for inspection and tests)."""
-        return f"{self.namespace}:e:{key}"
-
-    def _mget(self, keys: Sequence[str]) -> list[bytes | None]:
-        return cast("list[bytes | None]", self._client.mget(keys))
-
-    def _read(self, keys: tuple[str, ...]) -> list[bytes | None]:
-        """The hit path's one round trip: MGET straight on a pooled connection.
-
-        redis-py's generic command path (retry wrapper, observability hooks) costs about as much
-        as the tag versions themselves, so the hot path does what it does, minus the hooks:
-        one retry on a fresh connection after a connection error (a pooled connection may
-        predate a Redis restart), and a connection in an unknown state is never reused.
-        """
-        if not self._direct:
-            return cast("list[bytes | None]", self._execute("MGET", *keys))
-        pool = self._pool
-        conn: Any = pool.get_connection()  # redis-py leaves Connection untyped
-        try:
-            try:
-                conn.send_command("MGET", *keys)
-                return cast("list[bytes | None]", conn.read_response())
-            except RedisConnectionError:
-                conn.disconnect()
-                conn.send_command("MGET", *keys)
-                return cast("list[bytes | None]", conn.read_response())
-        except BaseException:
-            conn.disconnect()
-            raise
-        finally:
-            pool.release(conn)
+        return self.layout.entry(key)
 
     # ------------------------------------------------------------------ get-or-compute
 
@@ -410,10 +216,17 @@ class MetricsCache:
                 f"invalid cache key {key!r}: 1-1024 characters, no whitespace or braces "
                 "(use serving.keys to build keys from user input)"
             )
-        ekey = f"{self.namespace}:e:{key}"
-        vkeys = _version_keys(self.namespace, ordered)
-        lkey = f"{self.namespace}:l:{key}"
-        plan = _Plan(ekey, lkey, (ekey, *vkeys), vkeys, tags_blob, key_prefix(key), ttl_ms)
+        layout = self.layout
+        versions = (layout.generation, *(layout.tag(tag) for tag in ordered))
+        plan = _Plan(
+            key,
+            layout.entry(key),
+            layout.lock(key),
+            versions,
+            tags_blob,
+            key_prefix(key),
+            ttl_ms,
+        )
         if memo_key is not None:
             if len(self._plans) >= _MAX_PLANS:
                 self._plans.clear()
@@ -429,9 +242,10 @@ class MetricsCache:
     ) -> T:
         """The cached value of ``key``, or ``compute()``'s result, cached for ``ttl`` with ``tags``.
 
-        Never raises because of Redis: on failure the value is computed and the error counted.
-        Exceptions from ``compute`` propagate and nothing is cached. A key read with another tag
-        set than it was written with is a miss (the entry cannot prove it is still valid).
+        Tags belong to the entry written on a miss: a later read with the same, other or no
+        tags hits while the entry's own tags are valid. Never raises because of Redis or of an
+        undecodable entry: the value is computed and the event counted. Exceptions from
+        ``compute`` propagate and nothing is cached.
         """
         return cast(T, self._get(key, compute, ttl, tags, decode=True))
 
@@ -461,34 +275,52 @@ class MetricsCache:
     ) -> Any:
         """One lookup: the value (``decode``) or its JSON bytes; computes and stores on a miss."""
         plan = self._plan(key, ttl, tags)
-        prefix = plan.prefix
-        if self._down_until and self._redis_paused(prefix):
+        if self.availability.paused():
+            self._stats.add(plan.prefix, misses=1, errors=1, redis_skipped=1)
             return self._uncached(compute, decode)
         try:
-            reply = self._read(plan.read_keys)
+            raw = self._lookup(plan)
         except RedisError as error:
-            self._redis_failed(prefix, error, misses=1)
+            self._redis_failed(plan.prefix, error, misses=1)
             return self._uncached(compute, decode)
-        raw = reply[0]
-        versions = reply[1:]
-        stale: bytes | None = None
-        if raw is not None:
-            state, body = self._check(raw, versions, plan.tags_blob)
-            if state == _FRESH:
-                if not decode:
-                    self._stats.hit(prefix)
-                    return body
-                try:
-                    value = self._memo.loads(key, body)
-                except ValueError:
-                    self._stats.add(prefix, errors=1)
-                    logger.warning("cache entry %r is corrupt; recomputing", key)
-                else:
-                    self._stats.hit(prefix)
-                    return value
-            elif state == _STALE:
-                stale = body
-        return self._fill(plan, compute, versions, stale, decode)
+        if self.availability.down:
+            self.availability.recovered()
+        found = self._found(plan, raw, decode)
+        if found.fresh:
+            self._stats.hit(plan.prefix)
+            return found.value
+        return self._fill(plan, compute, found.stale, decode)
+
+    def _lookup(self, plan: _Plan) -> Any:
+        """The hit script's reply for one entry (one EVALSHA; the script is loaded on NOSCRIPT)."""
+        try:
+            return self._execute("EVALSHA", self._hit_sha, 1, plan.entry_key, self.layout.root)
+        except NoScriptError:
+            self._hit_sha = cast(str, self._client.script_load(self._hit.script))
+            return self._execute("EVALSHA", self._hit_sha, 1, plan.entry_key, self.layout.root)
+
+    def _found(self, plan: _Plan, raw: Any, decode: bool) -> _Found:
+        """Read a hit script reply: a fresh value, a stale body, or nothing usable."""
+        if not isinstance(raw, bytes):  # nil (no entry) or 0 (invalidated)
+            return _NOTHING
+        parts = entry.split(raw)
+        if parts is None:
+            self._undecodable(plan, "has a malformed header")
+            return _NOTHING
+        expires_ms, body = parts
+        if expires_ms <= time.time() * 1000:
+            return _Found(False, None, body)
+        if not decode:
+            return _Found(True, body, None)
+        try:
+            return _Found(True, self._memo.loads(plan.key, body), None)
+        except Exception as error:  # a hit never raises: corrupt, planted or unknown-zone data
+            self._undecodable(plan, f"cannot be decoded ({error!r})")
+            return _NOTHING
+
+    def _undecodable(self, plan: _Plan, why: str) -> None:
+        self._stats.add(plan.prefix, errors=1, undecodable=1)
+        logger.warning("cache entry %r %s; recomputing", plan.key, why)
 
     @staticmethod
     def _uncached(compute: Callable[[], Any], decode: bool) -> Any:
@@ -496,41 +328,14 @@ class MetricsCache:
         value = compute()
         return value if decode else dumps(value)
 
-    @staticmethod
-    def _check(raw: bytes, versions: Sequence[bytes | None], tags_blob: bytes) -> tuple[int, bytes]:
-        """Whether an entry is fresh, stale (expired but valid) or invalid; and its JSON body."""
-        header, sep, body = raw.partition(b"\n")
-        parts = header.split(b" ", 3)
-        if (
-            not sep
-            or len(parts) != 4
-            or parts[0] != _FORMAT
-            or None in versions
-            or parts[3] != tags_blob
-            or parts[2] != b",".join(versions)  # type: ignore[arg-type]
-        ):
-            return _INVALID, body
-        try:
-            expires = int(parts[1])
-        except ValueError:
-            return _INVALID, body
-        return (_STALE if expires <= time.time() * 1000 else _FRESH), body
-
     def _fill(
-        self,
-        plan: _Plan,
-        compute: Callable[[], Any],
-        versions: list[bytes | None],
-        stale: bytes | None,
-        decode: bool,
+        self, plan: _Plan, compute: Callable[[], Any], stale: bytes | None, decode: bool
     ) -> Any:
         """The miss path: take the lock and compute, or serve stale, or wait for the holder."""
         prefix = plan.prefix
         token = secrets.token_hex(8)
         try:
-            acquired = bool(
-                self._client.set(plan.lock_key, token, nx=True, px=int(self.lock_ttl * 1000))
-            )
+            acquired = self._take_lock(plan, token)
         except RedisError as error:
             self._redis_failed(prefix, error, misses=1)
             return self._uncached(compute, decode)
@@ -538,8 +343,8 @@ class MetricsCache:
             if stale is not None:
                 try:
                     stale_value = loads(stale) if decode else stale
-                except ValueError:
-                    pass
+                except Exception as error:  # served stale only if it decodes
+                    self._undecodable(plan, f"cannot be decoded ({error!r})")
                 else:
                     self._stats.add(prefix, hits=1, stale_hits=1)
                     return stale_value
@@ -548,57 +353,47 @@ class MetricsCache:
             if outcome is None:  # Redis failed while waiting (already counted)
                 self._stats.add(prefix, misses=1)
                 return self._uncached(compute, decode)
-            found, value, versions, acquired = outcome
-            if found:
+            found, acquired = outcome
+            if found.fresh:
                 self._stats.add(prefix, hits=1)
-                return value
+                return found.value
             if not acquired:
                 self._stats.add(prefix, lock_timeouts=1)
-        return self._compute_and_store(plan, token if acquired else "", compute, versions, decode)
+        return self._compute_and_store(plan, token if acquired else "", compute, decode)
 
-    def _wait(
-        self, plan: _Plan, token: str, decode: bool
-    ) -> tuple[bool, Any, list[bytes | None], bool] | None:
-        """Poll (bounded) for another caller's result: (found, value, versions, lock acquired).
+    def _take_lock(self, plan: _Plan, token: str) -> bool:
+        return bool(self._client.set(plan.lock_key, token, nx=True, px=int(self.lock_ttl * 1000)))
+
+    def _wait(self, plan: _Plan, token: str, decode: bool) -> tuple[_Found, bool] | None:
+        """Poll (bounded) for another caller's result: (what was found, lock acquired).
 
         Returns None when Redis failed. If the lock frees up without a value (the holder failed
         or died), this caller takes it over.
         """
         deadline = time.monotonic() + self.lock_wait
         delay = 0.002
-        versions: list[bytes | None] = []
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return False, None, versions, False
+                return _NOTHING, False
             time.sleep(min(delay, remaining))
             delay = min(delay * 1.5, 0.05)
             try:
-                reply = self._read(plan.read_keys)
-                versions = reply[1:]
-                if reply[0] is not None:
-                    state, body = self._check(reply[0], versions, plan.tags_blob)
-                    if state == _FRESH:
-                        try:
-                            return True, loads(body) if decode else body, versions, False
-                        except ValueError:
-                            pass
-                if self._client.set(plan.lock_key, token, nx=True, px=int(self.lock_ttl * 1000)):
-                    return False, None, versions, True
+                raw = self._lookup(plan)
+                found = self._found(plan, raw, decode)
+                if found.fresh:
+                    return found, False
+                if self._take_lock(plan, token):
+                    return _NOTHING, True
             except RedisError as error:
                 self._redis_failed(plan.prefix, error)
                 return None
 
     def _compute_and_store(
-        self,
-        plan: _Plan,
-        token: str,
-        compute: Callable[[], Any],
-        versions: list[bytes | None],
-        decode: bool,
+        self, plan: _Plan, token: str, compute: Callable[[], Any], decode: bool
     ) -> Any:
-        """Compute (versions were read before, so a concurrent invalidation wins) and store."""
-        known = self._ensure_versions(plan.version_keys, versions, plan.prefix)
+        """Read the versions, compute, store: an invalidation during the compute wins."""
+        versions = self._current_versions(plan.version_keys, plan.prefix)
         self._stats.add(plan.prefix, misses=1)
         try:
             value = compute()
@@ -607,20 +402,16 @@ class MetricsCache:
             if token:
                 self._release_lock(plan.lock_key, token)
             raise
-        if known is not None:
-            self._store(plan, token, payload, known)
+        if versions is not None:
+            self._store(plan, token, payload, versions)
         elif token:
             self._release_lock(plan.lock_key, token)
         return value if decode else payload
 
-    def _ensure_versions(
-        self, vkeys: tuple[str, ...], versions: Sequence[bytes | None], prefix: str | None
-    ) -> list[bytes] | None:
-        """Current versions for ``vkeys``, creating missing ones; None if Redis failed."""
-        if len(versions) == len(vkeys) and None not in versions:
-            return list(versions)  # type: ignore[arg-type]
+    def _current_versions(self, keys: Sequence[str], prefix: str | None) -> list[bytes] | None:
+        """Current versions of ``keys``, creating missing ones; None if Redis failed."""
         try:
-            created = self._init_versions(keys=list(vkeys), args=[self._version_ttl(0)])
+            created = self._versions(keys=list(keys), args=[self._version_ttl(0)])
         except RedisError as error:
             self._redis_failed(prefix, error)
             return None
@@ -639,8 +430,7 @@ class MetricsCache:
         refresh, so clock skew between app servers shifts refreshes, never correctness).
         """
         expires = int(time.time() * 1000) + plan.ttl_ms
-        header = b"%s %d %s %s\n" % (_FORMAT, expires, b",".join(versions), plan.tags_blob)
-        data = header + payload
+        data = entry.encode(expires, versions, plan.tags_blob, payload)
         px = plan.ttl_ms + int(min(self.stale_grace * 1000, plan.ttl_ms))
         keys = [plan.entry_key, plan.lock_key, *plan.version_keys]
         return keys, [data, px, token, self._version_ttl(px)]
@@ -660,28 +450,10 @@ class MetricsCache:
         except RedisError as error:  # it expires on its own
             self._redis_failed(None, error)
 
-    # ------------------------------------------------------------------ Redis health
-
-    def _redis_paused(self, prefix: str) -> bool:
-        """True (and counted) while Redis is being left alone after a connection failure."""
-        if self._down_until and time.monotonic() < self._down_until:
-            self._stats.add(prefix, misses=1, errors=1, redis_skipped=1)
-            return True
-        return False
-
     def _redis_failed(self, prefix: str | None, error: RedisError, **extra: int) -> None:
-        """Count a Redis failure; connection problems pause Redis use for ``retry_after``."""
+        """Count a Redis failure; an unavailable Redis is left alone for ``retry_after``."""
         self._stats.add(prefix, errors=1, **extra)
-        if isinstance(error, RedisConnectionError | RedisTimeoutError):
-            if not (self._down_until and time.monotonic() < self._down_until):
-                logger.warning(
-                    "Redis unavailable for the metrics cache (%s); computing without cache "
-                    "for %.1f s",
-                    error,
-                    self.retry_after,
-                )
-            self._down_until = time.monotonic() + self.retry_after
-        else:
+        if not self.availability.failed(error):
             logger.warning("metrics cache Redis error: %s", error)
 
     # ------------------------------------------------------------------ invalidation
@@ -702,7 +474,7 @@ class MetricsCache:
         _normalize_tags(tuple(tag_list))
         if not tag_list:
             return []
-        keys = [f"{self.namespace}:t:{tag}" for tag in tag_list]
+        keys = [self.layout.tag(tag) for tag in tag_list]
         try:
             new = self._bump(keys=keys, args=[self._version_ttl(0)])
         except RedisError as error:
@@ -712,14 +484,15 @@ class MetricsCache:
         return [int(v) for v in new]
 
     def clear_all(self, *, scan_budget: float = 2.0) -> int:
-        """Invalidate every entry now (bump the namespace generation), then reclaim memory.
+        """Invalidate every entry of this namespace now (bump its generation), then reclaim memory.
 
         The reclaiming is a bounded SCAN + UNLINK of this namespace's entries and locks (never
-        KEYS); whatever the budget leaves behind is already invalid and expires by its TTL.
-        Returns how many keys were removed. Raises Redis errors, like `invalidate_by_tag`.
+        KEYS, never another namespace's keys); whatever the budget leaves behind is already
+        invalid and expires by its TTL. Returns how many keys were removed. Raises Redis errors,
+        like `invalidate_by_tag`.
         """
         try:
-            self._bump(keys=[f"{self.namespace}:g"], args=[self._version_ttl(0)])
+            self._bump(keys=[self.layout.generation], args=[self._version_ttl(0)])
         except RedisError as error:
             self._redis_failed(None, error)
             raise
@@ -728,7 +501,7 @@ class MetricsCache:
         removed = 0
         deadline = time.monotonic() + scan_budget
         try:
-            for pattern in (f"{self.namespace}:e:*", f"{self.namespace}:l:*"):
+            for pattern in self.layout.scan_patterns():
                 cursor = 0
                 while True:
                     cursor, batch = cast(
@@ -745,48 +518,34 @@ class MetricsCache:
 
     # ------------------------------------------------------------------ warming and stats
 
-    def warm_cache(self, entries: Iterable[Mapping[str, Any]]) -> int:
+    def warm_cache(self, entries: Iterable[CacheEntry | Mapping[str, Any]]) -> int:
         """Compute and store entries ahead of time; returns how many were written.
 
-        Each entry is a mapping with ``key``, ``compute`` and optional ``ttl`` and ``tags``.
-        Versions are read before computing, so an invalidation during warming still wins.
-        If Redis is down nothing is computed and 0 is returned (the error is counted). If a
-        compute raises, what was computed before it is still written, then the error propagates.
+        Each entry is a `CacheEntry` or a mapping with ``key``, ``compute`` and optional ``ttl``
+        and ``tags``. Versions are read before computing, so an invalidation during warming
+        still wins. If Redis is down nothing is computed and 0 is returned (the error is
+        counted). If a compute raises, what was computed before it is still written, then the
+        error propagates.
         """
-        plans: list[tuple[str, Callable[[], Any], _Plan]] = []
-        for entry in entries:
-            try:
-                key = entry["key"]
-                compute = entry["compute"]
-            except KeyError as missing:
-                raise ValueError(f"warm_cache entry needs {missing}: {entry!r}") from None
-            if not callable(compute):
-                raise ValueError(f"warm_cache entry {key!r}: compute must be callable")
-            plan = self._plan(key, entry.get("ttl", "default"), entry.get("tags", ()))
-            plans.append((key, compute, plan))
+        plans: list[tuple[CacheEntry, _Plan]] = []
+        for given in entries:
+            item = CacheEntry.of(given)
+            plans.append((item, self._plan(item.key, item.ttl, item.tags)))
         if not plans:
             return 0
-        all_vkeys = list(dict.fromkeys(k for _, _, plan in plans for k in plan.version_keys))
-        if self._down_until and time.monotonic() < self._down_until:
+        all_keys = list(dict.fromkeys(k for _, plan in plans for k in plan.version_keys))
+        if self.availability.paused():
             self._stats.add(None, errors=1, redis_skipped=1)
             return 0
-        try:
-            current: dict[str, bytes | None] = dict(
-                zip(all_vkeys, self._mget(all_vkeys), strict=True)
-            )
-        except RedisError as error:
-            self._redis_failed(None, error)
+        created = self._current_versions(all_keys, None)
+        if created is None:
             return 0
-        if any(v is None for v in current.values()):
-            created = self._ensure_versions(tuple(all_vkeys), [], None)
-            if created is None:
-                return 0
-            current = dict(zip(all_vkeys, created, strict=True))
+        current = dict(zip(all_keys, created, strict=True))
         ready: list[tuple[_Plan, list[str], list[bytes | int | str]]] = []
         try:
-            for _, compute, plan in plans:
-                payload = dumps(compute())
-                versions = [cast(bytes, current[k]) for k in plan.version_keys]
+            for item, plan in plans:
+                payload = dumps(item.compute())
+                versions = [current[k] for k in plan.version_keys]
                 keys, args = self._write_args(plan, "", payload, versions)
                 ready.append((plan, keys, args))
         finally:
@@ -810,11 +569,15 @@ class MetricsCache:
         return len(ready)
 
     def get_stats(self) -> dict[str, Any]:
-        """Counters of this process: hits, misses, errors (Redis failures and skipped calls),
-        stale_hits, lock_waits, lock_timeouts, writes, invalidations, hit_ratio, and ``prefixes``:
-        hits/misses/errors/stale_hits per key prefix (the key up to its second ``:``)."""
+        """Counters of this process: hits, misses, errors (Redis failures, skipped calls and
+        undecodable entries), stale_hits, undecodable, lock_waits, lock_timeouts, writes,
+        invalidations, hit_ratio, and ``prefixes``: hits/misses/errors/stale_hits per key prefix
+        (the key up to its second ``:``)."""
         return self._stats.snapshot()
 
     def reset_stats(self) -> None:
         """Zero every counter."""
         self._stats.reset()
+
+
+_SCRIPTS: Final = ("hit", "versions", "bump", "write", "release")

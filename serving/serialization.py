@@ -19,16 +19,47 @@ import json
 import re
 from datetime import date, datetime, time
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
 
-__all__ = ["SerializationError", "copy_tree", "dumps", "loads", "loads_plain", "needs_hooks"]
+__all__ = [
+    "SerializationError",
+    "UndecodableError",
+    "copy_tree",
+    "dumps",
+    "loads",
+    "loads_plain",
+    "needs_hooks",
+]
 
 
 class SerializationError(TypeError):
     """A value the cache cannot store faithfully (an unknown type or a non-string dict key)."""
+
+
+class UndecodableError(ValueError):
+    """Bytes that are not a value `dumps` wrote (corrupt, planted, or an unknown time zone)."""
+
+
+# What decoding bad bytes can raise: malformed JSON or ISO text (ValueError), an unknown zone
+# (ZoneInfoNotFoundError, a KeyError), a bad Decimal (InvalidOperation, an ArithmeticError), a
+# marker of the wrong type (TypeError, AttributeError), too deep a nesting (RecursionError).
+_DECODE_ERRORS = (ValueError, KeyError, ArithmeticError, TypeError, AttributeError, RecursionError)
+
+
+@lru_cache(maxsize=256)
+def _loadable_zone(key: str | None) -> bool:
+    """Whether ZoneInfo(key) finds the zone again when the value is read back."""
+    if not key:
+        return False
+    try:
+        ZoneInfo(key)
+    except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+        return False
+    return True
 
 
 def _to_jsonable(value: Any) -> Any:
@@ -52,6 +83,11 @@ def _to_jsonable(value: Any) -> Any:
     if isinstance(value, datetime):  # before date: datetime is a date subclass
         if isinstance(value.tzinfo, ZoneInfo):
             # Keep the zone name, not only its offset, so the value comes back identical.
+            if not _loadable_zone(value.tzinfo.key):
+                raise SerializationError(
+                    f"cannot cache a datetime in time zone {value.tzinfo.key!r}: it is not an "
+                    "IANA zone this machine can load again; convert it to one, or to UTC"
+                )
             return {"$datetime": value.isoformat(), "$tz": value.tzinfo.key}
         return {"$datetime": value.isoformat()}
     if isinstance(value, date):
@@ -124,22 +160,31 @@ def needs_hooks(raw: bytes) -> bool:
 
 
 def loads_plain(raw: bytes) -> Any:
-    """Decode JSON that needs no hooks (see `needs_hooks`): orjson, or json for NaN/Infinity."""
+    """Decode JSON that needs no hooks (see `needs_hooks`): orjson, or json for NaN/Infinity.
+    Raises UndecodableError for anything else."""
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
+        pass
+    try:
         return json.loads(raw)
+    except _DECODE_ERRORS as error:
+        raise UndecodableError(f"undecodable cache value: {error!r}") from error
 
 
 def loads(data: bytes | str) -> Any:
-    """Decode what `dumps` wrote; plain JSON (no markers, no Decimals) goes to orjson."""
+    """Decode what `dumps` wrote; plain JSON (no markers, no Decimals) goes to orjson.
+    Raises UndecodableError (a ValueError) for bytes `dumps` did not write."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
     if not needs_hooks(raw):
         return loads_plain(raw)
     hook = None
     if b'"$' in raw:
         hook = _object_hook_escaped if b'"$$' in raw else _object_hook
-    return json.loads(raw, object_hook=hook, parse_float=_number if b"E" in raw else None)
+    try:
+        return json.loads(raw, object_hook=hook, parse_float=_number if b"E" in raw else None)
+    except _DECODE_ERRORS as error:
+        raise UndecodableError(f"undecodable cache value: {error!r}") from error
 
 
 def copy_tree(value: Any) -> Any:

@@ -149,12 +149,25 @@ def test_tag_invalidation_hits_exactly_the_tagged_entries(cache: MetricsCache) -
     assert cache.get_stats()["invalidations"] == 2
 
 
-def test_tags_are_order_insensitive_but_set_sensitive(cache: MetricsCache) -> None:
+def test_tags_belong_to_the_entry_written(cache: MetricsCache) -> None:
     compute = Counter()
     cache.get_or_compute("k:ord", compute, tags=["x", "y"])
+    # Read with the same tags in another order, with other tags, or with none: all hits.
     cache.get_or_compute("k:ord", compute, tags=["y", "x", "x"])
+    cache.get_or_compute("k:ord", compute, tags=["x"])
+    cache.get_or_compute("k:ord", compute, tags=["other"])
+    cache.get_or_compute("k:ord", compute)
     assert compute.calls == 1
-    # Asked with a different tag set, the entry cannot prove it is valid: recomputed.
+    assert cache.get_stats()["hits"] == 4
+    # The entry's own tags decide: invalidating a tag the reader passed but the entry does not
+    # carry changes nothing; invalidating one the entry carries makes the next read a miss.
+    cache.invalidate_by_tag("other")
+    cache.get_or_compute("k:ord", compute, tags=["other"])
+    assert compute.calls == 1
+    cache.invalidate_by_tag("y")
+    cache.get_or_compute("k:ord", compute)  # rewritten with no tags
+    assert compute.calls == 2
+    cache.invalidate_by_tag("x")
     cache.get_or_compute("k:ord", compute, tags=["x"])
     assert compute.calls == 2
 
@@ -165,7 +178,7 @@ def test_invalidation_is_o1_and_leaves_no_tag_sets(
     for i in range(50):
         cache.get_or_compute(f"k:many:{i}", Counter(), tags=["shared"])
     cache.invalidate_by_tag("shared")
-    version_key = f"{cache.namespace}:t:shared"
+    version_key = f"{cache.namespace}::t:shared"
     assert raw_redis.type(version_key) == b"string"
     assert 0 < raw_redis.ttl(version_key) <= max(cache.tag_ttl, 3600 + 60) + 1
     keys = list(raw_redis.scan_iter(match=f"{redis_prefix}*", count=1000))
@@ -182,7 +195,7 @@ def test_evicted_tag_version_never_revives_old_entries(
 ) -> None:
     compute = Counter()
     cache.get_or_compute("k:evict", compute, tags=["t"])
-    raw_redis.delete(f"{cache.namespace}:t:t")  # as if evicted or expired
+    raw_redis.delete(f"{cache.namespace}::t:t")  # as if evicted or expired
     cache.get_or_compute("k:evict", compute, tags=["t"])
     assert compute.calls == 2
     cache.get_or_compute("k:evict", compute, tags=["t"])
@@ -221,7 +234,7 @@ def test_clear_all_uses_no_keys_command(
     assert "KEYS" not in sent
     assert "SCAN" in sent
     assert removed == 30
-    assert list(raw_redis.scan_iter(match=f"{cache.namespace}:e:*")) == []
+    assert list(raw_redis.scan_iter(match=f"{cache.namespace}::e:*")) == []
     cache.get_or_compute("k:clear:0", compute, tags=["t"])
     assert compute.calls == 31
 
@@ -334,7 +347,7 @@ def test_stale_value_is_served_while_another_caller_recomputes(
     cache = make_cache(stale_grace=30)
     first = cache.get_or_compute("k:stale", Counter("old"), ttl=1)
     time.sleep(1.1)
-    raw_redis.set(f"{cache.namespace}:l:k:stale", "someone-else", px=5000)
+    raw_redis.set(f"{cache.namespace}::l:k:stale", "someone-else", px=5000)
     fresh = Counter("new")
     assert cache.get_or_compute("k:stale", fresh, ttl=1) == first
     assert fresh.calls == 0
@@ -348,7 +361,7 @@ def test_invalidated_value_is_never_served_stale(
     cache.get_or_compute("k:inv", Counter("old"), ttl=1, tags=["t"])
     time.sleep(1.1)
     cache.invalidate_by_tag("t")
-    raw_redis.set(f"{cache.namespace}:l:k:inv", "someone-else", px=5000)
+    raw_redis.set(f"{cache.namespace}::l:k:inv", "someone-else", px=5000)
     assert cache.get_or_compute("k:inv", Counter("new"), ttl=1, tags=["t"])["value"] == "new"
 
 
@@ -356,7 +369,7 @@ def test_lock_of_a_dead_holder_expires(
     make_cache: Callable[..., MetricsCache], raw_redis: redis.Redis
 ) -> None:
     cache = make_cache(lock_wait=3)
-    raw_redis.set(f"{cache.namespace}:l:k:dead", "crashed-holder", px=300)
+    raw_redis.set(f"{cache.namespace}::l:k:dead", "crashed-holder", px=300)
     compute = Counter()
     started = time.monotonic()
     assert cache.get_or_compute("k:dead", compute)["call"] == 1
@@ -369,7 +382,7 @@ def test_waiting_is_bounded_then_computes_locally(
     make_cache: Callable[..., MetricsCache], raw_redis: redis.Redis
 ) -> None:
     cache = make_cache(lock_wait=0.3)
-    raw_redis.set(f"{cache.namespace}:l:k:slow", "slow-holder", px=60_000)
+    raw_redis.set(f"{cache.namespace}::l:k:slow", "slow-holder", px=60_000)
     started = time.monotonic()
     assert cache.get_or_compute("k:slow", Counter())["call"] == 1
     assert time.monotonic() - started < 1.5
@@ -384,7 +397,7 @@ def test_compute_error_propagates_releases_lock_and_caches_nothing(
 
     with pytest.raises(ZeroDivisionError):
         cache.get_or_compute("k:boom", boom)
-    assert raw_redis.exists(f"{cache.namespace}:l:k:boom") == 0
+    assert raw_redis.exists(f"{cache.namespace}::l:k:boom") == 0
     assert raw_redis.exists(cache.entry_key("k:boom")) == 0
     assert cache.get_or_compute("k:boom", Counter())["call"] == 1
 
@@ -394,7 +407,7 @@ def test_unserializable_value_raises_and_releases_lock(
 ) -> None:
     with pytest.raises(SerializationError):
         cache.get_or_compute("k:set", lambda: {1, 2})
-    assert raw_redis.exists(f"{cache.namespace}:l:k:set") == 0
+    assert raw_redis.exists(f"{cache.namespace}::l:k:set") == 0
 
 
 @pytest.mark.parametrize("bad", ["", "has space", "{slot}x", "a\nb", "x" * 1025])

@@ -459,3 +459,22 @@ def test_get_or_compute_json_when_redis_is_down(closed_port: int) -> None:
         b'{"d":{"$date":"2025-03-04"}}'
     )
     assert cache.get_stats()["errors"] == 1
+
+
+def test_warm_cache_takes_typed_entries_and_mappings(cache: MetricsCache) -> None:
+    from serving.cache import CacheEntry
+
+    a, b = Counter("a"), Counter("b")
+    assert (
+        cache.warm_cache(
+            [CacheEntry("k:typed", a, ttl="short", tags=("t",)), {"key": "k:mapped", "compute": b}]
+        )
+        == 2
+    )
+    cache.get_or_compute("k:typed", a)
+    cache.get_or_compute("k:mapped", b)
+    assert (a.calls, b.calls) == (1, 1)
+    with pytest.raises(ValueError, match="unknown fields"):
+        cache.warm_cache([{"key": "k:x", "compute": a, "tag": ["t"]}])
+    with pytest.raises(ValueError, match="compute must be callable"):
+        CacheEntry("k:x", "not callable")  # type: ignore[arg-type]

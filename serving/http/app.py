@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.responses import Response
 
-from serving.http import problems, routes_metrics
+from serving.http import problems, routes_custom, routes_metrics
 from serving.http.context import ServerContext, ServerSettings
 
 DESCRIPTION = (
@@ -36,4 +36,5 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         return Response(b'{"status":"ok"}', media_type="application/json")
 
     app.include_router(routes_metrics.router)
+    app.include_router(routes_custom.router)
     return app

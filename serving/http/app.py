@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.responses import Response
 
-from serving.http import problems, routes_custom, routes_metrics
+from serving.http import monitoring, problems, routes_custom, routes_metrics, routes_realtime
 from serving.http.context import ServerContext, ServerSettings
 
 DESCRIPTION = (
@@ -37,4 +37,6 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
     app.include_router(routes_metrics.router)
     app.include_router(routes_custom.router)
+    app.include_router(routes_realtime.router)
+    app.include_router(monitoring.router)
     return app

@@ -8,7 +8,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.responses import Response
 
-from serving.http import monitoring, problems, routes_custom, routes_metrics, routes_realtime
+from serving.http import (
+    monitoring,
+    problems,
+    routes_custom,
+    routes_dashboards,
+    routes_metrics,
+    routes_realtime,
+)
 from serving.http.context import ServerContext, ServerSettings
 
 DESCRIPTION = (
@@ -36,6 +43,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         return Response(b'{"status":"ok"}', media_type="application/json")
 
     app.include_router(routes_metrics.router)
+    app.include_router(routes_dashboards.router)
     app.include_router(routes_custom.router)
     app.include_router(routes_realtime.router)
     app.include_router(monitoring.router)

@@ -7,6 +7,7 @@ changes with it (it is SameSite=Strict as well).
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 from typing import Annotated
@@ -38,10 +39,14 @@ class Caller:
 
     @property
     def scope(self) -> str:
-        """Everything that decides what this caller may see, for per-caller cache keys."""
+        """Everything that decides what this caller may see, for per-caller cache keys
+        (readable when short, a digest of the same text when long)."""
         t = self.token
         parts = (t.user_id, t.team or "", t.organization or "", "admin" if t.is_admin else "")
-        return "|".join(encode_component(part) if part else "-" for part in parts)
+        text = "|".join(encode_component(part) if part else "-" for part in parts)
+        if len(text) <= 120:
+            return text
+        return "sha256-" + hashlib.sha256(text.encode()).hexdigest()
 
 
 def context_of(request: Request) -> ServerContext:

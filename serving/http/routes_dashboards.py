@@ -1,0 +1,70 @@
+"""`/v1/dashboards/{range}`: the cached dashboard bundle of the reader, keyed per caller scope.
+
+The cache key and the user tag carry the caller's scope (user, team, organization, admin), so
+one caller's cached bundle is never served to another, whatever the bundle holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from serving.http.auth import CallerDep, context_of
+from serving.http.connections import ConnectionPool
+from serving.http.context import ServerContext
+from serving.http.problems import Problem
+from serving.reader import MetricsReader
+from warehouse import Warehouse
+
+router = APIRouter(prefix="/v1/dashboards", tags=["dashboards"])
+
+
+class PooledReader(MetricsReader):
+    """The reader on the server's connection pool (one DuckDB file handle per process)."""
+
+    def __init__(self, context: ServerContext) -> None:
+        super().__init__(context.cache, config=context.settings.warehouse)
+        self._pool: ConnectionPool = context.pool
+
+    @contextmanager
+    def _connection(self) -> Iterator[Warehouse]:
+        with self._pool.connection() as wh:
+            yield wh
+
+
+def reader_of(request: Request) -> MetricsReader:
+    """The application's reader (made once: it memoizes dashboard plans)."""
+    reader: MetricsReader | None = getattr(request.app.state, "dashboard_reader", None)
+    if reader is None:
+        reader = request.app.state.dashboard_reader = PooledReader(context_of(request))
+    return reader
+
+
+Level = Annotated[str, Query(min_length=1, max_length=200, description="a value, or * for all")]
+
+
+@router.get("/{date_range}", summary="The dashboard bundle for a level, cached per caller")
+def dashboard(
+    request: Request,
+    caller: CallerDep,
+    date_range: Literal["7d", "30d", "90d", "12m"],
+    entity_type: Level = "*",
+    entity_id: Level = "*",
+    event_type: Level = "*",
+) -> Response:
+    reader = reader_of(request)
+    try:
+        body = reader.get_dashboard_json(
+            caller.scope, entity_type, entity_id, date_range, event_type=event_type
+        )
+    except ValueError as error:
+        field = next(
+            (f for f in ("entity_type", "entity_id", "event_type") if str(error).startswith(f)),
+            "entity_id",
+        )
+        raise Problem(422, str(error), field=field) from None
+    return Response(body, media_type="application/json")

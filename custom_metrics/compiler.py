@@ -26,13 +26,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 from sqlglot import exp
 
 from custom_metrics.definitions import MetricDefinition, MetricType, parse_definition
 from custom_metrics.errors import MetricValidationError
+from custom_metrics.kinds import Kind, require_kind
 from custom_metrics.sources import ColumnKind, DataSource, get_source
 from custom_metrics.validation import (
     AGGREGATE_NODES,
@@ -40,6 +40,7 @@ from custom_metrics.validation import (
     ExpressionChecker,
     column_kind,
     parse_expression,
+    plain_number,
     resolve_reference,
 )
 from warehouse import WarehouseConfig
@@ -177,12 +178,11 @@ def _literal_value(node: exp.Literal, hint: ColumnKind | None, field_name: str) 
         if hint is ColumnKind.TIMESTAMP:
             return _parse_timestamp(text, field_name)
         return text
-    if text.isdigit():
-        return int(text)
     try:
-        return Decimal(text)
-    except InvalidOperation:
-        raise MetricValidationError(field_name, f"bad number {text!r}") from None
+        value = plain_number(text)
+    except ValueError as error:
+        raise MetricValidationError(field_name, str(error)) from None
+    return int(value) if text.isdigit() else value
 
 
 def _parse_date(text: str, field_name: str) -> date:
@@ -199,7 +199,19 @@ def _parse_timestamp(text: str, field_name: str) -> datetime:
         raise MetricValidationError(
             field_name, f"{text!r} is not an ISO timestamp or date"
         ) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return as_utc(value, field_name)
+
+
+def as_utc(value: datetime, field_name: str) -> datetime:
+    """`value` in UTC (naive means UTC); refused when its zone moves it past year 1 or 9999."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise MetricValidationError(
+            field_name, f"{value.isoformat()} is outside years 1..9999 in UTC; pick another time"
+        ) from None
 
 
 def _unparen(node: exp.Expression) -> exp.Expression:
@@ -209,10 +221,18 @@ def _unparen(node: exp.Expression) -> exp.Expression:
 
 
 def _check_numeric(node: exp.Expression, source: DataSource, metric_type: MetricType) -> None:
-    kind = column_kind(_unparen(node), source)
-    if kind is not None and kind is not ColumnKind.NUMBER:
+    """SUM, AVERAGE, MAX, MIN and PERCENTILE work on numbers (the stored value is a number)."""
+    require_kind(
+        node, source, _FIELD, Kind.NUMBER, f"{metric_type.value} needs a numeric expression"
+    )
+
+
+def _check_reads_data(tree: exp.Expression) -> None:
+    """A formula must read the data: a column, or `*` in count(*); `42` is not a metric."""
+    if not any(isinstance(n, exp.Column | exp.Star) for n in tree.walk()):
         raise MetricValidationError(
-            _FIELD, f"{metric_type.value} needs a numeric expression, {node.sql()!r} is {kind}"
+            _FIELD,
+            "refers to no column: a metric aggregates the data (count rows with count(*))",
         )
 
 
@@ -243,6 +263,12 @@ class _ValueBuilder:
         if metric_type is MetricType.COUNT and self.text.strip() == "*":
             return exp.Count(this=exp.Star())
         tree = parse_expression(self.text, _FIELD)
+        value = self._value(tree)
+        _check_reads_data(tree)
+        return value
+
+    def _value(self, tree: exp.Expression) -> exp.Expression:
+        metric_type = self.definition.metric_type
         core = _unparen(tree)
         if metric_type is MetricType.PERCENTILE:
             return self._percentile(core)
@@ -256,8 +282,7 @@ class _ValueBuilder:
             return exp.Count(this=argument)
         if metric_type is MetricType.DISTINCT_COUNT:
             return exp.Count(this=exp.Distinct(expressions=[argument]))
-        if metric_type in (MetricType.SUM, MetricType.AVERAGE):
-            _check_numeric(tree, self.source, metric_type)
+        _check_numeric(tree, self.source, metric_type)
         return _SIMPLE_AGGREGATE[metric_type](this=argument)
 
     def _wrapped(self, core: exp.Expression) -> exp.Expression:
@@ -276,7 +301,7 @@ class _ValueBuilder:
                 "write the expression alone or wrap it in the matching aggregate",
             )
         self.checker.check(core, Aggregates.REQUIRED_AROUND_COLUMNS)
-        if metric_type in (MetricType.SUM, MetricType.AVERAGE):
+        if metric_type in _SIMPLE_AGGREGATE:
             _check_numeric(core.this, self.source, metric_type)
         return self.rw.rewrite(core, _FIELD)
 
@@ -358,6 +383,8 @@ def _filter_value(value: Any, kind: ColumnKind, is_json: bool, field_name: str) 
         return _parse_date(value, field_name)
     if kind is ColumnKind.TIMESTAMP and isinstance(value, str):
         return _parse_timestamp(value, field_name)
+    if kind is ColumnKind.TIMESTAMP and isinstance(value, datetime):
+        return as_utc(value, field_name)
     if kind is ColumnKind.TIMESTAMP and isinstance(value, date) and not isinstance(value, datetime):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     return value
@@ -389,23 +416,27 @@ def _filters(
     return conditions
 
 
-def _as_bound(value: PeriodBound, kind: ColumnKind, label: str) -> date | datetime | None:
+def _as_bound(value: object, kind: ColumnKind, label: str) -> date | datetime | None:
     """A period bound as the time column's type: UTC datetime, or a whole day."""
     if value is None:
         return None
     if isinstance(value, str):
         value = _parse_timestamp(value, label)
+    if not isinstance(value, date):
+        raise MetricValidationError(
+            label,
+            f"must be a date, a datetime or an ISO text such as '2025-01-01', "
+            f"not {type(value).__name__}",
+        )
     if kind is ColumnKind.TIMESTAMP:
         if isinstance(value, datetime):
-            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+            return as_utc(value, label)
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     if isinstance(value, datetime):
-        utc = value if value.tzinfo is None else value.astimezone(UTC)
+        utc = as_utc(value, label)
         if utc.time() != datetime.min.time():
             raise MetricValidationError(label, "must be a whole day (midnight UTC) for this source")
         return utc.date()
-    if not isinstance(value, date):
-        raise MetricValidationError(label, "must be a date or datetime")
     return value
 
 
@@ -416,7 +447,14 @@ def resolve_period(
     kind = source.time_kind
     lo, hi = _as_bound(start, kind, "start"), _as_bound(end, kind, "end")
     if definition.lookback_days is not None and hi is not None:
-        lo = hi - timedelta(days=definition.lookback_days)
+        try:
+            lo = hi - timedelta(days=definition.lookback_days)
+        except OverflowError:
+            raise MetricValidationError(
+                "lookback_days",
+                f"{definition.lookback_days} days before {hi} is before year 1; "
+                "pick a later end or a shorter look-back",
+            ) from None
     if lo is not None and hi is not None and lo >= hi:
         raise MetricValidationError("start", "the period's start must be before its end")
     return lo, hi
@@ -472,6 +510,7 @@ def compile_metric(
     if model.where is not None:
         tree = parse_expression(model.where, "where")
         ExpressionChecker(source, "where", model.where).check(tree, Aggregates.FORBIDDEN)
+        require_kind(tree, source, "where", Kind.BOOLEAN, "where must be a condition")
         conditions.append(exp.Paren(this=rw.rewrite(tree, "where")))
 
     lo, hi = resolve_period(model, source, start, end)

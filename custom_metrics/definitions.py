@@ -16,7 +16,18 @@ from pathlib import Path
 from typing import Annotated, Any, Final
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from custom_metrics.errors import MetricValidationError
 from custom_metrics.sources import SOURCES
@@ -27,6 +38,7 @@ MAX_FILTERS: Final = 20
 MAX_FILTER_VALUES: Final = 200
 MAX_FILTER_TEXT: Final = 500
 MAX_YAML_BYTES: Final = 256 * 1024
+MAX_PRINCIPAL_TEXT: Final = 100
 
 
 class MetricType(StrEnum):
@@ -59,8 +71,22 @@ class TimeGrain(StrEnum):
     MONTH = "month"
 
 
-FilterScalar = Annotated[str, Field(max_length=MAX_FILTER_TEXT)] | bool | int | float | date | None
+FilterScalar = (
+    Annotated[StrictStr, Field(max_length=MAX_FILTER_TEXT)]
+    | StrictBool
+    | StrictInt
+    | StrictFloat
+    | date
+    | None
+)
 FilterValue = FilterScalar | Annotated[list[FilterScalar], Field(min_length=1, max_length=200)]
+
+
+def _enum_text(value: object) -> object:
+    """Enum fields take their names as text; a number or a boolean is refused, not converted."""
+    if value is None or isinstance(value, StrEnum):
+        return value
+    raise ValueError(f"must be one of the names as text, not {type(value).__name__}")
 
 
 def _check_plain_text(value: str | None, *, allow_newlines: bool = False) -> str | None:
@@ -78,36 +104,39 @@ def _check_plain_text(value: str | None, *, allow_newlines: bool = False) -> str
 
 
 class MetricDefinition(BaseModel):
-    """A user-defined metric: what to aggregate, over which source, sliced how, seen by whom."""
+    """A user-defined metric: what to aggregate, over which source, sliced how, seen by whom.
+
+    Types are strict: `percentile: '0.5'` or `lookback_days: true` are refused, not converted.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=MAX_EXPRESSION_LENGTH)
+    name: StrictStr = Field(min_length=1, max_length=200)
+    description: StrictStr = Field(default="", max_length=MAX_EXPRESSION_LENGTH)
     metric_type: MetricType
-    data_source: str
-    calculation_formula: str = Field(min_length=1)
-    percentile: float | None = None
-    dimensions: tuple[str, ...] = Field(default=(), max_length=MAX_DIMENSIONS)
+    data_source: StrictStr
+    calculation_formula: StrictStr = Field(min_length=1)
+    percentile: StrictFloat | None = None
+    dimensions: tuple[StrictStr, ...] = Field(default=(), max_length=MAX_DIMENSIONS)
     filters: dict[str, FilterValue] = Field(default_factory=dict, max_length=MAX_FILTERS)
-    where: str | None = None
+    where: StrictStr | None = None
     time_grain: TimeGrain | None = None
-    lookback_days: int | None = Field(default=None, ge=1, le=366)
+    lookback_days: StrictInt | None = Field(default=None, ge=1, le=366)
     visibility: Visibility = Visibility.PRIVATE
-    owner: str | None = Field(default=None, max_length=100)
-    team: str | None = Field(default=None, max_length=100)
-    organization: str | None = Field(default=None, max_length=100)
-    is_active: bool = True
+    owner: StrictStr | None = Field(default=None, max_length=MAX_PRINCIPAL_TEXT)
+    team: StrictStr | None = Field(default=None, max_length=MAX_PRINCIPAL_TEXT)
+    organization: StrictStr | None = Field(default=None, max_length=MAX_PRINCIPAL_TEXT)
+    is_active: StrictBool = True
 
     @field_validator("metric_type", "visibility", mode="before")
     @classmethod
     def _upper_enum(cls, value: object) -> object:
-        return value.strip().upper() if isinstance(value, str) else value
+        return value.strip().upper() if isinstance(value, str) else _enum_text(value)
 
     @field_validator("time_grain", mode="before")
     @classmethod
     def _lower_enum(cls, value: object) -> object:
-        return value.strip().lower() if isinstance(value, str) else value
+        return value.strip().lower() if isinstance(value, str) else _enum_text(value)
 
     @field_validator("percentile")
     @classmethod
@@ -193,14 +222,42 @@ def _documents(data: object, origin: str) -> Iterator[tuple[str, object]]:
         raise MetricValidationError(origin, "expected a definition or a list of definitions")
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (the last would win)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:
+                continue  # an unhashable key: the base class reports it
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping",
+                    node.start_mark,
+                    f"found the key {key!r} twice (remove one)",
+                    key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_definitions_text(text: str, origin: str = "<yaml>") -> list[MetricDefinition]:
     """Definitions from YAML text: one mapping, a list, or a mapping with `definitions:`."""
     if len(text.encode("utf-8")) > MAX_YAML_BYTES:
         raise MetricValidationError(origin, f"file is larger than {MAX_YAML_BYTES} bytes")
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as error:
         raise MetricValidationError(origin, f"not valid YAML: {error}") from None
+    except RecursionError:
+        raise MetricValidationError(
+            origin, "YAML nests too deeply; a definition is a flat mapping"
+        ) from None
     out: list[MetricDefinition] = []
     for where, item in _documents(data, origin):
         if not isinstance(item, Mapping):

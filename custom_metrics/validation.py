@@ -17,6 +17,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Final
 
@@ -28,11 +29,18 @@ from sqlglot.tokenizer_core import Token, TokenType
 
 from custom_metrics.definitions import MAX_EXPRESSION_LENGTH
 from custom_metrics.errors import MetricValidationError
+from custom_metrics.kinds import KindChecker
 from custom_metrics.sources import ColumnKind, DataSource
 
 MAX_PAREN_DEPTH: Final = 16
 MAX_TOKENS: Final = 600
 MAX_AST_DEPTH: Final = 40
+# Literals: text up to 200 characters, numbers up to 38 digits (DuckDB's widest DECIMAL) between
+# 1e-30 and 1e37; LIKE patterns up to 100 characters with few wildcards (see check_like).
+MAX_STRING_LITERAL: Final = 200
+MAX_NUMBER_DIGITS: Final = 38
+MAX_LIKE_PATTERN: Final = 100
+MAX_LIKE_PERCENTS: Final = 10
 IDENTIFIER_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 COLUMN_RE: Final = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 READ_DIALECT: Final = "postgres"
@@ -189,6 +197,26 @@ class ParsedExpression:
     tree: exp.Expression
     text: str
     field: str
+
+
+def plain_number(text: str) -> Decimal:
+    """A number literal as an exact Decimal in plain form (`1e3` -> 1000, never 1E+3).
+
+    DuckDB binds a Decimal with a positive exponent as if it had none (1E+3 became 1), so every
+    literal is normalised here; ValueError says why a literal is refused.
+    """
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"bad number {text!r}") from None
+    if not value.is_finite():
+        raise ValueError(f"bad number {text!r}")
+    if value and not -30 <= value.adjusted() <= MAX_NUMBER_DIGITS - 2:
+        raise ValueError(f"number {text!r} is out of range (1e-30 .. 1e{MAX_NUMBER_DIGITS - 2})")
+    plain = format(value, "f")
+    if sum(c.isdigit() for c in plain) > MAX_NUMBER_DIGITS:
+        raise ValueError(f"number {text!r} has more than {MAX_NUMBER_DIGITS} digits")
+    return Decimal(plain)
 
 
 def check_characters(text: str, field: str) -> None:
@@ -377,6 +405,7 @@ class ExpressionChecker:
                 self._check_column(node, aggregates, in_aggregate)
                 continue
             if isinstance(node, exp.Literal):
+                self._check_literal(node)
                 continue
             if isinstance(node, AGGREGATE_NODES):
                 if aggregates is Aggregates.FORBIDDEN:
@@ -406,6 +435,8 @@ class ExpressionChecker:
                 raise self.fail(node, self._reason(node))
             if isinstance(node, exp.In):
                 self._check_in(node)
+            if isinstance(node, exp.Like | exp.ILike):
+                self._check_like(node)
             if isinstance(node, (*_COMPARISONS, exp.Between, exp.In)):
                 self._check_json_comparison(node)
             if isinstance(node, _NUMERIC_NODES):
@@ -413,6 +444,46 @@ class ExpressionChecker:
             stack.extend((c, node, in_aggregate) for c in _children(node))
         if aggregates is Aggregates.REQUIRED_AROUND_COLUMNS and not found_aggregate:
             raise MetricValidationError(self.field, "each side of a RATIO needs an aggregate")
+        KindChecker(self.source, self.field).kind(tree)
+
+    def _check_literal(self, node: exp.Literal) -> None:
+        if node.is_string:
+            if len(str(node.this)) > MAX_STRING_LITERAL:
+                raise self.fail(
+                    node, f"a quoted text is longer than {MAX_STRING_LITERAL} characters"
+                )
+            return
+        try:
+            plain_number(str(node.this))
+        except ValueError as error:
+            raise self.fail(node, str(error)) from None
+
+    def _check_like(self, node: exp.Expression) -> None:
+        """Bound LIKE / ILIKE patterns: DuckDB matches some of them in exponential time.
+
+        Measured on DuckDB 1.x: `'a'*44 like '_%_%..._%b'` (11 pairs) takes about 27 s, and
+        ILIKE backtracks on every `%` even without `_`. A pattern must be one quoted text of at
+        most 100 characters; with `_`, or under ILIKE, at most one `%` may stand before the
+        trailing ones (then matching is linear in the text).
+        """
+        op = "ILIKE" if isinstance(node, exp.ILike) else "LIKE"
+        pattern = node.expression
+        while isinstance(pattern, exp.Paren):
+            pattern = pattern.this
+        if not isinstance(pattern, exp.Literal) or not pattern.is_string:
+            raise self.fail(node, f"{op} needs a quoted pattern such as 'a%', not an expression")
+        text = str(pattern.this)
+        if len(text) > MAX_LIKE_PATTERN:
+            raise self.fail(pattern, f"{op} pattern is longer than {MAX_LIKE_PATTERN} characters")
+        inner = text.rstrip("%").count("%")
+        if text.count("%") > MAX_LIKE_PERCENTS:
+            raise self.fail(pattern, f"{op} pattern has more than {MAX_LIKE_PERCENTS} '%'")
+        if inner > 1 and ("_" in text or op == "ILIKE"):
+            raise self.fail(
+                pattern,
+                f"{op} pattern {text!r} is too expensive to match: with '_' or ILIKE, at most "
+                "one '%' may come before the trailing ones (e.g. '%abc%' or 'a_c%')",
+            )
 
     def _reason(self, node: exp.Expression) -> str:
         if isinstance(node, exp.Anonymous):

@@ -11,12 +11,14 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
     UnresolvedAssetJobDefinition,
 )
 
+from orchestration.alerts import run_failure_alert_sensor
 from orchestration.custom_metrics_assets import (
     build_custom_metrics_asset,
     custom_metrics_job,
     custom_metrics_schedule,
 )
 from orchestration.dbt_assets import build_grain_assets
+from orchestration.freshness import freshness_checks, freshness_sensor
 from orchestration.instance import batch_event_writes
 from orchestration.jobs import rollup_job
 from orchestration.manifest import ensure_manifest
@@ -90,6 +92,7 @@ def build_rollups(settings: OrchestrationSettings) -> RollupDefinitions:
 
 def definitions_for(rollups: RollupDefinitions) -> Definitions:
     """The code location holding these rollups, the raw events and the dbt resource."""
+    checks = freshness_checks(rollups.assets)
     return Definitions(
         assets=[RAW_EVENTS, *rollups.assets.values(), rollups.custom_metrics],
         jobs=[*rollups.jobs.values(), rollups.custom_metrics_job, *realtime_jobs()],
@@ -98,7 +101,8 @@ def definitions_for(rollups: RollupDefinitions) -> Definitions:
             rollups.custom_metrics_schedule,
             *realtime_schedules(),
         ],
-        sensors=rollups.sensors,
+        asset_checks=checks,
+        sensors=[*rollups.sensors, run_failure_alert_sensor(), freshness_sensor(checks)],
         resources={"dbt": dbt_resource(), **realtime_resources()},
     )
 

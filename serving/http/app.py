@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from serving.http import (
     monitoring,
+    page,
     problems,
     routes_custom,
     routes_dashboards,
@@ -47,4 +48,6 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.include_router(routes_custom.router)
     app.include_router(routes_realtime.router)
     app.include_router(monitoring.router)
+    app.include_router(page.router)
+    app.mount("/static", page.static_files(), name="static")
     return app

@@ -23,8 +23,13 @@ class ServerSettings:
     redis_url: str = field(
         default_factory=lambda: os.environ.get("REDIS_URL") or "redis://localhost:6379/0"
     )
-    realtime_prefix: str = "rt:"
-    cache_namespace: str = "metrics"
+    # The same Redis names Dagster's sensors and jobs use, so invalidations reach this server.
+    realtime_prefix: str = field(
+        default_factory=lambda: os.environ.get("METRICS_REALTIME_PREFIX", "").strip() or "rt:"
+    )
+    cache_namespace: str = field(
+        default_factory=lambda: os.environ.get("METRICS_CACHE_NAMESPACE", "").strip() or "metrics"
+    )
     # A revoked token stops working within this many seconds (lookups are memoized this long).
     token_memo_seconds: float = 5.0
     session_seconds: int = 12 * 3600

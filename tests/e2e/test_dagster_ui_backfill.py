@@ -24,6 +24,7 @@ from metrics_events import ensure_source_table, load_events
 from tests.batch import reference
 from tests.batch.edge_events import generated_events
 from tests.batch.harness import assert_same_rows, rows_by_grain
+from tests.browser import chromium_path
 from warehouse import WarehouseConfig, connect
 
 pytestmark = pytest.mark.slow
@@ -54,22 +55,7 @@ def _graphql(port: int, query: str, variables: dict[str, Any] | None = None) -> 
 @pytest.fixture(scope="module")
 def chromium() -> str:
     """Debian's chromium, installed by the test set-up when it is missing."""
-    found = shutil.which("chromium")
-    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], env=env, check=False, capture_output=True)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "chromium"],
-            env=env,
-            check=False,
-            capture_output=True,
-        )
-        found = shutil.which("chromium")
-    if found is None:
-        if os.environ.get("METRICS_REQUIRE_SERVICES") == "1":
-            pytest.fail("chromium is not installed and could not be installed")
-        pytest.skip("chromium is not installed")
-    return found
+    return chromium_path()
 
 
 @pytest.fixture()

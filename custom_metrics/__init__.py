@@ -5,7 +5,7 @@ bound parameters; `CustomMetricService` stores versioned definitions with visibi
 test-runs and calculates them read-only under a timeout, and audits every calculation.
 """
 
-from custom_metrics.access import SYSTEM, Principal, can_edit, can_view
+from custom_metrics.access import OPERATOR, SYSTEM, Principal, can_edit, can_view
 from custom_metrics.compiler import CompiledMetric, compile_metric, validate_definition
 from custom_metrics.definitions import (
     MetricDefinition,
@@ -34,6 +34,7 @@ from custom_metrics.service import (
 from custom_metrics.sources import SOURCES, DataSource
 
 __all__ = [
+    "OPERATOR",
     "SOURCES",
     "SYSTEM",
     "CalculationResult",

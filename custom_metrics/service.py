@@ -117,7 +117,11 @@ class CustomMetricService:
     # definitions -------------------------------------------------------------------------
 
     def _owned(self, model: MetricDefinition) -> MetricDefinition:
-        """Fill owner/team/organization from the principal; refuse acting for others."""
+        """Fill owner/team/organization from the principal; refuse acting for others.
+
+        The result is validated again as a whole (the principal's names included), so nothing
+        unchecked is stored.
+        """
         p = self.principal
         updates: dict[str, Any] = {}
         if model.owner is None:
@@ -130,9 +134,9 @@ class CustomMetricService:
                 updates[name] = mine
             elif theirs != mine and not p.is_system:
                 raise MetricPermissionError(f"{p.user_id} is not a member of {name} {theirs}")
-        return (
-            _check_audience(model.model_copy(update=updates)) if updates else _check_audience(model)
-        )
+        if updates:
+            model = parse_definition({**model.model_dump(), **updates})
+        return _check_audience(model)
 
     def create_definition(
         self, definition: MetricDefinition | Mapping[str, Any]
@@ -172,16 +176,21 @@ class CustomMetricService:
         return self.update_definition(definition_id, {"is_active": False})
 
     def get_definition(self, definition_id: str, version: int | None = None) -> StoredDefinition:
-        """The current (or a given) version, if the principal may see the definition."""
-        current = self.store.get(definition_id)
-        if current is None or not can_view(self.principal, current.definition):
-            raise MetricNotFoundError(f"no definition {definition_id!r} visible to you")
-        if version is None or version == current.version:
-            return current
-        older = self.store.get(definition_id, version)
-        if older is None:
-            raise MetricNotFoundError(f"definition {definition_id!r} has no version {version}")
-        return older
+        """The current (or a given) version, if the principal may see that version.
+
+        Each version carries its own visibility: an earlier PRIVATE version stays private
+        after a later one is shared.
+        """
+        if version is None:
+            found = self.store.get(definition_id)
+        elif isinstance(version, bool) or not isinstance(version, int):
+            raise MetricValidationError("version", "must be a whole number")
+        else:
+            found = self.store.get(definition_id, version)
+        if found is None or not can_view(self.principal, found.definition):
+            which = "" if version is None else f" version {version}"
+            raise MetricNotFoundError(f"no definition {definition_id!r}{which} visible to you")
+        return found
 
     def list_definitions(self, *, include_inactive: bool = False) -> list[StoredDefinition]:
         """Current versions the principal may see."""
@@ -189,19 +198,28 @@ class CustomMetricService:
         return [s for s in found if can_view(self.principal, s.definition)]
 
     def history(self, definition_id: str) -> list[StoredDefinition]:
-        """Every version of a visible definition, oldest first."""
-        self.get_definition(definition_id)
-        return self.store.history(definition_id)
+        """The versions of a definition the principal may see, oldest first."""
+        visible = [
+            s for s in self.store.history(definition_id) if can_view(self.principal, s.definition)
+        ]
+        if not visible:
+            raise MetricNotFoundError(f"no definition {definition_id!r} visible to you")
+        return visible
+
+    def _visible_versions(self, definition_id: str) -> set[int]:
+        return {s.version for s in self.history(definition_id)}
 
     def values(self, definition_id: str) -> list[StoredValue]:
-        """Stored values of a visible definition."""
-        self.get_definition(definition_id)
-        return self.store.values(definition_id)
+        """Stored values computed by versions the principal may see."""
+        visible = self._visible_versions(definition_id)
+        return [v for v in self.store.values(definition_id) if v.definition_version in visible]
 
     def calculations(self, definition_id: str) -> list[CalculationRecord]:
-        """The audit trail of a visible definition."""
-        self.get_definition(definition_id)
-        return self.store.calculations(definition_id)
+        """The audit trail of the versions the principal may see."""
+        visible = self._visible_versions(definition_id)
+        return [
+            c for c in self.store.calculations(definition_id) if c.definition_version in visible
+        ]
 
     def usage(self, definition_id: str) -> Usage | None:
         """How often a visible definition was calculated, and when last."""

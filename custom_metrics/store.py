@@ -8,6 +8,7 @@ Every statement uses bound parameters; identifiers come from the configured sche
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from typing import Any, Final
 
 from custom_metrics.definitions import MetricDefinition
 from warehouse import Warehouse
+
+log = logging.getLogger(__name__)
 
 DEFINITIONS: Final = "custom_metric_definitions"
 VALUES: Final = "custom_metric_values"
@@ -260,7 +263,21 @@ class MetricStore:
             f"where {where} order by created_at, definition_id, version",
             params,
         )
-        return [self._from_row(dict(zip(_DEFINITION_COLUMNS, r, strict=True))) for r in rows]
+        found: list[StoredDefinition] = []
+        for row in rows:
+            record = dict(zip(_DEFINITION_COLUMNS, row, strict=True))
+            try:
+                found.append(self._from_row(record))
+            except (ValueError, TypeError, KeyError) as error:
+                # One damaged row (written by an older version, or by hand) must not hide the
+                # others: it is skipped and reported, and the rest stay readable.
+                log.warning(
+                    "skipping unreadable custom metric definition %r version %r: %s",
+                    record.get("definition_id"),
+                    record.get("version"),
+                    str(error).splitlines()[0],
+                )
+        return found
 
     @staticmethod
     def _from_row(row: dict[str, Any]) -> StoredDefinition:

@@ -1,12 +1,19 @@
 """Running compiled metrics safely: cost class from EXPLAIN, read-only, bounded in time.
 
-PostgreSQL: one `READ ONLY` transaction, `SET LOCAL statement_timeout` per statement (optionally
-`SET LOCAL ROLE` to a role that can only read the allowed tables); cost is the planner's total
-cost from plain `EXPLAIN (FORMAT JSON)` (never ANALYZE, so nothing runs to estimate).
+One calculation (every bucket of a series) has one time limit, estimation included: the
+EXPLAINs share `explain_timeout_ms`, then the buckets share the timeout of the dearest bucket's
+cost class, counted from the start. A calculation that runs out stops with MetricTimeoutError.
+
+PostgreSQL: one `READ ONLY` transaction, `SET LOCAL statement_timeout` per statement set to the
+time left (optionally `SET LOCAL ROLE` to a role that can only read the allowed tables); cost is
+the planner's total cost from plain `EXPLAIN (FORMAT JSON)` (never ANALYZE, so nothing runs).
 
 DuckDB: a separate cursor in a `BEGIN TRANSACTION READ ONLY` transaction; cost is the summed
 "Estimated Cardinality" of `EXPLAIN (FORMAT JSON)`; DuckDB has no statement timeout, so a
-watchdog thread calls `interrupt()` on that cursor once the class's time is up.
+watchdog thread calls `interrupt()` on that cursor (for EXPLAIN too) once the time is up. DuckDB
+honours an interrupt only between vector chunks and not while it folds constants at plan time,
+so what could hold a CPU inside one chunk (expensive LIKE patterns, huge literals) is refused
+by validation instead (custom_metrics.validation).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -105,6 +112,22 @@ class QueryTimeout(QueryFailure, MetricTimeoutError):
     """A statement ran out of time."""
 
 
+class _Deadline:
+    """The time left for one calculation, in whole milliseconds (from a monotonic clock)."""
+
+    def __init__(self, clock: Callable[[], float], budget_ms: int) -> None:
+        self.clock = clock
+        self.budget_ms = budget_ms
+        self.started = clock()
+
+    def extend_to(self, budget_ms: int) -> None:
+        """Count `budget_ms` from the same start (estimation spent part of it already)."""
+        self.budget_ms = budget_ms
+
+    def left_ms(self) -> int:
+        return int(self.budget_ms - (self.clock() - self.started) * 1000)
+
+
 def _walk_plan(node: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
     stack = [node]
     while stack:
@@ -159,9 +182,16 @@ def _watchdog(cursor: Any, timeout_ms: int) -> Iterator[threading.Event]:
 class ReadOnlyRunner:
     """Runs compiled metrics of one warehouse under an ExecutionPolicy."""
 
-    def __init__(self, warehouse: Warehouse, policy: ExecutionPolicy | None = None) -> None:
+    def __init__(
+        self,
+        warehouse: Warehouse,
+        policy: ExecutionPolicy | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.warehouse = warehouse
         self.policy = policy or ExecutionPolicy()
+        self.clock = clock
 
     def run(self, queries: Sequence[CompiledMetric]) -> list[QueryResult]:
         """Estimate and run each query in one read-only transaction; all or nothing."""
@@ -176,14 +206,38 @@ class ReadOnlyRunner:
 
     def estimate(self, query: CompiledMetric) -> CostEstimate:
         """The cost class of one query, from EXPLAIN only (read-only, nothing executed)."""
+        deadline = _Deadline(self.clock, self.policy.explain_timeout_ms)
         if self.warehouse.dialect == "postgres":
-            with self._pg_read_only():
-                return self._pg_estimate(query)
+            try:
+                with self._pg_read_only():
+                    return self._pg_estimate(query, deadline)
+            except MetricExecutionError:
+                raise
+            except Exception as error:
+                raise self._pg_failure(error, None, deadline) from error
         cursor = self._duckdb_cursor()
         try:
-            return self._duckdb_estimate(cursor, query)
+            return self._duckdb_estimate(cursor, query, deadline)
         finally:
             self._duckdb_finish(cursor, commit=False)
+
+    def _limit(self, costs: Sequence[CostEstimate], deadline: _Deadline) -> int:
+        """The calculation's time limit: the dearest query's class, counted from the start."""
+        dearest = max(costs, key=lambda c: c.estimate)
+        timeout = self.policy.timeout_for(dearest.cost_class)
+        deadline.extend_to(timeout)
+        return timeout
+
+    @staticmethod
+    def _left(deadline: _Deadline, cost: CostEstimate | None, what: str) -> int:
+        left = deadline.left_ms()
+        if left <= 0:
+            raise QueryTimeout(
+                f"timeout: {what} ran out of its {deadline.budget_ms} ms time limit",
+                cost,
+                deadline.budget_ms,
+            )
+        return left
 
     # PostgreSQL --------------------------------------------------------------------------
 
@@ -197,25 +251,38 @@ class ReadOnlyRunner:
             yield
 
     def _pg_timeout(self, timeout_ms: int) -> None:
-        self.warehouse.execute(f"set local statement_timeout = {int(timeout_ms)}")
+        self.warehouse.execute(f"set local statement_timeout = {max(1, int(timeout_ms))}")
 
-    def _pg_estimate(self, query: CompiledMetric) -> CostEstimate:
-        self._pg_timeout(self.policy.explain_timeout_ms)
+    def _pg_estimate(self, query: CompiledMetric, deadline: _Deadline) -> CostEstimate:
+        self._pg_timeout(self._left(deadline, None, "cost estimation"))
         rows = self.warehouse.query("explain (format json) " + query.sql, query.params)
         cost = _postgres_cost(rows[0][0])
         return CostEstimate(self.policy.classify(cost, "postgres"), cost, "cost")
 
+    @staticmethod
+    def _pg_failure(
+        error: Exception, cost: CostEstimate | None, deadline: _Deadline
+    ) -> QueryFailure:
+        if _is_pg_timeout(error):
+            return QueryTimeout(
+                f"cancelled by statement_timeout: the calculation ran out of its "
+                f"{deadline.budget_ms} ms time limit "
+                f"(cost class {cost.cost_class if cost else 'not known yet'})",
+                cost,
+                deadline.budget_ms,
+            )
+        return QueryFailure(f"{type(error).__name__}: {error}".strip(), cost, deadline.budget_ms)
+
     def _run_postgres(self, queries: Sequence[CompiledMetric]) -> list[QueryResult]:
         results: list[QueryResult] = []
+        deadline = _Deadline(self.clock, self.policy.explain_timeout_ms)
         cost: CostEstimate | None = None
-        timeout: int | None = None
         try:
             with self._pg_read_only():
-                for query in queries:
-                    cost, timeout = None, None
-                    cost = self._pg_estimate(query)
-                    timeout = self.policy.timeout_for(cost.cost_class)
-                    self._pg_timeout(timeout)
+                costs = [self._pg_estimate(query, deadline) for query in queries]
+                timeout = self._limit(costs, deadline)
+                for query, cost in zip(queries, costs, strict=True):
+                    self._pg_timeout(self._left(deadline, cost, "the calculation"))
                     began = time.perf_counter()
                     rows, columns = self.warehouse.query_with_columns(query.sql, query.params)
                     elapsed = round((time.perf_counter() - began) * 1000)
@@ -223,14 +290,7 @@ class ReadOnlyRunner:
         except MetricExecutionError:
             raise
         except Exception as error:
-            if _is_pg_timeout(error):
-                raise QueryTimeout(
-                    f"cancelled by statement_timeout after {timeout} ms "
-                    f"(cost class {cost.cost_class if cost else 'unknown'})",
-                    cost,
-                    timeout,
-                ) from error
-            raise QueryFailure(f"{type(error).__name__}: {error}".strip(), cost, timeout) from error
+            raise self._pg_failure(error, cost, deadline) from error
         return results
 
     # DuckDB ------------------------------------------------------------------------------
@@ -248,38 +308,55 @@ class ReadOnlyRunner:
             cursor.execute("commit" if commit else "rollback")
         cursor.close()
 
-    def _duckdb_estimate(self, cursor: Any, query: CompiledMetric) -> CostEstimate:
-        plan = cursor.execute("explain (format json) " + query.sql, query.params).fetchall()
+    def _duckdb_execute(
+        self, cursor: Any, query: CompiledMetric, sql: str, left_ms: int, timeout: QueryTimeout
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run one statement under the watchdog; `timeout` is raised if it fires."""
+        import duckdb
+
+        with _watchdog(cursor, left_ms) as fired:
+            try:
+                result = cursor.execute(sql, query.params)
+                columns = [d[0] for d in result.description or ()]
+                return columns, [tuple(r) for r in result.fetchall()]
+            except duckdb.InterruptException as error:
+                if fired.is_set():
+                    raise timeout from error
+                raise
+
+    def _duckdb_estimate(
+        self, cursor: Any, query: CompiledMetric, deadline: _Deadline
+    ) -> CostEstimate:
+        left = self._left(deadline, None, "cost estimation")
+        timeout = QueryTimeout(
+            f"cost estimation was interrupted after {deadline.budget_ms} ms", None, None
+        )
+        _, plan = self._duckdb_execute(
+            cursor, query, "explain (format json) " + query.sql, left, timeout
+        )
         rows = sum(_duckdb_rows(str(text)) for _, text in plan)
         return CostEstimate(self.policy.classify(rows, "duckdb"), rows, "rows")
 
     def _run_duckdb(self, queries: Sequence[CompiledMetric]) -> list[QueryResult]:
-        import duckdb
-
         results: list[QueryResult] = []
         cursor = self._duckdb_cursor()
+        deadline = _Deadline(self.clock, self.policy.explain_timeout_ms)
         cost: CostEstimate | None = None
         timeout: int | None = None
         ok = False
         try:
-            for query in queries:
-                cost, timeout = None, None
-                cost = self._duckdb_estimate(cursor, query)
-                timeout = self.policy.timeout_for(cost.cost_class)
+            costs = [self._duckdb_estimate(cursor, query, deadline) for query in queries]
+            timeout = self._limit(costs, deadline)
+            for index, (query, cost) in enumerate(zip(queries, costs, strict=True)):
+                left = self._left(deadline, cost, "the calculation")
+                stop = QueryTimeout(
+                    f"interrupted: the calculation ran out of its {timeout} ms time limit "
+                    f"in query {index + 1} of {len(queries)} (cost class {cost.cost_class})",
+                    cost,
+                    timeout,
+                )
                 began = time.perf_counter()
-                with _watchdog(cursor, timeout) as fired:
-                    try:
-                        result = cursor.execute(query.sql, query.params)
-                        columns = [d[0] for d in result.description or ()]
-                        rows = [tuple(r) for r in result.fetchall()]
-                    except duckdb.InterruptException as error:
-                        if fired.is_set():
-                            raise QueryTimeout(
-                                f"interrupted after {timeout} ms (cost class {cost.cost_class})",
-                                cost,
-                                timeout,
-                            ) from error
-                        raise
+                columns, rows = self._duckdb_execute(cursor, query, query.sql, left, stop)
                 elapsed = round((time.perf_counter() - began) * 1000)
                 results.append(QueryResult(columns, rows, cost, timeout, elapsed))
             ok = True

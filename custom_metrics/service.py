@@ -172,8 +172,18 @@ class CustomMetricService:
         )
 
     def deactivate_definition(self, definition_id: str) -> StoredDefinition:
-        """A new version with is_active false: it is no longer calculated on schedule."""
-        return self.update_definition(definition_id, {"is_active": False})
+        """A new version with is_active false: it is no longer calculated on schedule.
+
+        The SQL is not compiled again, so a definition that stopped being accepted (stored
+        before a rule was tightened) can still be switched off.
+        """
+        current = self.get_definition(definition_id)
+        if not can_edit(self.principal, current.definition):
+            raise MetricPermissionError(f"{self.principal.user_id} may not edit {definition_id}")
+        model = parse_definition({**current.definition.model_dump(), "is_active": False})
+        return self.store.insert_version(
+            definition_id, current.version + 1, model, self.principal.user_id, self.clock()
+        )
 
     def get_definition(self, definition_id: str, version: int | None = None) -> StoredDefinition:
         """The current (or a given) version, if the principal may see that version.

@@ -314,3 +314,66 @@ def postgres_warehouse(params: dict[str, str], schema: str) -> Warehouse:
     raw = psycopg2.connect(options="-c timezone=UTC", connect_timeout=10, **params)
     raw.autocommit = True
     return Warehouse(config, raw)
+
+
+# ---- recording what reaches the database ----------------------------------------------
+
+
+class _Statements(list[str]):
+    """The statements seen so far; calls a hook as each one arrives."""
+
+    def __init__(self, hook: Callable[[str], None] | None) -> None:
+        super().__init__()
+        self.hook = hook
+
+    def append(self, sql: str) -> None:
+        super().append(sql)
+        if self.hook is not None:
+            self.hook(sql)
+
+
+class RecordingRaw:
+    """Wraps a driver connection and records every statement sent through it (and tells
+    `on_execute`, if given, before each one runs)."""
+
+    def __init__(self, raw: Any, on_execute: Callable[[str], None] | None = None) -> None:
+        object.__setattr__(self, "_raw", raw)
+        object.__setattr__(self, "statements", _Statements(on_execute))
+
+    def execute(self, sql: str, *args: Any, **kwargs: Any) -> Any:
+        self.statements.append(sql)
+        return self._raw.execute(sql, *args, **kwargs)
+
+    def executemany(self, sql: str, *args: Any, **kwargs: Any) -> Any:
+        self.statements.append(sql)
+        return self._raw.executemany(sql, *args, **kwargs)
+
+    def cursor(self) -> Any:
+        return RecordingCursor(self._raw.cursor(), self.statements)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._raw, name, value)
+
+
+class RecordingCursor:
+    def __init__(self, cursor: Any, statements: list[str]) -> None:
+        self._cursor = cursor
+        self._statements = statements
+
+    def execute(self, sql: str, *args: Any, **kwargs: Any) -> Any:
+        self._statements.append(sql)
+        result = self._cursor.execute(sql, *args, **kwargs)
+        return self if result is self._cursor else result
+
+    def __enter__(self) -> RecordingCursor:
+        self._cursor.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._cursor.__exit__(*exc)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)

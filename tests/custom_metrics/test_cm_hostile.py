@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from cm_support import RecordingRaw
 
 from custom_metrics import (
     CustomMetricService,
@@ -228,52 +229,6 @@ def test_compile_rejects(overrides: dict[str, Any], field: str, dialect: str) ->
         compile_metric(definition(overrides), dialect)
     assert caught.value.field.startswith(field), str(caught.value)
     assert str(caught.value).startswith(caught.value.field)
-
-
-class RecordingRaw:
-    """Wraps a driver connection and records every statement sent through it."""
-
-    def __init__(self, raw: Any) -> None:
-        object.__setattr__(self, "_raw", raw)
-        object.__setattr__(self, "statements", [])
-
-    def execute(self, sql: str, *args: Any, **kwargs: Any) -> Any:
-        self.statements.append(sql)
-        return self._raw.execute(sql, *args, **kwargs)
-
-    def executemany(self, sql: str, *args: Any, **kwargs: Any) -> Any:
-        self.statements.append(sql)
-        return self._raw.executemany(sql, *args, **kwargs)
-
-    def cursor(self) -> Any:
-        return RecordingCursor(self._raw.cursor(), self.statements)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._raw, name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        setattr(self._raw, name, value)
-
-
-class RecordingCursor:
-    def __init__(self, cursor: Any, statements: list[str]) -> None:
-        self._cursor = cursor
-        self._statements = statements
-
-    def execute(self, sql: str, *args: Any, **kwargs: Any) -> Any:
-        self._statements.append(sql)
-        result = self._cursor.execute(sql, *args, **kwargs)
-        return self if result is self._cursor else result
-
-    def __enter__(self) -> RecordingCursor:
-        self._cursor.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._cursor.__exit__(*exc)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._cursor, name)
 
 
 @pytest.fixture()

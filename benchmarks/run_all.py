@@ -42,6 +42,10 @@ BENCHMARKS: dict[str, tuple[list[str], str]] = {
         [PY, "benchmarks/bench_cache.py"],
         "cache hit vs bare GET; dashboard from cache vs computed",
     ),
+    "http": (
+        [PY, "benchmarks/bench_http.py"],
+        "HTTP API at 32 connections (wrk): cached dashboard and rollup page vs /healthz",
+    ),
     "custom-metrics": (
         [PY, "benchmarks/bench_custom_metrics.py"],
         "compile time per definition; compiled query vs hand-written SQL",

@@ -12,6 +12,7 @@ from serving.http import (
     monitoring,
     page,
     problems,
+    routes_admin,
     routes_custom,
     routes_dashboards,
     routes_metrics,
@@ -47,6 +48,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.include_router(routes_dashboards.router)
     app.include_router(routes_custom.router)
     app.include_router(routes_realtime.router)
+    app.include_router(routes_admin.router)
     app.include_router(monitoring.router)
     app.include_router(page.router)
     app.mount("/static", page.static_files(), name="static")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from custom_metrics import Principal
 from serving.http.context import ServerContext
@@ -102,9 +103,17 @@ def optional_caller(request: Request) -> Caller | None:
     return None
 
 
-def require_caller(request: Request) -> Caller:
-    """The caller; 401 when there are no credentials."""
-    caller = optional_caller(request)
+async def require_caller(request: Request) -> Caller:
+    """The caller; 401 when there are no credentials. A memoized token is checked on the event
+    loop; anything that needs the warehouse or Redis runs in the thread pool."""
+    header = request.headers.get("authorization")
+    if header is not None and header[:7].lower() == "bearer ":
+        known, record = context_of(request).remembered_token(header[7:].strip())
+        if known:
+            if record is None:
+                raise unauthorized("the token is not valid (unknown or revoked)")
+            return Caller(record)
+    caller = await run_in_threadpool(optional_caller, request)
     if caller is None:
         raise unauthorized("send 'Authorization: Bearer <token>' (see `metrics tokens create`)")
     return caller

@@ -58,14 +58,21 @@ class ServerContext:
             self.settings.redis_url, prefix=self.settings.realtime_prefix
         )
 
+    def remembered_token(self, text: str) -> tuple[bool, TokenRecord | None]:
+        """(True, record) when a lookup of this token is still memoized; no I/O."""
+        with self._tokens_lock:
+            memo = self._tokens.get(hash_token(text))
+        if memo is not None and memo[0] > time.monotonic():
+            return True, memo[1]
+        return False, None
+
     def token(self, text: str) -> TokenRecord | None:
         """The live token with this text (memoized briefly), or None."""
+        known, remembered = self.remembered_token(text)
+        if known:
+            return remembered
         memo_key = hash_token(text)
         now = time.monotonic()
-        with self._tokens_lock:
-            memo = self._tokens.get(memo_key)
-        if memo is not None and memo[0] > now:
-            return memo[1]
         with self.pool.connection() as wh:
             record = TokenStore(wh).lookup(text)
         if self.settings.token_memo_seconds > 0:

@@ -6,6 +6,7 @@ and, for bad input, ``field`` naming the offending parameter or definition field
 
 from __future__ import annotations
 
+import logging
 from http import HTTPStatus
 from typing import Any
 
@@ -25,6 +26,7 @@ from custom_metrics import (
 from warehouse import WarehouseBusyError
 
 PROBLEM_JSON = "application/problem+json"
+logger = logging.getLogger("serving.http")
 
 
 class Problem(Exception):
@@ -100,6 +102,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(MetricExecutionError)
     async def _metric_failed(_: Request, error: MetricExecutionError) -> Response:
         return problem_response(500, str(error))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, error: Exception) -> Response:
+        logger.exception("unexpected error", exc_info=error)
+        return problem_response(500, f"internal error ({type(error).__name__}); see the server log")
 
     @app.exception_handler(WarehouseBusyError)
     async def _busy(_: Request, error: WarehouseBusyError) -> Response:

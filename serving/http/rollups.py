@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from serving.http.paging import decode_cursor, encode_cursor, fingerprint
+from serving.http.problems import Problem
 from warehouse import Warehouse
 from warehouse.calendar import Grain
 from warehouse.marts import DIMENSIONS, Mart, mart
@@ -100,7 +101,17 @@ class RollupQuery:
         self, wh: Warehouse, after: Sequence[str] | None, limit: int
     ) -> list[dict[str, Any]]:
         sql, params = self._sql(wh, after, limit)
-        rows = wh.query(sql, params)
+        try:
+            rows = wh.query(sql, params)
+        except Exception:
+            if not wh.table_exists(wh.schema, self.mart.name):
+                raise Problem(
+                    503,
+                    f"{wh.schema}.{self.mart.name} does not exist yet: build the rollups first"
+                    " (make demo, metrics backfill, or the Dagster UI)",
+                    headers={"Retry-After": "60"},
+                ) from None
+            raise
         return [dict(zip(self.columns, map(plain, row), strict=True)) for row in rows]
 
     def check_cursor(self, cursor: str | None) -> None:
@@ -139,8 +150,8 @@ def freshness(wh: Warehouse, grain: Grain, table: str) -> dict[str, Any]:
         p = wh.param
         rows = wh.query(
             f"select max(partition_range_end) from {wh.schema}.{AUDIT_TABLE}"
-            f" where grain = {p('grain')} and status = {p('status')}",
-            {"grain": grain.value, "status": "COMPLETED"},
+            f" where grain in ({p('grain')}, {p('noun')}) and status = {p('status')}",
+            {"grain": grain.adjective, "noun": grain.value, "status": "COMPLETED"},
         )
         latest = rows[0][0]
     if latest is None and wh.table_exists(wh.schema, table):

@@ -209,6 +209,52 @@ def _wait_for_code_location(port: int) -> None:
     pytest.fail("the code location did not load")
 
 
+def _wait_for_backfill(port: int, backfill_id: str) -> str:
+    deadline = time.monotonic() + 600
+    status = "REQUESTED"
+    while time.monotonic() < deadline:
+        result = _graphql(port, STATUS, {"id": backfill_id})["partitionBackfillOrError"]
+        status = result["status"]
+        if status not in ("REQUESTED", "CANCELING", "FAILING"):
+            break
+        time.sleep(3)
+    return str(status)
+
+
+def _weekly_backfill_through_the_http_api(port: int) -> None:
+    """An admin token asks `metrics serve` for a week's backfill: Dagster runs it as a backfill
+    of its own (visible in the UI) and the audit log records the week."""
+    from serving.http import ServerSettings
+    from serving.http.tokens import TokenStore
+    from tests.http.http_support import Client, running_server
+
+    config = WarehouseConfig()
+    with connect(config) as wh:
+        _, token = TokenStore(wh).create("operator", is_admin=True)
+    os.environ["METRICS_DAGSTER_URL"] = f"http://127.0.0.1:{port}"
+    try:
+        settings = ServerSettings(warehouse=config, token_memo_seconds=0)
+        with running_server(settings) as base:
+            reply = Client(base, token).post(
+                "/v1/admin/backfills",
+                {"grain": "weekly", "start": "2024-02-05", "end": "2024-02-12"},
+            )
+    finally:
+        os.environ.pop("METRICS_DAGSTER_URL", None)
+    assert reply.status == 202, reply.body
+    launched = reply.json()
+    assert launched["partitions"] == ["2024-02-05"]
+    assert ["metrics", "weekly_metrics"] in [a.split("/") for a in launched["assets"]]
+    assert _wait_for_backfill(port, launched["backfill_id"]) in ("COMPLETED", "COMPLETED_SUCCESS")
+    with connect(config) as wh:
+        weeks = wh.query(
+            f"select count(*) from {config.schema}.metrics_aggregation_jobs_log"
+            " where grain = 'weekly' and status = 'COMPLETED'"
+            " and partition_range_start = date '2024-02-05'"
+        )
+    assert weeks[0][0] >= 1
+
+
 def test_month_backfill_through_the_graphql_api(
     dagster_dev: int, chromium: str, tmp_path: Path
 ) -> None:
@@ -263,6 +309,8 @@ def test_month_backfill_through_the_graphql_api(
             "group by status"
         )
     assert dict(audit).get("COMPLETED", 0) >= 2, audit
+
+    _weekly_backfill_through_the_http_api(port)
 
     # The partitions page, as a person sees it.
     url = f"http://127.0.0.1:{port}/assets/metrics/daily_metrics?view=partitions"

@@ -91,7 +91,11 @@ def test_metrics_page_parses_and_matches_the_sources(api: Api) -> None:
         },
     )
     audit = AuditLog(api.config)
-    outcomes = [("day", JobStatus.COMPLETED), ("day", JobStatus.FAILED), ("week", JobStatus.FAILED)]
+    outcomes = [
+        ("daily", JobStatus.COMPLETED),
+        ("daily", JobStatus.FAILED),
+        ("weekly", JobStatus.FAILED),
+    ]
     for index, (grain, status) in enumerate(outcomes):
         log_id = audit.start(
             AuditEntry(
@@ -149,7 +153,7 @@ def test_metrics_page_parses_and_matches_the_sources(api: Api) -> None:
     daily = (("grain", "daily"),)
     assert seconds[("metrics_rollup_duration_seconds_count", daily)] == 2
     assert seconds[("metrics_rollup_duration_seconds_sum", daily)] == pytest.approx(
-        durations[("day", "COMPLETED")] + durations[("day", "FAILED")]
+        durations[("daily", "COMPLETED")] + durations[("daily", "FAILED")]
     )
     drift = families["metrics_realtime_reconciliation_drift"]
     assert drift[("metrics_realtime_reconciliation_drift", ())] == 5.0

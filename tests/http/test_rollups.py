@@ -208,3 +208,13 @@ def test_bad_input_is_a_422_naming_the_parameter(api: Api) -> None:
     cursor = client.get("/v1/metrics/daily?limit=2").json()["next_cursor"]
     other = client.get(f"/v1/metrics/daily?limit=2&entity_id=a1&cursor={cursor}")
     assert other.status == 422 and other.json()["field"] == "cursor"
+
+
+def test_missing_rollup_table_is_a_503_problem(api: Api) -> None:
+    with api.warehouse() as wh:
+        wh.execute(f"drop table {wh.schema}.weekly_metrics")
+    reply = api.client("alice").get("/v1/metrics/weekly")
+    assert reply.status == 503
+    assert reply.content_type.startswith("application/problem+json")
+    assert "build the rollups" in reply.json()["detail"]
+    assert reply.headers["retry-after"] == "60"

@@ -110,6 +110,10 @@ class TokenStore:
         _check_name("user", user_id)
         _check_name("team", team)
         _check_name("org", organization)
+        try:  # the principal the token will act for must be one the service accepts
+            Principal(user_id, team=team, organization=organization, is_org_admin=is_admin)
+        except ValueError as error:
+            raise TokenError(f"--user/--team/--org: {error}") from None
         self.ensure_table()
         token_id = secrets.token_hex(6)
         token = f"mt_{token_id}_{secrets.token_urlsafe(32)}"

@@ -88,3 +88,5 @@ def test_cli_create_list_revoke(api: Api) -> None:
     assert again.returncode == 1
     bad = metrics("tokens", "create", "--user", "has space")
     assert bad.returncode == 2 and "--user" in bad.stderr
+    reserved = metrics("tokens", "create", "--user", "operator")
+    assert reserved.returncode == 2 and "reserved" in reserved.stderr

@@ -230,7 +230,7 @@ def _weekly_backfill_through_the_http_api(port: int) -> None:
 
     config = WarehouseConfig()
     with connect(config) as wh:
-        _, token = TokenStore(wh).create("operator", is_admin=True)
+        _, token = TokenStore(wh).create("ops-admin", is_admin=True)
     os.environ["METRICS_DAGSTER_URL"] = f"http://127.0.0.1:{port}"
     try:
         settings = ServerSettings(warehouse=config, token_memo_seconds=0)

@@ -8,7 +8,7 @@ LOCK := requirements.lock
 STAMP := $(VENV)/.installed-stamp
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup demo test lint format lock ui bench clean
+.PHONY: setup demo test lint format lock ui serve bench clean
 
 setup: $(STAMP)
 
@@ -48,6 +48,10 @@ format: setup
 ui: setup
 	@$(PY) -c 'from pathlib import Path; from orchestration.instance import ensure_local_config; ensure_local_config(Path("$(DAGSTER_HOME)"))'
 	@$(VENV)/bin/dagster dev -w workspace.yaml
+
+# The HTTP API and dashboard page on 127.0.0.1:8000 (docs/http_api.md).
+serve: setup
+	@$(VENV)/bin/metrics serve
 
 bench: setup
 	@$(PY) benchmarks/run_all.py

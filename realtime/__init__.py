@@ -1,5 +1,6 @@
-"""Live metrics in Redis: counters, gauges, histograms, rates, unique counts and top-k."""
+"""Live metrics in Redis: counters, gauges, histograms and rates."""
 
-from realtime.metrics import AsyncRealtimeMetrics, RealtimeMetrics
+from realtime.async_metrics import AsyncRealtimeMetrics
+from realtime.metrics import RealtimeMetrics
 
 __all__ = ["AsyncRealtimeMetrics", "RealtimeMetrics"]

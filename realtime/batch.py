@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from realtime.driving import run_blocking
 from realtime.operations import Labels, Number, Op, Operations
+
+Sender = Callable[[Sequence[Op]], Coroutine[Any, Any, tuple[list[Number | None], Exception | None]]]
 
 
 class Batch:
@@ -10,10 +16,13 @@ class Batch:
 
     The methods mirror the client's writes. After the block, `results` holds each write's
     result in order (the new total for counters, None for the others or when buffered).
+    ``with`` sends on a blocking client, ``async with`` on an asyncio one; nothing is sent
+    if the block raises.
     """
 
-    def __init__(self, operations: Operations) -> None:
+    def __init__(self, operations: Operations, send: Sender) -> None:
         self._operations = operations
+        self._send = send
         self.ops: list[Op] = []
         self.results: list[Number | None] = []
 
@@ -37,3 +46,22 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.ops)
+
+    def __enter__(self) -> Batch:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if kind is None:
+            self._finish(run_blocking(self._send(self.ops)))
+
+    async def __aenter__(self) -> Batch:
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if kind is None:
+            self._finish(await self._send(self.ops))
+
+    def _finish(self, outcome: tuple[list[Number | None], Exception | None]) -> None:
+        self.results, error = outcome
+        if error is not None:
+            raise error

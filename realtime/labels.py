@@ -102,13 +102,35 @@ def parse_labels(text: str) -> dict[str, str]:
     return result
 
 
+MAX_MAGNITUDE = 2**53
+"""The largest magnitude a value may have: every whole number up to it is exact in Redis and
+in the warehouse backup (double precision), so nothing written is silently rounded."""
+
+
 def validate_number(value: object, what: str = "value") -> int | float:
-    """Return `value` if it is a finite int or float (not bool), else raise InvalidValueError."""
+    """Return `value` if it is a finite int or float (not bool) of magnitude at most
+    `MAX_MAGNITUDE`, else raise InvalidValueError."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidValueError(f"{what} must be an int or float, not {value!r}")
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidValueError(f"{what} must be finite, not {value!r}")
+    if not -MAX_MAGNITUDE <= value <= MAX_MAGNITUDE:
+        raise InvalidValueError(out_of_range(what, value))
     return value
+
+
+def out_of_range(what: str, value: int | float) -> str:
+    """The message for a number beyond `MAX_MAGNITUDE`."""
+    if isinstance(value, float):
+        shown = f"{value:.3g}"
+    elif abs(value) > 10**30:  # about 10**N, without printing thousands of digits
+        shown = f"{'-' if value < 0 else ''}~10**{int((abs(value).bit_length() - 1) * 0.30103)}"
+    else:
+        shown = str(value)
+    return (
+        f"{what} {shown} is beyond +/-2**53 ({MAX_MAGNITUDE:,}), the largest magnitude Redis and "
+        "the warehouse backup store exactly; split it or scale it down"
+    )
 
 
 MAX_WINDOW_SECONDS = 31 * 24 * 3600

@@ -13,8 +13,10 @@ from typing import Any, NamedTuple
 
 from realtime.availability import UNAVAILABLE_ERRORS
 from realtime.labels import (
+    MAX_MAGNITUDE,
     InvalidValueError,
     canonical_labels,
+    out_of_range,
     validate_name,
     validate_number,
     validate_window,
@@ -132,28 +134,27 @@ class Operations:
     # -- writes ----------------------------------------------------------------------------
     def increment_counter(self, name: str, value: Number, labels: Labels) -> Op:
         series, key = self.series("counter", name, labels)
-        if value.__class__ is not int:
-            _check_number(value)
+        _check_number(value)
         return Op("counter_incr", key, (value,), series)
 
     def set_gauge(self, name: str, value: Number, labels: Labels, unit: str | None) -> Op:
         series, key = self.series("gauge", name, labels)
-        if value.__class__ is not int:
-            _check_number(value)
+        _check_number(value)
         if unit is not None and (not isinstance(unit, str) or not unit.isprintable()):
             raise InvalidValueError(f"unit must be a printable string, not {unit!r}")
         return Op("gauge_set", key, (value, unit or ""), series)
 
     def add_to_histogram(self, name: str, value: Number, window: int, labels: Labels) -> Op:
         series, key = self.series("histogram", name, labels, window or _invalid_window(window))
-        if value.__class__ is not int:
-            _check_number(value)
+        _check_number(value)
         return Op("histogram_add", key, (value, series.window), series)
 
     def track_rate(self, name: str, window: int, labels: Labels, count: int) -> Op:
         series, key = self.series("rate", name, labels, window or _invalid_window(window))
         if count.__class__ is not int or count < 1:
             raise InvalidValueError(f"count must be a positive int, not {count!r}")
+        if count > MAX_MAGNITUDE:
+            raise InvalidValueError(out_of_range("count", count))
         return Op("rate_track", key, (count, series.window), series)
 
     def adjust_counter(self, series: Series, delta: Number, hour: int) -> Op:
@@ -182,8 +183,12 @@ class Operations:
 
 
 def _check_number(value: object) -> None:
-    """Accept a finite float quickly; anything else goes through full validation."""
-    if value.__class__ is not float or value - value != 0.0:  # type: ignore[operator]
+    """Accept an int or a finite float within +/-2**53 quickly; anything else goes through full
+    validation, which names what is wrong."""
+    kind = value.__class__
+    if (kind is not int and kind is not float) or not (
+        -MAX_MAGNITUDE <= value <= MAX_MAGNITUDE  # type: ignore[operator]
+    ):
         validate_number(value)
 
 

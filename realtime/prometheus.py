@@ -6,25 +6,23 @@
                  ``window="<seconds>"`` label
     rate      -> ``# TYPE <name>_per_second gauge`` with a ``window="<seconds>"`` label
 
-Two kinds exporting the same sample name would make the page invalid; the later family is
-skipped and logged.
+Rendering needs no client: the client reads the values (`plain_commands`, the windowed read
+scripts) and hands them here. Two metrics exporting the same sample name are refused when the
+second is first written (realtime.names); should a page still meet one (series written before
+that check existed), the later family is skipped and logged rather than making it invalid.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple
 
 from realtime.labels import parse_labels
 from realtime.operations import Number, parse_histogram, parse_rate, reply_text, to_number
-from realtime.series import KINDS, Series
+from realtime.series import Series
 from realtime.sketch import HistogramSnapshot
-
-if TYPE_CHECKING:
-    from realtime.async_metrics import AsyncRealtimeMetrics
-    from realtime.metrics import RealtimeMetrics
 
 logger = logging.getLogger("realtime.prometheus")
 
@@ -152,20 +150,27 @@ def render(
     return page.text()
 
 
-def _plain_commands(
-    counters: Sequence[Series], gauges: Sequence[Series], key: Any
+def plain_commands(
+    counters: Sequence[Series], gauges: Sequence[Series], key: Callable[[Series], str]
 ) -> list[tuple[Any, ...]]:
+    """The commands that read the counters' totals and the gauges' values and units."""
     return [("GET", key(s)) for s in counters] + [("HMGET", key(s), "v", "u") for s in gauges]
 
 
-def _assemble(
-    counters: Sequence[Series],
-    gauges: Sequence[Series],
-    histograms: Sequence[Series],
-    rates: Sequence[Series],
-    plain: Sequence[Any],
-    windowed: Sequence[Any],
-) -> str:
+class Collected(NamedTuple):
+    """The registered series of each kind and Redis' replies for them."""
+
+    counters: Sequence[Series]
+    gauges: Sequence[Series]
+    histograms: Sequence[Series]
+    rates: Sequence[Series]
+    plain: Sequence[Any]  # replies to `plain_commands`, counters first
+    windowed: Sequence[Any]  # histogram_read replies, then rate_read replies
+
+
+def render_collected(collected: Collected) -> str:
+    """The exposition page from what the client read."""
+    counters, gauges, histograms, rates, plain, windowed = collected
     counter_values = [
         (s, to_number(raw))
         for s, raw in zip(counters, plain[: len(counters)], strict=True)
@@ -185,26 +190,3 @@ def _assemble(
         for s, raw in zip(rates, windowed[len(histograms) :], strict=True)
     ]
     return render(counter_values, gauge_values, snapshots, rate_values)
-
-
-def collect_and_render(rt: RealtimeMetrics) -> str:
-    """Read every registered series (a few pipelined round trips) and render the page."""
-    counters, gauges, histograms, rates = ([s for s, _ in rt.series_of(kind)] for kind in KINDS)
-    plain = rt.execute_commands(_plain_commands(counters, gauges, rt.ops.key))
-    windowed = rt.execute_many(
-        [rt.ops.histogram_read(s) for s in histograms] + [rt.ops.rate_read(s) for s in rates]
-    )
-    return _assemble(counters, gauges, histograms, rates, plain, windowed)
-
-
-async def collect_and_render_async(rt: AsyncRealtimeMetrics) -> str:
-    """The asyncio twin of `collect_and_render`."""
-    counters = [s for s, _ in await rt.series_of("counter")]
-    gauges = [s for s, _ in await rt.series_of("gauge")]
-    histograms = [s for s, _ in await rt.series_of("histogram")]
-    rates = [s for s, _ in await rt.series_of("rate")]
-    plain = await rt.execute_commands(_plain_commands(counters, gauges, rt.ops.key))
-    windowed = await rt.execute_many(
-        [rt.ops.histogram_read(s) for s in histograms] + [rt.ops.rate_read(s) for s in rates]
-    )
-    return _assemble(counters, gauges, histograms, rates, plain, windowed)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from realtime.names import names_key, owner_of
+from realtime.operations import reply_text
 from realtime.series import KINDS, Series, registry_key
 
 if TYPE_CHECKING:
@@ -28,7 +30,8 @@ def cleanup(rt: RealtimeMetrics) -> dict[str, int]:
     """Remove registry entries of expired series; returns how many were removed per kind.
 
     Safe to run at any time (e.g. daily): a counter or gauge re-created while cleanup runs is
-    put back; a window series written again re-registers within one refresh interval.
+    put back; a window series written again re-registers within one refresh interval. The
+    exported names of metrics left with no series are released.
     """
     removed: dict[str, int] = {}
     now = redis_now(rt)
@@ -59,7 +62,19 @@ def cleanup(rt: RealtimeMetrics) -> dict[str, int]:
             rt.register(back)
             stale = [series for series, alive in zip(stale, exists, strict=True) if not alive]
         removed[kind] = len(stale)
+    _forget_names(rt)
     return removed
+
+
+def _forget_names(rt: RealtimeMetrics) -> None:
+    """Release the exported names (realtime.names) of metrics that have no series left, so
+    the names may be used again."""
+    live = {owner_of(series) for kind in KINDS for series, _ in rt.series_of(kind)}
+    key = names_key(rt.settings.prefix)
+    owners = {reply_text(k): reply_text(v) for k, v in rt.client.hgetall(key).items()}
+    gone = [sample for sample, owner in owners.items() if owner not in live]
+    if gone:
+        rt.client.hdel(key, *gone)
 
 
 def redis_now(rt: RealtimeMetrics) -> float:

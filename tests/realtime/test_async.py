@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from realtime.metrics import AsyncRealtimeMetrics, RealtimeMetrics
+from realtime import AsyncRealtimeMetrics, RealtimeMetrics
 
 
 def test_async_twin_writes_what_the_sync_client_reads(

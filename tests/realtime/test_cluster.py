@@ -11,7 +11,7 @@ import pytest
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
-from realtime.metrics import AsyncRealtimeMetrics, RealtimeMetrics
+from realtime import AsyncRealtimeMetrics, RealtimeMetrics
 from realtime.persistence import backup_to_warehouse, restore_from_warehouse
 from realtime.registry import cleanup
 from tests.realtime.support import (

@@ -8,7 +8,7 @@ import logging
 import pytest
 import redis
 
-from realtime.metrics import AsyncRealtimeMetrics, RealtimeMetrics
+from realtime import AsyncRealtimeMetrics, RealtimeMetrics
 from tests.realtime.support import RedisServer, free_port
 
 FAST = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5, "retry_interval": 0.0}

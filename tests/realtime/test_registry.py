@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import redis
 
 from realtime.metrics import RealtimeMetrics
+from realtime.names import NameCollisionError
 from realtime.registry import cleanup
 from realtime.series import registry_key
 
@@ -25,23 +27,38 @@ def test_series_register_themselves(rt: RealtimeMetrics) -> None:
 
 
 def test_cleanup_removes_only_expired_series(rt: RealtimeMetrics, raw: redis.Redis) -> None:
+    # One name per kind: two kinds under one name would export the same Prometheus sample.
     for name in ("alive", "expired"):
-        rt.increment_counter(name)
-        rt.set_gauge(name, 1)
-        rt.add_to_histogram(name, 1.0, 30)
-        rt.track_rate(name, 30)
+        rt.increment_counter(f"c_{name}")
+        rt.set_gauge(f"g_{name}", 1)
+        rt.add_to_histogram(f"h_{name}", 1.0, 30)
+        rt.track_rate(f"r_{name}", 30)
     # Simulate expiry: the counter and gauge keys are gone; the window series were last
     # registered long ago (their slots have expired since).
     for kind in ("counter", "gauge"):
-        raw.delete(rt.ops.key(rt.ops.series(kind, "expired", None)[0]))
+        raw.delete(rt.ops.key(rt.ops.series(kind, f"{kind[0]}_expired", None)[0]))
     for kind in ("histogram", "rate"):
-        raw.zadd(registry_key(rt.settings.prefix, kind), {"expired||30": 1_000_000})  # type: ignore[arg-type]
+        key = registry_key(rt.settings.prefix, kind)
+        raw.zadd(key, {f"{kind[0]}_expired||30": 1_000_000})  # type: ignore[arg-type]
 
     removed = cleanup(rt)
 
     assert removed == {"counter": 1, "gauge": 1, "histogram": 1, "rate": 1}
     for kind in ("counter", "gauge"):
-        assert _members(rt, kind) == {"alive|"}
+        assert _members(rt, kind) == {f"{kind[0]}_alive|"}
     for kind in ("histogram", "rate"):
-        assert _members(rt, kind) == {"alive||30"}
+        assert _members(rt, kind) == {f"{kind[0]}_alive||30"}
     assert cleanup(rt) == {"counter": 0, "gauge": 0, "histogram": 0, "rate": 0}
+
+
+def test_cleanup_releases_the_names_of_metrics_that_are_gone(
+    rt: RealtimeMetrics, raw: redis.Redis, redis_url: str, redis_prefix: str
+) -> None:
+    rt.increment_counter("lat_count")
+    rt.set_gauge("kept", 1)
+    raw.delete(rt.ops.key(rt.ops.series("counter", "lat_count", None)[0]))  # expired
+    cleanup(rt)
+    with RealtimeMetrics.from_url(redis_url, prefix=redis_prefix, fail_open=False) as other:
+        other.add_to_histogram("lat", 1.0, 60)  # lat_count is free again
+        with pytest.raises(NameCollisionError):
+            other.increment_counter("kept")  # still the gauge's

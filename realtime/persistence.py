@@ -15,11 +15,18 @@ Counters' hour buckets are backed up too, so that after a restore reconciliation
 like with like. Restore is idempotent: each backed-up counter carries a ':b' sentinel key in
 Redis; only counters whose sentinel is gone (Redis lost them) are restored, by *adding* the
 backed-up value so increments made since the restart are kept. Gauges are restored only where
-no newer value was set. Values are doubles: integers are exact up to 2**53.
+no newer value was set. Values are doubles: integers are exact up to 2**53, the largest
+magnitude realtime accepts.
+
+A backup never replaces a snapshot with what a restarted Redis holds: each backup records
+Redis's ``run_id`` (``{METRICS_SCHEMA}.realtime_backup_runs``, one row per key prefix), and a
+backup that finds another ``run_id`` (Redis restarted since, and may have lost the counters)
+restores first, then takes its snapshot of the restored counters.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -34,6 +41,13 @@ if TYPE_CHECKING:
     from realtime.metrics import RealtimeMetrics
 
 TABLE = "realtime_metrics_cache"
+RUNS_TABLE = "realtime_backup_runs"
+
+logger = logging.getLogger("realtime.persistence")
+
+
+class RedisRestartedError(RuntimeError):
+    """Redis restarted while a backup was reading it; nothing was written."""
 
 
 def ensure_table(wh: Warehouse) -> None:
@@ -45,13 +59,95 @@ def ensure_table(wh: Warehouse) -> None:
         " labels text not null, bucket_start timestamptz, value double precision not null,"
         " unit text, backed_up_at timestamptz not null)"
     )
+    wh.execute(
+        f"create table if not exists {wh.schema}.{RUNS_TABLE} ("
+        " key_prefix text not null, redis_run_id text not null,"
+        " backed_up_at timestamptz not null)"
+    )
+
+
+def redis_run_id(rt: RealtimeMetrics) -> str:
+    """Redis's ``run_id``: a new one after every restart (all nodes' ids on a cluster)."""
+    info = rt.client.info("server")
+    if "run_id" in info:
+        return str(info["run_id"])
+    return ",".join(sorted(str(node["run_id"]) for node in info.values() if "run_id" in node))
+
+
+def last_run_id(wh: Warehouse, prefix: str) -> str | None:
+    """The ``run_id`` of the Redis the prefix's last backup read, if any."""
+    rows = wh.query(
+        f"select redis_run_id from {wh.schema}.{RUNS_TABLE} where key_prefix = {wh.param('p')}",
+        {"p": prefix},
+    )
+    return str(rows[0][0]) if rows else None
 
 
 def backup_to_warehouse(rt: RealtimeMetrics, warehouse: Warehouse | None = None) -> dict[str, int]:
     """Snapshot every registered counter (with its hour buckets) and gauge into the warehouse.
 
-    Opens the warehouse from the environment when none is given. Returns row counts by kind.
+    Opens the warehouse from the environment when none is given. Returns row counts by kind,
+    and ``restored`` (series put back) when Redis had restarted since the last backup.
     """
+    with open_warehouse(warehouse) as wh:
+        ensure_table(wh)
+        run_id = redis_run_id(rt)
+        restored: int | None = None
+        last = last_run_id(wh, rt.settings.prefix)
+        if last is not None and last != run_id:
+            restored = restore_from_warehouse(rt, wh)
+            logger.warning(
+                "Redis restarted since the last realtime backup of %r: restored %d series "
+                "before taking the new snapshot",
+                rt.settings.prefix,
+                restored,
+            )
+        rows, kept = _snapshot(rt)
+        if redis_run_id(rt) != run_id:
+            raise RedisRestartedError(
+                "Redis restarted while the realtime backup read it; nothing was written: "
+                "run the backup again (it restores first)"
+            )
+        # Mark what this backup holds before committing it: a restore then never re-adds a
+        # counter that Redis still has (see the module docstring).
+        idle = rt.settings.idle_ttl
+        rt.execute_commands(
+            [("SET", rt.ops.key(s) + ":b", "1", *(("EX", idle) if idle else ())) for s in kept]
+        )
+        p = wh.param
+        with wh.transaction():
+            wh.execute(
+                f"delete from {wh.schema}.{TABLE} where key_prefix = {p('prefix')}",
+                {"prefix": rt.settings.prefix},
+            )
+            wh.executemany(
+                f"insert into {wh.schema}.{TABLE} (key_prefix, metric_kind, name, labels,"
+                " bucket_start, value, unit, backed_up_at) values ("
+                f"{p('prefix')}, {p('kind')}, {p('name')}, {p('labels')},"
+                f" to_timestamp(cast({p('bucket')} as double precision)), {p('value')},"
+                f" {p('unit')}, to_timestamp(cast({p('at')} as double precision)))",
+                rows,
+            )
+            wh.execute(
+                f"delete from {wh.schema}.{RUNS_TABLE} where key_prefix = {p('prefix')}",
+                {"prefix": rt.settings.prefix},
+            )
+            wh.execute(
+                f"insert into {wh.schema}.{RUNS_TABLE} (key_prefix, redis_run_id, backed_up_at)"
+                f" values ({p('prefix')}, {p('run')}, current_timestamp)",
+                {"prefix": rt.settings.prefix, "run": run_id},
+            )
+    counts: dict[str, int] = defaultdict(int)
+    for row in rows:
+        counts[row["kind"]] += 1
+    if restored is not None:
+        counts["restored"] = restored
+    return dict(counts)
+
+
+def _snapshot(rt: RealtimeMetrics) -> tuple[list[dict[str, Any]], list[Series]]:
+    """The rows of a backup (counters, their hour buckets and gauges, as Redis holds them now)
+    and the counters they hold."""
     counters = [series for series, _ in rt.series_of("counter")]
     gauges = [series for series, _ in rt.series_of("gauge")]
     key = rt.ops.key
@@ -78,32 +174,7 @@ def backup_to_warehouse(rt: RealtimeMetrics, warehouse: Warehouse | None = None)
         if value is not None:
             unit_text = reply_text(unit) if unit is not None else None
             rows.append(_row(rt, series, "gauge", to_number(value), None, unit_text, now))
-    # Mark what this backup holds before committing it: a restore then never re-adds a counter
-    # that Redis still has (see the module docstring).
-    idle = rt.settings.idle_ttl
-    rt.execute_commands(
-        [("SET", key(s) + ":b", "1", *(("EX", idle) if idle else ())) for s in kept]
-    )
-    with open_warehouse(warehouse) as wh:
-        ensure_table(wh)
-        p = wh.param
-        with wh.transaction():
-            wh.execute(
-                f"delete from {wh.schema}.{TABLE} where key_prefix = {p('prefix')}",
-                {"prefix": rt.settings.prefix},
-            )
-            wh.executemany(
-                f"insert into {wh.schema}.{TABLE} (key_prefix, metric_kind, name, labels,"
-                " bucket_start, value, unit, backed_up_at) values ("
-                f"{p('prefix')}, {p('kind')}, {p('name')}, {p('labels')},"
-                f" to_timestamp(cast({p('bucket')} as double precision)), {p('value')},"
-                f" {p('unit')}, to_timestamp(cast({p('at')} as double precision)))",
-                rows,
-            )
-    counts: dict[str, int] = defaultdict(int)
-    for row in rows:
-        counts[row["kind"]] += 1
-    return dict(counts)
+    return rows, kept
 
 
 def restore_from_warehouse(rt: RealtimeMetrics, warehouse: Warehouse | None = None) -> int:

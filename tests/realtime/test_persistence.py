@@ -96,3 +96,33 @@ def test_backup_opens_the_warehouse_from_the_environment(
 ) -> None:
     rt.set_gauge("g", 1)
     assert backup_to_warehouse(rt) == {"gauge": 1}
+
+
+def test_a_backup_after_a_restart_restores_first(
+    private_redis: RedisServer, warehouse: Warehouse
+) -> None:
+    """The scheduled backup runs after a Redis restart and before anyone restored: the
+    pre-outage counts must survive it (and the next restore must not add them twice)."""
+    metrics = RealtimeMetrics.from_url(private_redis.url, prefix="app:", fail_open=False)
+    _write(metrics)
+    assert "restored" not in backup_to_warehouse(metrics, warehouse)
+    private_redis.restart()  # --save "": everything is gone
+    metrics.increment_counter("page_views", 5)  # traffic before the scheduled backup
+
+    counts = backup_to_warehouse(metrics, warehouse)
+    restore_from_warehouse(metrics, warehouse)  # what an operator runs afterwards
+
+    assert metrics.get_counter("page_views") == 41 + 5
+    assert counts.get("restored") == 6  # 4 counters and 2 gauges were gone
+    stored = warehouse.query(
+        f"select value from {warehouse.schema}.{TABLE} where metric_kind = 'counter'"
+        f" and name = 'page_views' and labels = ''"
+    )
+    assert stored == [(46.0,)]
+    for (name, labels), value in COUNTERS.items():
+        expected = value + (5 if (name, labels) == ("page_views", None) else 0)
+        assert metrics.get_counter(name, dict(labels) if labels else None) == expected
+    assert restore_from_warehouse(metrics, warehouse) == 0
+    assert "restored" not in backup_to_warehouse(metrics, warehouse)  # same Redis: no restore
+    assert metrics.get_counter("page_views") == 46
+    metrics.close()

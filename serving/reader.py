@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any, Final
 
 from serving.cache import MetricsCache
@@ -27,29 +27,18 @@ from serving.keys import (
     user_tag,
     weekly_key,
 )
+from serving.rows import LatestPeriod, MetricsRow, row_columns
 from serving.serialization import dumps
 from warehouse import WarehouseConfig, connect
+from warehouse.calendar import Grain, growth_pct
 from warehouse.connection import Warehouse
+from warehouse.marts import rollup_for
 
 __all__ = ["DATE_RANGES", "MetricsReader"]
 
 MEASURES: Final = ("event_count", "unique_actors", "revenue_cents")
 PREV: Final = ("prev_event_count", "prev_unique_actors", "prev_revenue_cents")
 GROWTH: Final = ("event_count_growth_pct", "unique_actors_growth_pct", "revenue_growth_pct")
-_PERIOD_COLUMN: Final = {"daily": "metric_date", "weekly": "week_start", "monthly": "month_start"}
-_TABLE: Final = {"daily": "daily_metrics", "weekly": "weekly_metrics", "monthly": "monthly_metrics"}
-_EXTRA: Final[Mapping[str, tuple[str, ...]]] = {
-    "daily": (),
-    "weekly": ("active_days", "avg_daily_events", "avg_daily_revenue_cents", *PREV, *GROWTH),
-    "monthly": (
-        "days_in_month",
-        "active_days",
-        "avg_daily_events",
-        "avg_daily_revenue_cents",
-        *PREV,
-        *GROWTH,
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -65,13 +54,6 @@ DATE_RANGES: Final[Mapping[str, _RangeSpec]] = {
     "12m": _RangeSpec("monthly", 12),
 }
 """Dashboard ranges: the last N complete days, or the last 12 complete calendar months."""
-
-
-def _growth(cur: int, prev: int | None) -> Decimal | None:
-    """round(100 * (cur - prev) / prev, 2), NULL where prev is NULL or 0 (as the rollups)."""
-    if not prev:
-        return None
-    return (Decimal(100) * (cur - prev) / prev).quantize(Decimal("0.01"), ROUND_HALF_UP)
 
 
 def _plain(value: Any) -> Any:
@@ -157,11 +139,11 @@ class MetricsReader:
         """
         if grain not in GRAINS:
             raise ValueError(f"grain must be one of {', '.join(GRAINS)}, not {grain!r}")
-        period = _PERIOD_COLUMN[grain]
-        columns = [period, "event_type", *MEASURES, *_EXTRA[grain]]
+        period, *rest = row_columns(Grain.parse(grain))
+        columns = [period, "event_type", *(c for c in rest if c != "event_type")]
         p = wh.param
         sql = (
-            f"select {', '.join(columns)} from {wh.schema}.{_TABLE[grain]} "
+            f"select {', '.join(columns)} from {wh.schema}.{rollup_for(Grain.parse(grain)).name} "
             f"where entity_type = {p('entity_type')} and entity_id = {p('entity_id')} "
             + (f"and event_type = {p('event_type')} " if event_type is not None else "")
             + f"and {period} >= {p('start')} and {period} < {p('end')} "
@@ -200,7 +182,7 @@ class MetricsReader:
         end: date,
         *,
         event_type: str = "*",
-    ) -> list[dict[str, Any]]:
+    ) -> list[MetricsRow]:
         """The stored rows of one level and event type whose period starts in [start, end).
 
         Rows are sparse, as in the warehouse: a period without events has no row.
@@ -208,25 +190,23 @@ class MetricsReader:
         self._check_level(entity_type, entity_id, event_type)
         with self._connection() as wh:
             rows = self._select(wh, grain, entity_type, entity_id, event_type, start, end)
-        for row in rows:
-            del row["event_type"]
-        return rows
+        return [MetricsRow.from_record(Grain.parse(grain), row) for row in rows]
 
     def daily(
         self, entity_type: str, entity_id: str, start: date, end: date, *, event_type: str = "*"
-    ) -> list[dict[str, Any]]:
+    ) -> list[MetricsRow]:
         """``daily_metrics`` rows for days in [start, end)."""
         return self.series("daily", entity_type, entity_id, start, end, event_type=event_type)
 
     def weekly(
         self, entity_type: str, entity_id: str, start: date, end: date, *, event_type: str = "*"
-    ) -> list[dict[str, Any]]:
+    ) -> list[MetricsRow]:
         """``weekly_metrics`` rows for weeks starting in [start, end), with growth."""
         return self.series("weekly", entity_type, entity_id, start, end, event_type=event_type)
 
     def monthly(
         self, entity_type: str, entity_id: str, start: date, end: date, *, event_type: str = "*"
-    ) -> list[dict[str, Any]]:
+    ) -> list[MetricsRow]:
         """``monthly_metrics`` rows for months starting in [start, end), with growth."""
         return self.series("monthly", entity_type, entity_id, start, end, event_type=event_type)
 
@@ -247,7 +227,7 @@ class MetricsReader:
 
     def latest_period(
         self, grain: str, entity_type: str, entity_id: str = "*", *, event_type: str = "*"
-    ) -> dict[str, Any] | None:
+    ) -> LatestPeriod | None:
         """The last complete period's row with ``prev_*`` and growth; None if it has no events.
 
         Daily rows have no stored growth, so it is computed against the day before with the
@@ -256,7 +236,12 @@ class MetricsReader:
         self._check_level(entity_type, entity_id, event_type)
         start, end = self.latest_complete_period(grain)
         with self._connection() as wh:
-            return self._latest(wh, grain, entity_type, entity_id, event_type, start, end)
+            record = self._latest(wh, grain, entity_type, entity_id, event_type, start, end)
+        if record is None:
+            return None
+        fields = {k: v for k, v in record.items() if k not in ("grain", "period_end")}
+        row = MetricsRow.from_record(Grain.parse(grain), fields)
+        return LatestPeriod(**vars(row), period_end=end)
 
     def _latest(
         self,
@@ -285,7 +270,7 @@ class MetricsReader:
             for measure, prev_name, growth_name in zip(MEASURES, PREV, GROWTH, strict=True):
                 prev_value = prev[measure] if prev else None
                 row[prev_name] = prev_value
-                row[growth_name] = _growth(row[measure], prev_value)
+                row[growth_name] = growth_pct(row[measure], prev_value)
         del row["event_type"]
         return {"grain": grain, **row, "period_end": end}
 

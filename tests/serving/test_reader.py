@@ -12,7 +12,9 @@ import pytest
 from serving.cache import MetricsCache
 from serving.invalidation import invalidate_for_materialization
 from serving.reader import MetricsReader
+from serving.rows import LatestPeriod, MetricsRow
 from warehouse import WarehouseConfig, connect
+from warehouse.calendar import Grain
 
 from .conftest import ROLLUPS, TODAY
 
@@ -35,10 +37,10 @@ def test_daily_series_equals_the_rows(rollups: WarehouseConfig) -> None:
     reader = MetricsReader(today=TODAY)
     rows = reader.daily("asset", "a1", date(2025, 3, 1), date(2025, 3, 5))
     expected = _daily()
-    assert [r["period_start"] for r in rows] == [date(2025, 3, d) for d in range(1, 5)]
+    assert [r.period_start for r in rows] == [date(2025, 3, d) for d in range(1, 5)]
     for row in rows:
-        source = expected[row["period_start"]]
-        assert row == {
+        source = expected[row.period_start]
+        assert row.as_dict() == {
             "period_start": source["metric_date"],
             "event_count": source["event_count"],
             "unique_actors": source["unique_actors"],
@@ -47,8 +49,8 @@ def test_daily_series_equals_the_rows(rollups: WarehouseConfig) -> None:
     purchases = reader.daily(
         "asset", "a1", date(2025, 2, 1), date(2025, 4, 1), event_type="purchase"
     )
-    assert [r["period_start"] for r in purchases] == sorted(_daily(event_type="purchase"))
-    assert sum(r["revenue_cents"] for r in purchases) == sum(
+    assert [r.period_start for r in purchases] == sorted(_daily(event_type="purchase"))
+    assert sum(r.revenue_cents for r in purchases) == sum(
         r["revenue_cents"] for r in _daily(event_type="purchase").values()
     )
 
@@ -62,10 +64,15 @@ def test_ranges_are_half_open(rollups: WarehouseConfig) -> None:
 def test_weekly_and_monthly_series_equal_the_rows(rollups: WarehouseConfig) -> None:
     reader = MetricsReader(today=TODAY)
     weekly = reader.weekly("asset", "a1", date(2025, 1, 1), date(2025, 4, 1))
-    assert weekly == [_strip(r, "week_start") for r in ROLLUPS["weekly_metrics"][1]]
-    assert weekly[1]["revenue_growth_pct"] == Decimal("-20.00")
+    assert [r.as_dict() for r in weekly] == [
+        _strip(r, "week_start") for r in ROLLUPS["weekly_metrics"][1]
+    ]
+    assert weekly[1].revenue_growth_pct == Decimal("-20.00")
+    assert all(isinstance(r, MetricsRow) and r.grain is Grain.WEEK for r in weekly)
     monthly = reader.monthly("asset", "a1", date(2025, 1, 1), date(2025, 2, 1))
-    assert monthly == [_strip(ROLLUPS["monthly_metrics"][1][0], "month_start")]
+    assert [r.as_dict() for r in monthly] == [
+        _strip(ROLLUPS["monthly_metrics"][1][0], "month_start")
+    ]
     assert reader.weekly("asset", "a2", date(2025, 1, 1), date(2025, 4, 1)) == []
 
 
@@ -73,20 +80,21 @@ def test_latest_period_with_growth(rollups: WarehouseConfig) -> None:
     reader = MetricsReader(today=TODAY)  # Monday 2025-03-10
     week = reader.latest_period("weekly", "asset", "a1")
     assert week is not None
-    assert (week["period_start"], week["period_end"]) == (date(2025, 3, 3), date(2025, 3, 10))
-    assert week["event_count"] == 910 and week["prev_event_count"] == 700
-    assert week["event_count_growth_pct"] == Decimal("30.00")
+    assert (week.period_start, week.period_end) == (date(2025, 3, 3), date(2025, 3, 10))
+    assert week.event_count == 910 and week.prev_event_count == 700
+    assert week.event_count_growth_pct == Decimal("30.00")
     month = reader.latest_period("monthly", "asset", "a1")
-    assert month is not None and month["period_start"] == date(2025, 2, 1)
-    assert month["revenue_growth_pct"] == Decimal("-9.68")
+    assert month is not None and month.period_start == date(2025, 2, 1)
+    assert month.revenue_growth_pct == Decimal("-9.68")
     day = reader.latest_period("daily", "asset", "a1")
-    assert day is not None and day["period_start"] == date(2025, 3, 9)
+    assert day is not None and day.period_start == date(2025, 3, 9)
+    assert isinstance(day, LatestPeriod) and day.grain is Grain.DAY
     cur, prev = _daily()[date(2025, 3, 9)], _daily()[date(2025, 3, 8)]
-    assert day["event_count"] == cur["event_count"]
-    assert day["prev_event_count"] == prev["event_count"]
+    assert day.event_count == cur["event_count"]
+    assert day.prev_event_count == prev["event_count"]
     expected = Decimal(100 * (cur["event_count"] - prev["event_count"]) / prev["event_count"])
-    assert day["event_count_growth_pct"] == expected.quantize(Decimal("0.01"))
-    assert day["revenue_growth_pct"] is None  # the day before had no revenue
+    assert day.event_count_growth_pct == expected.quantize(Decimal("0.01"))
+    assert day.revenue_growth_pct is None  # the day before had no revenue
     assert reader.latest_period("weekly", "asset", "nobody") is None
 
 

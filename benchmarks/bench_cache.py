@@ -1,8 +1,10 @@
 """Benchmark of the metrics cache, as ratios against baselines measured in the same run.
 
-1. A cache hit (`MetricsCache.get_or_compute`: the entry and its tag versions in one MGET,
-   checked, then JSON-decoded) against a bare redis-py GET of the very same stored bytes, on a
-   plain redis-py client. Target: <= 1.5x. Repeated hits of one entry are served from the
+1. A cache hit (`MetricsCache.get_or_compute`: one EVALSHA of the hit script, which returns the
+   entry only while its stored tag versions are current, then JSON-decoded) against a bare
+   redis-py GET of the very same stored bytes, on a plain redis-py client (no socket timeout).
+   Target: <= 1.5x. The cache's client is the one `MetricsCache.from_url` makes: redis-py's
+   own pool and socket timeouts, nothing bypassed. Repeated hits of one entry are served from the
    cache's decoded memo (serving/memo.py); the rows marked "memo off" decode every
    hit, as the first hit of a new or changed entry does.
 2. A dashboard bundle served from the cache against computing it from a DuckDB warehouse with

@@ -124,15 +124,12 @@ class RealtimeCore:
         idle_ttl: int | None = 7 * 24 * 3600,
         counter_hours: int = 26,
         registry_refresh: int = 3600,
-        flush_interval: float | None = None,
         **redis_options: Any,
     ) -> Self:
         """Connect to `url` with a bounded pool (`max_connections`, waiting at most
         `pool_timeout` for a free connection) and socket timeouts; one quick retry, no backoff
         (the write buffer, not sleeping, absorbs outages). ``cluster=True`` uses RedisCluster.
         """
-        if flush_interval is not None:
-            raise ValueError("flush_interval: in-process aggregation is not supported; omit it")
         module = cls.redis_module
         options: dict[str, Any] = {
             "socket_timeout": socket_timeout,

@@ -1,13 +1,13 @@
 """`metrics custom ...`: validate, compile, test, create, list and calculate definitions.
 
 `main(argv)` is wired under the project's `metrics` command; it prints plain-text tables and
-returns 0 on success, 1 when a definition is rejected or a run fails, 2 on usage errors.
+returns 0 on success, 1 when a definition is rejected or a run fails, 2 on usage or
+configuration errors. It always acts as the local operator (custom_metrics.identity).
 """
 
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -17,7 +17,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
-from custom_metrics.access import Principal
 from custom_metrics.compiler import DIALECTS, compile_metric
 from custom_metrics.definitions import MetricDefinition, load_definitions, load_examples
 from custom_metrics.errors import (
@@ -26,8 +25,16 @@ from custom_metrics.errors import (
     MetricPermissionError,
     MetricValidationError,
 )
+from custom_metrics.identity import (
+    OPERATOR_NOTICE,
+    IdentityError,
+    cli_principal,
+    refuse_identity_claims,
+)
 from custom_metrics.service import CustomMetricService
 from warehouse import WarehouseConfig, connect
+from warehouse.config import WarehouseConfigError
+from warehouse.connection import WarehouseBusyError, WarehouseUnavailableError
 
 
 def _cell(value: Any) -> str:
@@ -85,14 +92,12 @@ def _definitions(args: argparse.Namespace) -> list[tuple[str, MetricDefinition]]
     return found
 
 
-def _principal(args: argparse.Namespace) -> Principal:
-    return Principal(args.user, args.team, args.org, is_org_admin=args.admin)
-
-
 @contextmanager
 def _service(args: argparse.Namespace) -> Iterator[CustomMetricService]:
-    with connect(WarehouseConfig()) as warehouse:
-        yield CustomMetricService(warehouse, _principal(args))
+    principal = cli_principal()
+    print(OPERATOR_NOTICE, file=sys.stderr)
+    with connect(WarehouseConfig(), wait_seconds=10) as warehouse:
+        yield CustomMetricService(warehouse, principal)
 
 
 def _cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
@@ -203,12 +208,10 @@ def _cmd_calculate(args: argparse.Namespace, out: TextIO) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed so the project's `metrics` command can embed it)."""
     parser = argparse.ArgumentParser(
-        prog="metrics custom", description="Custom metric definitions compiled to safe SQL."
+        prog="metrics custom",
+        description="Custom metric definitions compiled to safe SQL. Acts as the local "
+        "operator (admin); per-user access goes through API tokens and `metrics serve`.",
     )
-    parser.add_argument("--user", default=os.environ.get("METRICS_USER") or getpass.getuser())
-    parser.add_argument("--team", default=os.environ.get("METRICS_TEAM") or None)
-    parser.add_argument("--org", default=os.environ.get("METRICS_ORG") or None)
-    parser.add_argument("--admin", action="store_true", help="act as an organization admin")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def files(p: argparse.ArgumentParser) -> None:
@@ -251,7 +254,13 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
 
 def main(argv: list[str] | None = None) -> int:
     """Run one `metrics custom` command; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    try:
+        refuse_identity_claims(arguments, os.environ)
+    except IdentityError as error:
+        print(f"metrics custom: error: {error}", file=sys.stderr)
+        return 2
+    args = build_parser().parse_args(arguments)
     try:
         return _COMMANDS[args.command](args, sys.stdout)
     except MetricValidationError as error:
@@ -260,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
     except MetricExecutionError as error:
         print(f"failed: {error}", file=sys.stderr)
+    except (WarehouseConfigError, WarehouseUnavailableError, WarehouseBusyError) as error:
+        print(f"metrics custom: error: {error}", file=sys.stderr)
+        return 2
     except OSError as error:
         print(f"error: {error}", file=sys.stderr)
     return 1

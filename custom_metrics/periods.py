@@ -11,7 +11,7 @@ from custom_metrics.errors import MetricValidationError
 MAX_BUCKETS: Final = 1000
 
 
-def as_day(value: date | datetime | str, label: str) -> date:
+def as_day(value: object, label: str) -> date:
     """A period bound as a UTC day; datetimes must be midnight UTC."""
     if isinstance(value, str):
         try:
@@ -19,14 +19,23 @@ def as_day(value: date | datetime | str, label: str) -> date:
         except ValueError:
             raise MetricValidationError(label, f"{value!r} is not a date (YYYY-MM-DD)") from None
     if isinstance(value, datetime):
-        utc = value if value.tzinfo is None else value.astimezone(UTC)
+        try:
+            utc = value if value.tzinfo is None else value.astimezone(UTC)
+        except OverflowError:
+            raise MetricValidationError(
+                label, f"{value.isoformat()} is outside years 1..9999 in UTC; pick another day"
+            ) from None
         if utc.time() != datetime.min.time():
             raise MetricValidationError(label, "must be a whole day (midnight UTC)")
         return utc.date()
+    if not isinstance(value, date):
+        raise MetricValidationError(
+            label, f"must be a date or an ISO text such as '2025-01-01', not {type(value).__name__}"
+        )
     return value
 
 
-def whole_day_period(start: date | datetime | str, end: date | datetime | str) -> tuple[date, date]:
+def whole_day_period(start: object, end: object) -> tuple[date, date]:
     """A half-open [start, end) of whole UTC days, start before end."""
     lo, hi = as_day(start, "start"), as_day(end, "end")
     if lo >= hi:
@@ -34,12 +43,16 @@ def whole_day_period(start: date | datetime | str, end: date | datetime | str) -
     return lo, hi
 
 
-def _next_boundary(day: date, grain: TimeGrain, week_start_index: int) -> date:
-    if grain is TimeGrain.DAY:
-        return day + timedelta(days=1)
-    if grain is TimeGrain.WEEK:
-        return day + timedelta(days=(week_start_index - day.weekday() - 1) % 7 + 1)
-    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+def _next_boundary(day: date, grain: TimeGrain, week_start_index: int) -> date | None:
+    """The start of the next bucket; None when it would be after 9999-12-31."""
+    try:
+        if grain is TimeGrain.DAY:
+            return day + timedelta(days=1)
+        if grain is TimeGrain.WEEK:
+            return day + timedelta(days=(week_start_index - day.weekday() - 1) % 7 + 1)
+        return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    except (OverflowError, ValueError):
+        return None
 
 
 def split_period(
@@ -51,7 +64,8 @@ def split_period(
     buckets: list[tuple[date, date]] = []
     cursor = start
     while cursor < end:
-        boundary = min(_next_boundary(cursor, grain, week_start_index), end)
+        following = _next_boundary(cursor, grain, week_start_index)
+        boundary = end if following is None else min(following, end)
         buckets.append((cursor, boundary))
         if len(buckets) > MAX_BUCKETS:
             raise MetricValidationError(

@@ -1,4 +1,9 @@
-"""`metrics-generate-events`: write a synthetic event stream into the configured warehouse."""
+"""`metrics-generate-events`: write a synthetic event stream into the configured warehouse.
+
+Everything is checked before anything is written (sizes, dates, configuration, the connection);
+`--replace` empties the table and loads the new stream in one transaction, so a failure leaves
+the old rows in place. Bad input ends with a one-line error and exit status 2.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,21 @@ from datetime import date
 
 from metrics_events.generator import GeneratorConfig, generate_events
 from metrics_events.source import ensure_source_table, load_events
-from warehouse import WarehouseConfig, connect
+from warehouse import (
+    Warehouse,
+    WarehouseBusyError,
+    WarehouseConfig,
+    WarehouseConfigError,
+    WarehouseUnavailableError,
+    connect,
+)
+
+PROG = "metrics-generate-events"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="metrics-generate-events",
+        prog=PROG,
         description="Generate realistic product events into {METRICS_SOURCE_SCHEMA}.events "
         "of the warehouse METRICS_TARGET points at.",
     )
@@ -36,25 +50,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fail(message: str) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _write(wh: Warehouse, config: GeneratorConfig, *, replace: bool) -> int:
+    """Load the stream; with `replace`, delete the old rows in the same transaction."""
+
+    def progress(rows: int) -> None:
+        print(f"  loaded {rows:,} rows ...", flush=True)
+
+    if not replace:
+        return load_events(wh, generate_events(config), progress=progress)
+    with wh.transaction():
+        wh.execute(f"delete from {wh.source_schema}.events")
+        return load_events(wh, generate_events(config), progress=progress)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.days <= 0 or args.events_per_day <= 0:
-        print("--days and --events-per-day must be positive", file=sys.stderr)
-        return 2
-    config = GeneratorConfig(
-        start=args.start, days=args.days, events_per_day=args.events_per_day, seed=args.seed
-    )
-    wh_config = WarehouseConfig()
+    try:
+        config = GeneratorConfig(
+            start=args.start, days=args.days, events_per_day=args.events_per_day, seed=args.seed
+        )
+    except ValueError as error:
+        return _fail(
+            f"{error} (--start {args.start} --days {args.days} "
+            f"--events-per-day {args.events_per_day})"
+        )
+    try:
+        wh_config = WarehouseConfig()
+    except WarehouseConfigError as error:
+        return _fail(str(error))
     began = time.perf_counter()
-    with connect(wh_config) as wh:
-        ensure_source_table(wh)
-        if args.replace:
-            wh.execute(f"delete from {wh.source_schema}.events")
-
-        def progress(rows: int) -> None:
-            print(f"  loaded {rows:,} rows ...", flush=True)
-
-        rows = load_events(wh, generate_events(config), progress=progress)
+    try:
+        with connect(wh_config, wait_seconds=10) as wh:
+            ensure_source_table(wh)
+            rows = _write(wh, config, replace=args.replace)
+    except (WarehouseUnavailableError, WarehouseBusyError) as error:
+        return _fail(str(error))
     elapsed = time.perf_counter() - began
     print(
         f"wrote {rows:,} event deliveries for {args.days} days from {args.start} into "

@@ -14,7 +14,10 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Final
+
+# More rows than this is not a demo or a test any more (and would take hours to write).
+MAX_TOTAL_EVENTS: Final = 100_000_000
 
 INDUSTRIES = ("software", "retail", "health", "finance", "education", "logistics")
 CATEGORIES = ("laptop", "monitor", "phone", "tablet", "printer", "server")
@@ -59,6 +62,40 @@ class GeneratorConfig:
     late_share: float = 0.03
     max_late_days: int = 5
     seed: int = 7
+
+    def __post_init__(self) -> None:
+        """Refuse sizes and dates that could not be generated (ValueError names the option)."""
+        if not isinstance(self.start, date) or isinstance(self.start, datetime):
+            raise ValueError(f"start must be a date, not {self.start!r}")
+        for name in ("days", "events_per_day", "max_late_days"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a whole number >= 0, not {value!r}")
+        if self.days < 1 or self.events_per_day < 1:
+            raise ValueError("days and events_per_day must be at least 1")
+        last_ingest = date.max - timedelta(days=self.max_late_days + 2)
+        if self.days > (last_ingest - self.start).days:
+            raise ValueError(
+                f"start {self.start} plus {self.days} days (and up to {self.max_late_days} days "
+                "of late arrivals) goes past 9999-12-31: pick an earlier start or fewer days"
+            )
+        expected = self.expected_events()
+        if expected > MAX_TOTAL_EVENTS:
+            raise ValueError(
+                f"{self.days} days of {self.events_per_day} events a day (growing "
+                f"{self.daily_growth:.1%} a day) is about {expected:,.0f} events, more than "
+                f"the limit of {MAX_TOTAL_EVENTS:,}: lower the events per day or the days"
+            )
+
+    def expected_events(self) -> float:
+        """About how many events the stream holds (weekday volume, growth; no noise)."""
+        growth = 1.0 + self.daily_growth
+        try:
+            if abs(self.daily_growth) < 1e-12:
+                return float(self.events_per_day) * self.days
+            return self.events_per_day * (growth**self.days - 1) / (growth - 1)
+        except OverflowError:
+            return math.inf
 
 
 # (event_type, entity_type, weight): which events happen to which entities, and how often.

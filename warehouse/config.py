@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+class WarehouseConfigError(ValueError):
+    """A configuration value is not usable; the message names its environment variable."""
 
 
 @contextmanager
@@ -53,15 +59,25 @@ class WarehouseConfig:
 
     def __post_init__(self) -> None:
         if self.target not in ("duckdb", "postgres"):
-            raise ValueError(f"METRICS_TARGET must be 'duckdb' or 'postgres', not {self.target!r}")
+            raise WarehouseConfigError(
+                f"METRICS_TARGET must be 'duckdb' or 'postgres', not {self.target!r}"
+            )
         if self.week_start not in WEEKDAYS:
-            raise ValueError(
+            raise WarehouseConfigError(
                 f"METRICS_WEEK_START must be a weekday name (monday ... sunday), "
                 f"not {self.week_start!r}"
             )
-        for name in (self.source_schema, self.schema):
-            if not name.replace("_", "").isalnum() or name[0].isdigit():
-                raise ValueError(f"schema name {name!r} must be a plain SQL identifier")
+        for variable, name in (
+            ("METRICS_SOURCE_SCHEMA", self.source_schema),
+            ("METRICS_SCHEMA", self.schema),
+        ):
+            if not _IDENTIFIER.fullmatch(name):
+                raise WarehouseConfigError(
+                    f"{variable}={name!r} is not a plain SQL identifier: use 1-63 ASCII letters, "
+                    "digits and _, not starting with a digit"
+                )
+        if "\x00" in self.duckdb_path:
+            raise WarehouseConfigError("METRICS_DUCKDB_PATH must not contain a NUL character")
 
     @property
     def week_start_index(self) -> int:

@@ -22,6 +22,11 @@ class WarehouseBusyError(RuntimeError):
     caller was willing to wait."""
 
 
+class WarehouseUnavailableError(RuntimeError):
+    """The configured warehouse cannot be opened (no such PostgreSQL database or server, a file
+    that is not a DuckDB database); the message says which setting to change."""
+
+
 def is_lock_error(error: BaseException) -> bool:
     """Whether `error` is DuckDB refusing a file that another process holds."""
     text = str(error).lower()
@@ -148,7 +153,7 @@ def connect(
     while True:
         try:
             return _connect_duckdb(config, read_only)
-        except Exception as error:  # duckdb.IOException; anything else is not retried
+        except Exception as error:  # a lock held by another process; anything else is raised
             if not is_lock_error(error):
                 raise
             if time.monotonic() >= deadline:
@@ -166,17 +171,45 @@ def _connect_postgres(config: WarehouseConfig) -> Warehouse:
 
     params: dict[str, Any] = {"options": "-c timezone=UTC", "connect_timeout": 10}
     params.update(config.pg_params())
-    raw = psycopg2.connect(**params)
+    try:
+        raw = psycopg2.connect(**params)
+    except psycopg2.OperationalError as error:
+        raise WarehouseUnavailableError(_postgres_hint(error, params)) from error
     raw.autocommit = True
     return Warehouse(config, raw)
+
+
+def _postgres_hint(error: Exception, params: Mapping[str, Any]) -> str:
+    """One line saying what failed and which PG* variable or command fixes it."""
+    detail = (str(error).strip().splitlines() or ["no detail"])[0]
+    name = params.get("dbname") or params.get("user") or "postgres"
+    if "does not exist" in detail and "database" in detail:
+        return (
+            f"PostgreSQL database {name!r} does not exist: create it (createdb {name}) "
+            "or point PGDATABASE at an existing one"
+        )
+    where = f"{params.get('host', 'localhost')}:{params.get('port', 5432)}"
+    return (
+        f"cannot connect to PostgreSQL at {where} ({detail}): check PGHOST, PGPORT, PGUSER "
+        "and PGPASSWORD"
+    )
 
 
 def _connect_duckdb(config: WarehouseConfig, read_only: bool) -> Warehouse:
     import duckdb
 
     path = config.duckdb_file
-    if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    raw = duckdb.connect(str(path), read_only=read_only)
+    try:
+        if not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        raw = duckdb.connect(str(path), read_only=read_only)
+    except (duckdb.Error, OSError) as error:
+        if is_lock_error(error):
+            raise
+        detail = (str(error).strip().splitlines() or ["no detail"])[0]
+        raise WarehouseUnavailableError(
+            f"METRICS_DUCKDB_PATH={str(path)!r} cannot be opened as a DuckDB database "
+            f"({detail}): point it at a DuckDB file or at a path where one can be created"
+        ) from error
     raw.execute("set timezone = 'UTC'")
     return Warehouse(config, raw)

@@ -128,54 +128,23 @@ def test_cli_end_to_end(cli_env: Path, tmp_path: Path, capsys: pytest.CaptureFix
     )
     assert "%(period_start)s" in capsys.readouterr().out
 
-    assert (
-        main(
-            [
-                "--user",
-                "alice",
-                "test",
-                "--examples",
-                "--start",
-                "2025-01-01",
-                "--end",
-                "2025-02-01",
-            ]
-        )
-        == 0
-    )
-    assert "nothing saved" in capsys.readouterr().out
+    assert main(["test", "--examples", "--start", "2025-01-01", "--end", "2025-02-01"]) == 0
+    captured = capsys.readouterr()
+    assert "nothing saved" in captured.out
+    assert captured.err.strip() == "acting as the local operator (admin)"
 
-    assert main(["--user", "alice", "create", "--examples"]) == 0
+    assert main(["create", "--examples"]) == 0
     created = capsys.readouterr().out
     ids = [line.split()[0] for line in created.splitlines()[2:]]
     assert len(ids) == 4 and all(i.startswith("cm_") for i in ids)
 
-    assert (
-        main(
-            ["--user", "alice", "calculate", ids[0], "--start", "2025-01-01", "--end", "2025-01-08"]
-        )
-        == 0
-    )
+    assert main(["calculate", ids[0], "--start", "2025-01-01", "--end", "2025-01-08"]) == 0
     out = capsys.readouterr().out
     assert "SUCCESS" in out and "period_start" in out
 
-    assert main(["--user", "bob", "list"]) == 0
+    assert main(["list"]) == 0
     listing = capsys.readouterr().out
-    assert "4 definitions" in listing and "alice" in listing
+    assert "4 definitions" in listing and "operator" in listing
 
-    assert (
-        main(
-            [
-                "--user",
-                "bob",
-                "calculate",
-                "cm_missing",
-                "--start",
-                "2025-01-01",
-                "--end",
-                "2025-01-02",
-            ]
-        )
-        == 1
-    )
+    assert main(["calculate", "cm_missing", "--start", "2025-01-01", "--end", "2025-01-02"]) == 1
     assert "no definition" in capsys.readouterr().err

@@ -314,6 +314,8 @@ class _ValueBuilder:
             )
         self.checker.check(core.this, Aggregates.REQUIRED_AROUND_COLUMNS)
         self.checker.check(core.expression, Aggregates.REQUIRED_AROUND_COLUMNS)
+        for side in (core.this, core.expression):
+            require_kind(side, self.source, _FIELD, Kind.NUMBER, "each side of a RATIO is a number")
         return self.rw.safe_div(
             self.rw.rewrite(core.this, _FIELD), self.rw.rewrite(core.expression, _FIELD)
         )
@@ -375,6 +377,8 @@ def _filter_value(value: Any, kind: ColumnKind, is_json: bool, field_name: str) 
         isinstance(value, bool) or not isinstance(value, int | float)
     ):
         raise MetricValidationError(field_name, f"needs a number, not {value!r}")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
+        raise MetricValidationError(field_name, "whole numbers must fit in 64 bits")
     if kind is ColumnKind.TEXT:
         if isinstance(value, bool):
             raise MetricValidationError(field_name, f"needs text, not {value!r}")

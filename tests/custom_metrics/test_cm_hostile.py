@@ -207,13 +207,150 @@ CORPUS: list[tuple[str, dict[str, Any], str]] = [
     ("owner-zero-width", {"owner": "admin\u200b"}, "owner"),
 ]
 
+_SLOW = "_%" * 10 + "b"
+# Cost: patterns DuckDB matches in exponential time, and literals too large to bind exactly.
+COST: list[tuple[str, dict[str, Any], str]] = [
+    ("like-11-pairs-constant", {"where": "'" + "a" * 44 + "' like '" + "_%" * 11 + "b'"}, "where"),
+    ("like-10-pairs-per-row", {"where": f"event_id like '{_SLOW}'"}, "where"),
+    (
+        "like-count-if-issue",
+        _f(f"count_if(coalesce(nullif(event_id, event_id), '{'a' * 40}') like '{_SLOW}')", "COUNT"),
+        "calculation_formula",
+    ),
+    ("ilike-three-percents", {"where": "event_type ilike '%a%b%c'"}, "where"),
+    ("ilike-underscore-pairs", {"where": "event_type ilike '_%_%_%'"}, "where"),
+    ("like-underscore-two-percents", {"where": "event_type like '%a_%b'"}, "where"),
+    ("like-long-pattern", {"where": "event_type like '" + "a" * 101 + "'"}, "where"),
+    ("like-eleven-percents", {"where": "event_type like '" + "%a" * 11 + "'"}, "where"),
+    ("like-column-pattern", {"where": "event_type like entity_id"}, "where"),
+    ("like-function-pattern", {"where": "event_type like lower('a%')"}, "where"),
+    ("like-paren-column-pattern", {"where": "event_type like (entity_id)"}, "where"),
+    ("like-null-pattern", {"where": "event_type like null"}, "where"),
+    ("like-number-pattern", {"where": "event_type like 5"}, "where"),
+    ("not-like-expensive", {"where": "not event_id like '_%_%_%'"}, "where"),
+    ("ilike-in-count-if", _f("count_if(event_type ilike '%a%b%')", "COUNT"), "calculation_formula"),
+    (
+        "like-in-case",
+        _f(f"case when event_id like '{_SLOW}' then revenue_cents else 0 end"),
+        "calculation_formula",
+    ),
+    ("like-json-key", {"where": "properties.tier like '%_%_%_%'"}, "where"),
+    ("like-in-coalesce", {"where": "coalesce(event_type like '%_%_%', false)"}, "where"),
+    ("like-long-subject", {"where": "'" + "a" * 300 + "' like 'a%'"}, "where"),
+    ("number-1e40", _f("revenue_cents * 1e40"), "calculation_formula"),
+    ("number-1e-31", _f("revenue_cents * 1e-31"), "calculation_formula"),
+    ("number-39-digits", _f("revenue_cents * " + "9" * 39), "calculation_formula"),
+    ("number-huge-exponent", _f("revenue_cents * 1e999999999"), "calculation_formula"),
+    ("number-38-decimals", _f("revenue_cents * 0." + "1" * 38), "calculation_formula"),
+    ("number-1e308", _f("revenue_cents + 1e308"), "calculation_formula"),
+    ("number-negative-1e40", _f("revenue_cents * -1e40"), "calculation_formula"),
+    ("number-round-digits", _f("round(revenue_cents, 1e40)"), "calculation_formula"),
+    ("number-in-list", {"where": "revenue_cents in (1, 1e50)"}, "where"),
+    ("text-201-chars", {"where": "event_type = '" + "x" * 201 + "'"}, "where"),
+    ("text-in-list", {"where": "event_type in ('" + "x" * 201 + "')"}, "where"),
+    ("number-round-negative-digits", _f("round(revenue_cents, -1e40)"), "calculation_formula"),
+    ("filter-int-beyond-64-bits", {"filters": {"revenue_cents": 2**64}}, "filters"),
+    ("filter-int-list-beyond-64-bits", {"filters": {"revenue_cents": [1, -(2**70)]}}, "filters"),
+    ("filter-nan", {"filters": {"revenue_cents": float("nan")}}, "filters"),
+    ("filter-inf", {"filters": {"revenue_cents": float("inf")}}, "filters"),
+    ("filter-text-501", {"filters": {"event_type": "x" * 501}}, "filters"),
+    ("filter-list-201", {"filters": {"event_type": ["x"] * 201}}, "filters"),
+]
+
+# Value kinds: formulas that would only fail inside the database, or store a non-number.
+KINDS: list[tuple[str, dict[str, Any], str]] = [
+    ("max-of-text", _f("event_type", "MAX"), "calculation_formula"),
+    ("min-of-date", _f("metric_date", "MIN", data_source="daily_metrics"), "calculation_formula"),
+    ("max-of-timestamp", _f("occurred_at", "MAX"), "calculation_formula"),
+    ("max-wrapped-text", _f("max(lower(entity_id))", "MAX"), "calculation_formula"),
+    ("sum-of-condition", _f("event_type = 'a'"), "calculation_formula"),
+    ("average-of-text", _f("lower(event_type)", "AVERAGE"), "calculation_formula"),
+    ("percentile-of-text", _f("percentile(event_type, 0.5)", "PERCENTILE"), "calculation_formula"),
+    ("ratio-sum-of-text", _f("sum(event_type) / count(*)", "RATIO"), "calculation_formula"),
+    ("ratio-max-of-text", _f("max(event_type) / count(*)", "RATIO"), "calculation_formula"),
+    ("where-number", {"where": "revenue_cents"}, "where"),
+    ("where-text", {"where": "event_type"}, "where"),
+    ("where-text-equals-number", {"where": "event_type = 5"}, "where"),
+    ("where-like-number", {"where": "revenue_cents like '1%'"}, "where"),
+    ("add-text", _f("revenue_cents + event_type"), "calculation_formula"),
+    ("length-of-number", _f("length(revenue_cents)"), "calculation_formula"),
+    ("lower-of-number", _f("lower(revenue_cents)", "MAX"), "calculation_formula"),
+    (
+        "case-mixed-branches",
+        _f("case when revenue_cents > 0 then revenue_cents else event_type end"),
+        "calculation_formula",
+    ),
+    ("coalesce-mixed", _f("coalesce(revenue_cents, 'none')"), "calculation_formula"),
+    ("in-mixed", {"where": "revenue_cents in ('a', 'b')"}, "where"),
+    ("between-mixed", {"where": "revenue_cents between 'a' and 'b'"}, "where"),
+    ("and-of-text", {"where": "event_type and true"}, "where"),
+    ("not-of-number", {"where": "not revenue_cents"}, "where"),
+    ("count-if-number", _f("count_if(revenue_cents)", "COUNT"), "calculation_formula"),
+    ("date-vs-number", {"where": "event_date > 5"}, "where"),
+    ("greatest-mixed", _f("greatest(revenue_cents, event_type)", "MAX"), "calculation_formula"),
+    ("max-of-json-key", _f("properties.tier", "MAX"), "calculation_formula"),
+    ("case-when-number", _f("case when revenue_cents then 1 end"), "calculation_formula"),
+    ("neg-of-text", _f("-event_type"), "calculation_formula"),
+]
+
+# Formulas that read no column at all (a constant is not a metric).
+NO_COLUMN: list[tuple[str, dict[str, Any], str]] = [
+    ("sum-constant", _f("42"), "calculation_formula"),
+    ("sum-of-constant", _f("sum(42)"), "calculation_formula"),
+    ("average-constant", _f("1 + 2", "AVERAGE"), "calculation_formula"),
+    ("count-one", _f("1", "COUNT"), "calculation_formula"),
+    ("count-null", _f("null", "COUNT"), "calculation_formula"),
+    ("count-if-true", _f("count_if(true)", "COUNT"), "calculation_formula"),
+    ("distinct-constant", _f("count(distinct 3)", "DISTINCT_COUNT"), "calculation_formula"),
+    ("percentile-constant", _f("percentile(5, 0.5)", "PERCENTILE"), "calculation_formula"),
+    ("ratio-constants", _f("sum(1) / sum(2)", "RATIO"), "calculation_formula"),
+    ("max-negative-constant", _f("-7", "MAX"), "calculation_formula"),
+    ("min-text-constant", _f("'abc'", "MIN"), "calculation_formula"),
+    ("case-constant", _f("case when true then 1 else 0 end"), "calculation_formula"),
+]
+
+# Shapes: no text is turned into a number or a boolean; names and sizes stay in bounds.
+SHAPES: list[tuple[str, dict[str, Any], str]] = [
+    ("percentile-as-text", _f("revenue_cents", "PERCENTILE", percentile="0.5"), "percentile"),
+    ("lookback-true", {"lookback_days": True}, "lookback_days"),
+    ("lookback-text", {"lookback_days": "30"}, "lookback_days"),
+    ("lookback-367", {"lookback_days": 367}, "lookback_days"),
+    ("lookback-float", {"lookback_days": 30.0}, "lookback_days"),
+    ("active-as-text", {"is_active": "yes"}, "is_active"),
+    ("active-as-number", {"is_active": 1}, "is_active"),
+    ("name-as-number", {"name": 123}, "name"),
+    ("formula-as-number", {"calculation_formula": 1}, "calculation_formula"),
+    ("where-as-bool", {"where": True}, "where"),
+    ("dimension-as-number", {"dimensions": [1]}, "dimensions"),
+    ("owner-as-number", {"owner": 7}, "owner"),
+    ("metric-type-as-number", {"metric_type": 1}, "metric_type"),
+    ("visibility-as-bool", {"visibility": True}, "visibility"),
+    ("time-grain-as-number", {"time_grain": 7}, "time_grain"),
+    ("source-as-list", {"data_source": ["events"]}, "data_source"),
+    ("owner-101", {"owner": "o" * 101}, "owner"),
+    ("team-zero-width", {"team": "red\u200b"}, "team"),
+    ("organization-nul", {"organization": "acme\x00"}, "organization"),
+    ("owner-rtl", {"owner": "bob\u202e"}, "owner"),
+    ("filter-key-number", {"filters": {1: "a"}}, "filters"),
+    ("filter-nested-list", {"filters": {"event_type": [["a"]]}}, "filters"),
+    ("description-nul", {"description": "a\x00b"}, "description"),
+    ("name-zero-width", {"name": "re\u200bvenue"}, "name"),
+    ("nine-dimensions", {"dimensions": ["event_type"] * 9}, "dimensions"),
+    ("twenty-one-filters", {"filters": {f"properties.k{i}": "x" for i in range(21)}}, "filters"),
+    ("where-empty", {"where": ""}, "where"),
+    ("where-spaces", {"where": "   "}, "where"),
+    ("formula-spaces", _f("   "), "calculation_formula"),
+]
+
+CORPUS += COST + KINDS + NO_COLUMN + SHAPES
+
 
 def definition(overrides: dict[str, Any]) -> dict[str, Any]:
     return {**BASE, **overrides}
 
 
 def test_corpus_is_large_and_distinct() -> None:
-    assert len(CORPUS) >= 60
+    assert len(CORPUS) >= 230
     assert len({name for name, _, _ in CORPUS}) == len(CORPUS)
     fields = {field.split("[")[0].split(".")[0] for _, _, field in CORPUS}
     assert {"calculation_formula", "where", "dimensions", "filters", "metric_type"} <= fields

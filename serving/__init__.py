@@ -2,5 +2,7 @@
 
 from serving.cache import MetricsCache
 from serving.reader import MetricsReader
+from serving.rows import LatestPeriod, MetricsRow
+from serving.warming import CacheEntry
 
-__all__ = ["MetricsCache", "MetricsReader"]
+__all__ = ["CacheEntry", "LatestPeriod", "MetricsCache", "MetricsReader", "MetricsRow"]

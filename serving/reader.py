@@ -314,19 +314,25 @@ class MetricsReader:
 
     def period_metrics(
         self, grain: str, entity_type: str, entity_id: str, period_start: date
-    ) -> dict[str, dict[str, Any]]:
+    ) -> dict[str, MetricsRow]:
         """One period of one entity (or level), keyed by event type (``*`` is the total), cached.
 
-        Cached under the documented ``metrics:<grain>:<type>:<id>:<period>`` key; the measures
-        keep their types (Decimal averages and growth come back as Decimals).
+        Cached under the documented ``metrics:<grain>:<type>:<id>:<period>`` key (as JSON that
+        keeps Decimals and dates); returned as typed rows.
         """
         entry = self.period_entry(grain, entity_type, entity_id, period_start)
         compute: Callable[[], dict[str, dict[str, Any]]] = entry["compute"]
         if self.cache is None:
-            return compute()
-        return self.cache.get_or_compute(
-            entry["key"], compute, ttl=entry["ttl"], tags=entry["tags"]
-        )
+            by_event_type = compute()
+        else:
+            by_event_type = self.cache.get_or_compute(
+                entry["key"], compute, ttl=entry["ttl"], tags=entry["tags"]
+            )
+        kind = Grain.parse(grain)
+        return {
+            event_type: MetricsRow.from_record(kind, {**values, "period_start": period_start})
+            for event_type, values in by_event_type.items()
+        }
 
     # ------------------------------------------------------------------ dashboards
 

@@ -223,14 +223,14 @@ def test_period_metrics_cached_under_the_documented_key(
     reader = MetricsReader(cache, today=TODAY)
     day = reader.period_metrics("daily", "asset", "a1", date(2025, 3, 5))
     assert set(day) == {"*", "page_view", "purchase"}
-    assert day["*"]["event_count"] == _daily()[date(2025, 3, 5)]["event_count"]
-    assert "period_start" not in day["*"]  # the key names the period
+    assert day["*"].event_count == _daily()[date(2025, 3, 5)]["event_count"]
+    assert day["*"].period_start == date(2025, 3, 5) and day["*"].grain is Grain.DAY
     week = reader.period_metrics("weekly", "asset", "a1", date(2025, 3, 3))
-    assert week["*"]["avg_daily_events"] == Decimal("130.000000")  # a Decimal again
-    assert week["*"]["event_count_growth_pct"] == Decimal("30.00")
+    assert week["*"].avg_daily_events == Decimal("130.000000")  # a Decimal again
+    assert week["*"].event_count_growth_pct == Decimal("30.00")
     again = reader.period_metrics("weekly", "asset", "a1", date(2025, 3, 3))  # from the cache
     assert again == week
-    assert isinstance(again["*"]["avg_daily_events"], Decimal)
+    assert isinstance(again["*"].avg_daily_events, Decimal)
     assert cache.client.exists(cache.entry_key("metrics:daily:asset:a1:2025-03-05"))
     assert cache.client.exists(cache.entry_key("metrics:weekly:asset:a1:2025-03-03"))
     reader.period_metrics("monthly", "asset", "a1", date(2025, 2, 1))
@@ -239,9 +239,7 @@ def test_period_metrics_cached_under_the_documented_key(
     _set_views(rollups, date(2025, 3, 5), 777)
     assert reader.period_metrics("daily", "asset", "a1", date(2025, 3, 5)) == day
     invalidate_for_materialization(cache, "daily", "2025-03-05")
-    assert (
-        reader.period_metrics("daily", "asset", "a1", date(2025, 3, 5))["*"]["event_count"] == 777
-    )
+    assert reader.period_metrics("daily", "asset", "a1", date(2025, 3, 5))["*"].event_count == 777
     with pytest.raises(ValueError):
         reader.period_metrics("monthly", "asset", "a1", date(2025, 2, 3))
 

@@ -1,4 +1,4 @@
-"""The project's configuration as the contract defines it (environment variables, defaults)."""
+"""The project's configuration: environment variables and defaults (docs/reference.md)."""
 
 from __future__ import annotations
 

@@ -237,6 +237,8 @@ COST: list[tuple[str, dict[str, Any], str]] = [
     ("like-json-key", {"where": "properties.tier like '%_%_%_%'"}, "where"),
     ("like-in-coalesce", {"where": "coalesce(event_type like '%_%_%', false)"}, "where"),
     ("like-long-subject", {"where": "'" + "a" * 300 + "' like 'a%'"}, "where"),
+    ("ilike-31-with-percent", {"where": "event_type ilike '%" + "a" * 30 + "'"}, "where"),
+    ("like-31-with-underscore", {"where": "entity_id like '%" + "a" * 28 + "_b'"}, "where"),
     ("number-1e40", _f("revenue_cents * 1e40"), "calculation_formula"),
     ("number-1e-31", _f("revenue_cents * 1e-31"), "calculation_formula"),
     ("number-39-digits", _f("revenue_cents * " + "9" * 39), "calculation_formula"),

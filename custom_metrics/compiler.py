@@ -32,13 +32,12 @@ from sqlglot import exp
 
 from custom_metrics.definitions import MetricDefinition, MetricType, parse_definition
 from custom_metrics.errors import MetricValidationError
-from custom_metrics.kinds import Kind, require_kind
+from custom_metrics.kinds import Kind, KindChecker, require_kind
 from custom_metrics.sources import ColumnKind, DataSource, get_source
 from custom_metrics.validation import (
     AGGREGATE_NODES,
     Aggregates,
     ExpressionChecker,
-    column_kind,
     parse_expression,
     plain_number,
     resolve_reference,
@@ -159,14 +158,18 @@ class _Rewriter:
         return type(node)(**args)
 
     def _hint(self, node: exp.Expression) -> ColumnKind | None:
-        """In `date_col >= '2025-01-01'` the string is bound as a date (and checked)."""
+        """In `date_col >= '2025-01-01'` the string is bound as a date (and checked); so in
+        `'2025-01-01' between event_date and ...` or `coalesce(occurred_at, ...) < '...'`."""
         comparisons = exp.EQ | exp.NEQ | exp.GT | exp.GTE | exp.LT | exp.LTE | exp.Between | exp.In
         if not isinstance(node, comparisons):
             return None
-        for operand in (node.this, node.args.get("expression")):
-            kind = column_kind(operand, self.source) if operand is not None else None
-            if kind in (ColumnKind.DATE, ColumnKind.TIMESTAMP):
-                return kind
+        kinds = KindChecker(self.source, "hint")
+        for key in ("this", "expression", "low", "high"):
+            operand = node.args.get(key)
+            if isinstance(operand, exp.Expression):
+                kind = kinds.kind(operand)
+                if kind in (Kind.DATE, Kind.TIMESTAMP):
+                    return ColumnKind.DATE if kind is Kind.DATE else ColumnKind.TIMESTAMP
         return None
 
 

@@ -438,6 +438,10 @@ class ExpressionChecker:
                 self._check_in(node)
             if isinstance(node, exp.Like | exp.ILike):
                 self._check_like(node)
+            if isinstance(node, exp.Round):
+                self._check_round(node)
+            if isinstance(node, exp.Is) and not isinstance(node.expression, exp.Null | exp.Boolean):
+                raise self.fail(node, "IS takes NULL, TRUE or FALSE; compare values with =")
             if isinstance(node, (*_COMPARISONS, exp.Between, exp.In)):
                 self._check_json_comparison(node)
             if isinstance(node, _NUMERIC_NODES):
@@ -458,6 +462,19 @@ class ExpressionChecker:
             plain_number(str(node.this))
         except ValueError as error:
             raise self.fail(node, str(error)) from None
+
+    def _check_round(self, node: exp.Round) -> None:
+        """round(x, digits): digits is a whole number literal from -30 to 30 (both warehouses
+        take an integer there; DuckDB has no round(bigint, decimal))."""
+        digits = node.args.get("decimals")
+        if digits is None:
+            return
+        value = digits.this if isinstance(digits, exp.Neg) else digits
+        whole = isinstance(value, exp.Literal) and not value.is_string and value.this.isdigit()
+        if not whole or int(value.this) > 30:
+            raise self.fail(
+                node, "round() takes its digits as a whole number from -30 to 30, e.g. 2"
+            )
 
     def _check_like(self, node: exp.Expression) -> None:
         """Bound LIKE / ILIKE patterns: DuckDB matches some of them in exponential time.

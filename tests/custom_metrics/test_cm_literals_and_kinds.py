@@ -3,6 +3,7 @@ refused before anything runs (exponent literals, text under MAX/MIN, formulas wi
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -140,3 +141,26 @@ def test_max_of_text_never_reaches_the_values_table(wh: Warehouse) -> None:
     stored = service.create_definition(_d("MAX", "revenue_cents", dimensions=["event_type"]))
     result = service.calculate_metric(stored.definition_id, "2025-01-01", "2025-01-08")
     assert result.status == "SUCCESS" and result.values
+
+
+_CUT = datetime(2025, 1, 15, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("where", "keep"),
+    [
+        ("coalesce(occurred_at, ingested_at) >= '2025-01-15'", lambda r: r["occurred_at"] >= _CUT),
+        (
+            "'2025-01-15' between ingested_at and occurred_at",
+            lambda r: r["ingested_at"] <= _CUT <= r["occurred_at"],
+        ),
+        ("(occurred_at) >= '2025-01-15'", lambda r: r["occurred_at"] >= _CUT),
+    ],
+)
+def test_date_text_is_bound_as_a_time_wherever_it_meets_one(
+    where: str, keep: Any, wh: Warehouse, events: list[dict[str, Any]]
+) -> None:
+    compiled = compile_metric(_d("COUNT", "*", where=where), wh.dialect, schema=wh.schema)
+    assert isinstance(next(iter(compiled.params.values())), datetime)
+    expected = reference(events, [], keep, lambda rows: aggregate("count_star", rows))
+    assert_same(as_result(wh.query(compiled.sql, compiled.params)), expected)

@@ -27,17 +27,20 @@ the entry's slot; this cache targets a standalone (or Sentinel-managed) Redis, a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import weakref
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Final, NamedTuple, TypeVar, cast
 
 import redis
+import redis.asyncio
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 from redis.retry import Retry
@@ -113,6 +116,7 @@ class MetricsCache:
         tag_ttl: int = 7 * 86400,
         retry_after: float = 1.0,
         decoded_memo_bytes: int = 8 * 1024 * 1024,
+        async_client: Callable[[], redis.asyncio.Redis] | None = None,
     ) -> None:
         """Wrap a redis-py client (bytes responses). Prefer `from_url`, which sets timeouts.
 
@@ -122,6 +126,8 @@ class MetricsCache:
         ``tag_ttl``: TTL of tag version keys. ``retry_after``: pause after a connection failure.
         ``decoded_memo_bytes``: how much JSON this process keeps decoded so that a repeated hit
         of an unchanged entry skips decoding (serving.memo); 0 disables.
+        ``async_client``: makes an asyncio client to the same Redis, for `fresh_json` (one
+        client per event loop); `from_url` provides it.
         """
         if stale_grace < 0 or lock_ttl <= 0 or lock_wait < 0 or tag_ttl <= 0 or retry_after < 0:
             raise ValueError("stale_grace, lock_wait, retry_after >= 0; lock_ttl, tag_ttl > 0")
@@ -142,6 +148,10 @@ class MetricsCache:
         )
         self._hit_sha: str = self._hit.sha
         self._execute: Callable[..., Any] = client.execute_command
+        self._make_async_client = async_client
+        self._async_clients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, redis.asyncio.Redis
+        ] = weakref.WeakKeyDictionary()
 
     @classmethod
     def from_url(
@@ -159,16 +169,22 @@ class MetricsCache:
         Extra keyword arguments (``stale_grace``, ``lock_wait`` ...) go to the constructor.
         """
         url = url or os.environ.get("REDIS_URL") or "redis://localhost:6379/0"
-        pool = redis.ConnectionPool.from_url(
-            url,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=connect_timeout,
-            max_connections=max_connections,
-            health_check_interval=30,
-            # One immediate retry survives a connection dropped by a Redis restart; more would
-            # only multiply the wait when Redis is really down.
-            retry=Retry(NoBackoff(), 1),
-        )
+        connection: dict[str, Any] = {
+            "socket_timeout": socket_timeout,
+            "socket_connect_timeout": connect_timeout,
+            "max_connections": max_connections,
+            "health_check_interval": 30,
+        }
+        # One immediate retry survives a connection dropped by a Redis restart; more would
+        # only multiply the wait when Redis is really down.
+        pool = redis.ConnectionPool.from_url(url, retry=Retry(NoBackoff(), 1), **connection)
+
+        def async_client() -> redis.asyncio.Redis:
+            return redis.asyncio.Redis(
+                connection_pool=redis.asyncio.ConnectionPool.from_url(url, **connection)
+            )
+
+        options.setdefault("async_client", async_client)
         return cls(redis.Redis(connection_pool=pool), namespace=namespace, **options)
 
     @property
@@ -182,8 +198,14 @@ class MetricsCache:
         return self.availability.retry_interval
 
     def close(self) -> None:
-        """Release the connection pool."""
+        """Release the connection pool (asyncio clients: `aclose`)."""
         self._client.close()
+
+    async def aclose(self) -> None:
+        """Release the asyncio client of the running event loop, if `fresh_json` made one."""
+        client = self._async_clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
 
     def __enter__(self) -> MetricsCache:
         return self
@@ -290,6 +312,33 @@ class MetricsCache:
             self._stats.hit(plan.prefix)
             return found.value
         return self._fill(plan, compute, found.stale, decode)
+
+    async def fresh_json(
+        self, key: str, ttl: int | float | str = "default", tags: Iterable[str] = ()
+    ) -> bytes | None:
+        """A fresh entry's JSON bytes, read without leaving the event loop; None otherwise.
+
+        For asyncio servers: a hit costs one await, no worker thread. On None (a miss, a stale
+        or undecodable entry, Redis unavailable, no asyncio client) call `get_or_compute_json`
+        in a worker thread: it computes, stores, and counts what happened. Counts hits only.
+        """
+        plan = self._plan(key, ttl, tags)
+        if self._make_async_client is None or self.availability.paused():
+            return None
+        loop = asyncio.get_running_loop()
+        client = self._async_clients.get(loop)
+        if client is None:
+            client = self._async_clients[loop] = self._make_async_client()
+        try:
+            reply = client.evalsha(self._hit_sha, 1, plan.entry_key, self.layout.root)
+            raw = await cast(Awaitable[Any], reply)
+        except RedisError:  # NOSCRIPT or an outage: the blocking path reloads or records it
+            return None
+        parts = entry.split(raw) if isinstance(raw, bytes) else None
+        if parts is None or parts[0] <= time.time() * 1000:
+            return None
+        self._stats.hit(plan.prefix)
+        return parts[1]
 
     def _lookup(self, plan: _Plan) -> Any:
         """The hit script's reply for one entry (one EVALSHA; the script is loaded on NOSCRIPT)."""

@@ -453,6 +453,24 @@ class MetricsReader:
             entry["key"], entry["compute"], ttl=entry["ttl"], tags=entry["tags"]
         )
 
+    async def cached_dashboard_json(
+        self,
+        user_id: str | int,
+        entity_type: str,
+        entity_id: str,
+        date_range: str,
+        *,
+        event_type: str = "*",
+    ) -> bytes | None:
+        """`get_dashboard_json`'s bytes when the cache holds a fresh bundle, read on the event
+        loop; None otherwise (then call `get_dashboard_json` in a worker thread)."""
+        if self.cache is None:
+            return None
+        entry = self.dashboard_entry(
+            user_id, entity_type, entity_id, date_range, event_type=event_type
+        )
+        return await self.cache.fresh_json(entry["key"], ttl=entry["ttl"], tags=entry["tags"])
+
     def _build_dashboard(
         self,
         user_id: str,

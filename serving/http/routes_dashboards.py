@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from serving.http.auth import CallerDep, context_of
@@ -44,23 +47,34 @@ def reader_of(request: Request) -> MetricsReader:
     return reader
 
 
-Level = Annotated[str, Query(min_length=1, max_length=200, description="a value, or * for all")]
+Level = Annotated[str, Field(min_length=1, max_length=200, description="a value, or * for all")]
+
+
+class DashboardLevel(BaseModel):
+    """The level of a dashboard: one entity and event type, or ``*`` for all of them."""
+
+    entity_type: Level = "*"
+    entity_id: Level = "*"
+    event_type: Level = "*"
 
 
 @router.get("/{date_range}", summary="The dashboard bundle for a level, cached per caller")
-def dashboard(
+async def dashboard(
     request: Request,
     caller: CallerDep,
     date_range: Literal["7d", "30d", "90d", "12m"],
-    entity_type: Level = "*",
-    entity_id: Level = "*",
-    event_type: Level = "*",
+    level: Annotated[DashboardLevel, Query()],
 ) -> Response:
+    """A fresh cached bundle is served from the event loop; anything else (a miss, a stale
+    entry, Redis down) goes through the blocking get-or-compute in a worker thread."""
     reader = reader_of(request)
+    args = (caller.scope, level.entity_type, level.entity_id, date_range)
     try:
-        body = reader.get_dashboard_json(
-            caller.scope, entity_type, entity_id, date_range, event_type=event_type
-        )
+        body = await reader.cached_dashboard_json(*args, event_type=level.event_type)
+        if body is None:
+            body = await run_in_threadpool(
+                partial(reader.get_dashboard_json, *args, event_type=level.event_type)
+            )
     except ValueError as error:
         field = next(
             (f for f in ("entity_type", "entity_id", "event_type") if str(error).startswith(f)),

@@ -46,7 +46,7 @@ def test_tokens_are_stored_only_as_hashes(api: Api) -> None:
         listed = TokenStore(wh).list()
     for token in api.tokens.values():
         assert token not in stored
-        assert token.split("_")[2] not in " ".join(stored)
+        assert token.split("_", 2)[2] not in " ".join(stored)  # the secret may hold "_"
         assert hash_token(token) in stored
     assert {r.user_id for r in listed} == {"alice", "bob", "carol", "root", "mallory"}
     assert [r.user_id for r in listed if r.revoked_at is not None] == ["mallory"]

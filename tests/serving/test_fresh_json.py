@@ -1,0 +1,74 @@
+"""`MetricsCache.fresh_json`: the event-loop hit the HTTP server uses before falling back to the
+blocking get-or-compute. It returns only fresh, valid entries and counts only hits."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from serving.cache import MetricsCache
+
+KEY = "metrics:dashboard:asset:a1:30d"
+
+
+def _fresh(cache: MetricsCache, key: str = KEY, tags: tuple[str, ...] = ()) -> bytes | None:
+    async def read() -> bytes | None:
+        try:
+            return await cache.fresh_json(key, tags=tags)
+        finally:
+            await cache.aclose()
+
+    return asyncio.run(read())
+
+
+def test_a_fresh_entry_is_returned_as_the_same_bytes_and_counted_once(
+    cache: MetricsCache,
+) -> None:
+    stored = cache.get_or_compute_json(KEY, lambda: {"total": 42}, tags=("asset:a1",))
+    assert _fresh(cache) == _fresh(cache, tags=("other",)) == stored
+    assert json.loads(stored) == {"total": 42}
+    stats = cache.get_stats()
+    assert (stats["hits"], stats["misses"], stats["errors"]) == (2, 1, 0)
+
+
+def test_a_miss_or_an_invalidated_entry_is_none_and_not_counted(cache: MetricsCache) -> None:
+    assert _fresh(cache) is None
+    cache.get_or_compute_json(KEY, lambda: {"total": 1}, tags=("asset:a1",))
+    cache.invalidate_by_tag("asset:a1")
+    assert _fresh(cache) is None
+    stats = cache.get_stats()
+    assert (stats["hits"], stats["misses"], stats["errors"]) == (0, 1, 0)
+
+
+def test_an_expired_entry_is_none_so_the_blocking_path_serves_it_stale(
+    cache: MetricsCache,
+) -> None:
+    cache.get_or_compute_json(KEY, lambda: {"total": 1}, ttl=1)
+    entry_key = cache.entry_key(KEY)
+    raw = cache.client.get(entry_key)
+    assert isinstance(raw, bytes)
+    header, _, body = raw.partition(b"\n")
+    fields = header.split(b" ")
+    fields[1] = b"1000"  # logical expiry in 1970: expired, still in Redis
+    cache.client.set(entry_key, b" ".join(fields) + b"\n" + body, keepttl=True)
+    assert _fresh(cache) is None
+
+
+def test_planted_garbage_is_none_never_an_exception(cache: MetricsCache) -> None:
+    cache.get_or_compute_json(KEY, lambda: {"total": 1})
+    cache.client.set(cache.entry_key(KEY), b"c2 not-a-number 1\n{}")
+    assert _fresh(cache) is None
+
+
+def test_redis_unreachable_is_none(closed_port: int) -> None:
+    cache = MetricsCache.from_url(f"redis://127.0.0.1:{closed_port}/0", namespace="down")
+    try:
+        assert _fresh(cache) is None
+    finally:
+        cache.close()
+
+
+def test_without_an_asyncio_client_it_is_always_none(cache: MetricsCache) -> None:
+    cache.get_or_compute_json(KEY, lambda: {"total": 1})
+    plain = MetricsCache(cache.client, namespace=cache.namespace)
+    assert _fresh(plain) is None

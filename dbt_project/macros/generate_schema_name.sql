@@ -1,4 +1,4 @@
 {#- Output schema is exactly METRICS_SCHEMA (the target's schema): no dbt prefixing. -#}
 {% macro generate_schema_name(custom_schema_name, node) -%}
-    {{- (custom_schema_name or target.schema) | trim -}}
+    {{- plain_identifier((custom_schema_name or target.schema) | trim, 'METRICS_SCHEMA') -}}
 {%- endmacro %}

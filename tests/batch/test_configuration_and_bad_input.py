@@ -69,3 +69,25 @@ def test_full_refresh_with_a_window_is_refused(duckdb_batch: BatchHarness) -> No
             target_path=duckdb_batch.dbt_target_path,
         )
     assert duckdb_batch.fetch("daily_metrics"), "the tables were left as they were"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("METRICS_SOURCE_SCHEMA", 'raw"."events" where 1=0 union all select * from "dbt"."other'),
+        ("METRICS_SOURCE_SCHEMA", "raw events"),
+        ("METRICS_SCHEMA", 'metrics"; drop table "x'),
+        ("METRICS_SCHEMA", "1metrics"),
+    ],
+)
+def test_dbt_refuses_a_schema_that_is_not_a_plain_identifier(
+    duckdb_batch: BatchHarness, monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    """dbt quotes schema names without escaping them, so it checks them itself: dbt run on its
+    own (without the Python configuration's check) stops with an error naming the setting."""
+    duckdb_batch.load(edge_events())
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(DbtRunError) as raised:
+        run_dbt("build", target_path=duckdb_batch.dbt_target_path)
+    assert f"{variable}=" in str(raised.value)
+    assert "is not a plain SQL identifier" in str(raised.value)

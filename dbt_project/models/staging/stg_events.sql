@@ -3,6 +3,7 @@
   carry the same occurred_at, so deduplicating inside the window's days is complete.
 -#}
 {%- set window = metrics_window() -%}
+{%- do plain_identifier(source('raw', 'events').schema, 'METRICS_SOURCE_SCHEMA') -%}
 {{ config(
     incremental_strategy='window_replace',
     meta={'window_replace': {'column': 'event_date', 'grain': 'day', 'refresh_next': false}},

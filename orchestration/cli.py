@@ -18,7 +18,7 @@ import argparse
 import re
 import sys
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 from orchestration import dbt_forkserver
 from orchestration.partitions import Grain, available_keys, keys_overlapping, partition_key
@@ -71,7 +71,7 @@ def parse_period(grain: Grain, text: str, settings: OrchestrationSettings) -> st
     text = text.strip()
     if grain is Grain.MONTHLY:
         match = re.fullmatch(r"(\d{4})-(\d{2})", text)
-        if not match or not 1 <= int(match.group(2)) <= 12:
+        if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 1:
             raise UsageError(f"a month is written YYYY-MM (e.g. 2025-09), not {text!r}")
         return date(int(match.group(1)), int(match.group(2)), 1).isoformat()
     try:
@@ -79,6 +79,11 @@ def parse_period(grain: Grain, text: str, settings: OrchestrationSettings) -> st
     except argparse.ArgumentTypeError as error:
         what = "a day" if grain is Grain.DAILY else "a week (any date in it)"
         raise UsageError(f"{what} is written YYYY-MM-DD: {error}") from None
+    if day < settings.partitions_start:  # also keeps week arithmetic away from year 1
+        raise UsageError(
+            f"{day} is before METRICS_PARTITIONS_START ({settings.partitions_start}): "
+            "no partition holds it"
+        )
     return partition_key(grain, day, settings.week_start_index)
 
 
@@ -151,9 +156,21 @@ def _backfill(args: argparse.Namespace, settings: OrchestrationSettings) -> int:
         raise UsageError(
             f"--start {args.start} must be before --end {args.end} (the range is half-open)"
         )
+    today = datetime.now(UTC).date()
+    if args.start >= today:
+        raise UsageError(f"--start {args.start} is not in the past: no period from then has ended")
+    # Periods that have not ended are not partitions: never look past tomorrow (this also keeps
+    # the period arithmetic away from year 9999).
+    end = min(args.end, today + timedelta(days=1))
+    start = max(args.start, settings.partitions_start)
+    if start != args.start:
+        print(f"note: partitions start at METRICS_PARTITIONS_START ({start})", flush=True)
+    if start >= end:
+        what = args.grain[0].period if len(args.grain) == 1 else "period"
+        raise UsageError(f"no complete {what} overlaps [{args.start}, {args.end})")
     plan: list[tuple[Grain, list[str]]] = []
     for grain in args.grain:
-        wanted = keys_overlapping(grain, args.start, args.end, settings)
+        wanted = keys_overlapping(grain, start, end, settings)
         keys = _available(grain, wanted, settings)
         skipped = [key for key in wanted if key not in keys]
         if skipped:

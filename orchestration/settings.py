@@ -8,24 +8,35 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 
 from warehouse import WarehouseConfig
 
 DEFAULT_PARTITIONS_START = "2024-01-01"
 DEFAULT_RETRY_DELAY_SECONDS = 30.0
 DEFAULT_MAX_RETRIES = 3
+MAX_RETRY_DELAY_SECONDS = 86_400.0
+MAX_RETRIES = 100
+# Dagster's time partitions count from the Unix epoch; a start in the future has no partition.
+EARLIEST_PARTITIONS_START = date(1970, 1, 1)
 
 
 def _env_date(name: str, default: str) -> date:
     text = os.environ.get(name, "").strip() or default
     try:
-        return date.fromisoformat(text)
+        value = date.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{name} must be a date written YYYY-MM-DD, not {text!r}") from None
+    today = datetime.now(UTC).date()
+    if not EARLIEST_PARTITIONS_START <= value <= today:
+        raise ValueError(
+            f"{name}={text} must be a day from {EARLIEST_PARTITIONS_START} to today ({today}): "
+            "partitions are the periods since then that have ended"
+        )
+    return value
 
 
-def _env_float(name: str, default: float) -> float:
+def _env_float(name: str, default: float, most: float) -> float:
     text = os.environ.get(name, "").strip()
     if not text:
         return default
@@ -33,12 +44,12 @@ def _env_float(name: str, default: float) -> float:
         value = float(text)
     except ValueError:
         raise ValueError(f"{name} must be a number of seconds, not {text!r}") from None
-    if value < 0:
-        raise ValueError(f"{name} must not be negative, got {value}")
+    if not 0 <= value <= most:  # also refuses nan
+        raise ValueError(f"{name} must be a number of seconds from 0 to {most:g}, not {text!r}")
     return value
 
 
-def _env_int(name: str, default: int) -> int:
+def _env_int(name: str, default: int, most: int) -> int:
     text = os.environ.get(name, "").strip()
     if not text:
         return default
@@ -46,8 +57,8 @@ def _env_int(name: str, default: int) -> int:
         value = int(text)
     except ValueError:
         raise ValueError(f"{name} must be a whole number, not {text!r}") from None
-    if value < 0:
-        raise ValueError(f"{name} must not be negative, got {value}")
+    if not 0 <= value <= most:
+        raise ValueError(f"{name} must be a whole number from 0 to {most}, not {text!r}")
     return value
 
 
@@ -67,11 +78,11 @@ class OrchestrationSettings:
     week_start_index: int = field(default_factory=lambda: WarehouseConfig().week_start_index)
     retry_delay_seconds: float = field(
         default_factory=lambda: _env_float(
-            "METRICS_RETRY_DELAY_SECONDS", DEFAULT_RETRY_DELAY_SECONDS
+            "METRICS_RETRY_DELAY_SECONDS", DEFAULT_RETRY_DELAY_SECONDS, MAX_RETRY_DELAY_SECONDS
         )
     )
     max_retries: int = field(
-        default_factory=lambda: _env_int("METRICS_MAX_RETRIES", DEFAULT_MAX_RETRIES)
+        default_factory=lambda: _env_int("METRICS_MAX_RETRIES", DEFAULT_MAX_RETRIES, MAX_RETRIES)
     )
 
     def __post_init__(self) -> None:

@@ -58,6 +58,23 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]
             ["aggregate", "--grain", "weekly", "--period", "2099-01-01"],
             "week 2098-12-29 is not a partition: it has not ended yet",
         ),
+        (
+            ["backfill", "--grain", "weekly", "--start", "9999-12-01", "--end", "9999-12-31"],
+            "--start 9999-12-01 is not in the past",
+        ),
+        (
+            ["backfill", "--grain", "monthly", "--start", "0001-01-01", "--end", "0001-03-01"],
+            "no complete month overlaps [0001-01-01, 0001-03-01)",
+        ),
+        (["aggregate", "--grain", "monthly", "--period", "0000-01"], "a month is written YYYY-MM"),
+        (
+            ["aggregate", "--grain", "weekly", "--period", "0001-01-01"],
+            "0001-01-01 is before METRICS_PARTITIONS_START (2024-01-01)",
+        ),
+        (
+            ["aggregate", "--grain", "monthly", "--period", "9999-12"],
+            "month 9999-12-01 is not a partition: it has not ended yet",
+        ),
         (["aggregate", "--grain", "daily"], "the following arguments are required: --period"),
         ([], "the following arguments are required: COMMAND"),
     ],
@@ -76,6 +93,29 @@ def test_bad_environment_is_a_configuration_error(
     monkeypatch.setenv("METRICS_WEEK_START", "someday")
     code, output = _run(["aggregate", "--grain", "daily", "--period", "2025-01-01"], capsys)
     assert code == 2 and "configuration error: METRICS_WEEK_START" in output
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("METRICS_RETRY_DELAY_SECONDS", "nan"),
+        ("METRICS_RETRY_DELAY_SECONDS", "inf"),
+        ("METRICS_RETRY_DELAY_SECONDS", "1e400"),
+        ("METRICS_RETRY_DELAY_SECONDS", "-1"),
+        ("METRICS_MAX_RETRIES", "1" + "0" * 30),
+        ("METRICS_PARTITIONS_START", "9999-12-31"),
+        ("METRICS_PARTITIONS_START", "0001-01-01"),
+        ("METRICS_PARTITIONS_START", "2024-13-01"),
+    ],
+)
+def test_settings_out_of_range_are_one_line_configuration_errors(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    code, output = _run(["aggregate", "--grain", "daily", "--period", "2025-01-01"], capsys)
+    assert code == 2
+    assert f"configuration error: {variable}" in output, output
+    assert "Traceback" not in output and len(output.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize(

@@ -6,22 +6,63 @@ step writes a new row with the next attempt number, so FAILED ... COMPLETED hist
 visible. PARTIAL stays a valid status for rows that earlier versions wrote when some models had
 been written before a failure. A worker killed outright (out of memory, SIGKILL, a lost node)
 cannot close its row; the next attempt to start closes such rows as FAILED (`close_abandoned`).
+
+Every read and write reconnects and retries for up to `RETRY_SECONDS` when the warehouse drops
+or refuses the connection (a PostgreSQL restart, DuckDB's file held by a build), so the real
+cause of a failure reaches the log even when the failure was the warehouse going away.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from orchestration.warehouse_access import open_warehouse
 from warehouse import Warehouse, WarehouseConfig
+from warehouse.connection import WarehouseBusyError, WarehouseUnavailableError
 
 TABLE = "metrics_aggregation_jobs_log"
 MAX_ERROR_CHARS = 20_000
+RETRY_SECONDS = 60.0
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def _is_transient(error: BaseException) -> bool:
+    """A lost or refused connection, worth a new connection and another try."""
+    if isinstance(error, (WarehouseUnavailableError, WarehouseBusyError)):
+        return True
+    try:
+        import psycopg2
+    except ImportError:  # pragma: no cover - psycopg2 ships with the project
+        return False
+    return isinstance(error, (psycopg2.OperationalError, psycopg2.InterfaceError))
+
+
+def _retrying(
+    config: WarehouseConfig, what: str, action: Callable[[Warehouse], T], budget: float
+) -> T:
+    """`action` on a fresh connection, again on a new one while the warehouse is unreachable."""
+    deadline = time.monotonic() + budget
+    delay = 0.25
+    while True:
+        try:
+            with open_warehouse(config) as wh:
+                return action(wh)
+        except Exception as error:
+            if not _is_transient(error) or time.monotonic() + delay > deadline:
+                raise
+            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            logger.warning("audit log %s: %s; reconnecting in %.2gs", what, first_line, delay)
+        time.sleep(delay)
+        delay = min(delay * 2, 5.0)
 
 
 class JobStatus(StrEnum):
@@ -78,8 +119,14 @@ def ensure_table(wh: Warehouse) -> None:
 class AuditLog:
     """Writes and reads the audit table of the configured warehouse."""
 
-    def __init__(self, config: WarehouseConfig | None = None) -> None:
+    def __init__(
+        self, config: WarehouseConfig | None = None, *, retry_seconds: float = RETRY_SECONDS
+    ) -> None:
         self.config = config or WarehouseConfig()
+        self.retry_seconds = retry_seconds
+
+    def _do(self, what: str, action: Callable[[Warehouse], T]) -> T:
+        return _retrying(self.config, what, action, self.retry_seconds)
 
     def start(self, entry: AuditEntry) -> str:
         """Record an attempt as RUNNING; returns its log id."""
@@ -97,18 +144,23 @@ class AuditLog:
             "run_id": entry.dagster_run_id,
             "attempt": entry.attempt,
         }
-        with open_warehouse(self.config) as wh:
+
+        def insert(wh: Warehouse) -> None:
             ensure_table(wh)
             p = wh.param
+            # A retry after a lost acknowledgement finds its own row: nothing to do then.
             wh.execute(
                 f"insert into {wh.schema}.{TABLE} (log_id, job_name, grain,"
                 " partition_range_start, partition_range_end, window_start, window_end, status,"
                 " started_at, dagster_run_id, attempt) values ("
                 f"{p('log_id')}, {p('job_name')}, {p('grain')}, {p('range_start')},"
                 f" {p('range_end')}, {p('window_start')}, {p('window_end')}, {p('status')},"
-                f" {p('started_at')}, {p('run_id')}, {p('attempt')})",
+                f" {p('started_at')}, {p('run_id')}, {p('attempt')})"
+                " on conflict (log_id) do nothing",
                 row,
             )
+
+        self._do("start", insert)
         return log_id
 
     def finish(
@@ -123,7 +175,8 @@ class AuditLog:
         if status is JobStatus.RUNNING:
             raise ValueError("an attempt finishes as COMPLETED, FAILED or PARTIAL")
         ended = datetime.now(UTC)
-        with open_warehouse(self.config) as wh:
+
+        def update(wh: Warehouse) -> None:
             p = wh.param
             started = wh.query(
                 f"select started_at from {wh.schema}.{TABLE} where log_id = {p('log_id')}",
@@ -150,6 +203,8 @@ class AuditLog:
                 },
             )
 
+        self._do("finish", update)
+
     def close_abandoned(
         self, run_is_active: Callable[[str], bool], current_run_id: str, current_attempt: int
     ) -> int:
@@ -159,44 +214,55 @@ class AuditLog:
         finished, or unknown to the instance), or when it is an earlier attempt of the current
         run (a retry starts only after the previous attempt ended). Rows of active runs stay.
         """
-        with open_warehouse(self.config) as wh:
-            if not wh.table_exists(wh.schema, TABLE):
-                return 0
-            p = wh.param
-            running = wh.query(
-                f"select log_id, dagster_run_id, attempt from {wh.schema}.{TABLE}"
-                f" where status = {p('status')}",
-                {"status": JobStatus.RUNNING.value},
+        return self._do(
+            "close_abandoned",
+            lambda wh: self._close_abandoned(wh, run_is_active, current_run_id, current_attempt),
+        )
+
+    def _close_abandoned(
+        self,
+        wh: Warehouse,
+        run_is_active: Callable[[str], bool],
+        current_run_id: str,
+        current_attempt: int,
+    ) -> int:
+        if not wh.table_exists(wh.schema, TABLE):
+            return 0
+        p = wh.param
+        running = wh.query(
+            f"select log_id, dagster_run_id, attempt from {wh.schema}.{TABLE}"
+            f" where status = {p('status')}",
+            {"status": JobStatus.RUNNING.value},
+        )
+        active: dict[str, bool] = {}
+        abandoned: list[tuple[str, str]] = []
+        for log_id, run_id, attempt in running:
+            if run_id == current_run_id:
+                if attempt < current_attempt:
+                    abandoned.append((log_id, f"attempt {current_attempt} started"))
+                continue
+            if run_id not in active:
+                active[run_id] = run_is_active(run_id)
+            if not active[run_id]:
+                abandoned.append((log_id, f"its Dagster run {run_id} is no longer running"))
+        ended = datetime.now(UTC)
+        for log_id, reason in abandoned:
+            wh.execute(
+                f"update {wh.schema}.{TABLE} set status = {p('status')},"
+                f" ended_at = {p('ended_at')}, error = {p('error')}"
+                f" where log_id = {p('log_id')} and status = {p('running')}",
+                {
+                    "status": JobStatus.FAILED.value,
+                    "ended_at": ended,
+                    "error": (
+                        "the worker running this attempt stopped without recording its end"
+                        f" ({reason}); closed by run {current_run_id}; its window is"
+                        " rebuilt by the next successful run over it"
+                    ),
+                    "log_id": log_id,
+                    "running": JobStatus.RUNNING.value,
+                },
             )
-            active: dict[str, bool] = {}
-            abandoned: list[tuple[str, str]] = []
-            for log_id, run_id, attempt in running:
-                if run_id == current_run_id:
-                    if attempt < current_attempt:
-                        abandoned.append((log_id, f"attempt {current_attempt} started"))
-                    continue
-                if run_id not in active:
-                    active[run_id] = run_is_active(run_id)
-                if not active[run_id]:
-                    abandoned.append((log_id, f"its Dagster run {run_id} is no longer running"))
-            ended = datetime.now(UTC)
-            for log_id, reason in abandoned:
-                wh.execute(
-                    f"update {wh.schema}.{TABLE} set status = {p('status')},"
-                    f" ended_at = {p('ended_at')}, error = {p('error')}"
-                    f" where log_id = {p('log_id')} and status = {p('running')}",
-                    {
-                        "status": JobStatus.FAILED.value,
-                        "ended_at": ended,
-                        "error": (
-                            "the worker running this attempt stopped without recording its end"
-                            f" ({reason}); closed by run {current_run_id}; its window is"
-                            " rebuilt by the next successful run over it"
-                        ),
-                        "log_id": log_id,
-                        "running": JobStatus.RUNNING.value,
-                    },
-                )
         return len(abandoned)
 
     def entries(self, dagster_run_id: str | None = None) -> list[dict[str, Any]]:

@@ -20,7 +20,6 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
-from orchestration import dbt_forkserver
 from orchestration.partitions import Grain, available_keys, keys_overlapping, partition_key
 from orchestration.settings import OrchestrationSettings
 
@@ -234,9 +233,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:  # bad configuration in the environment
         print(f"metrics: configuration error: {error}", file=sys.stderr)
         return 2
-    # Every command from here runs dbt: its fork server imports dbt while this process loads
-    # the Dagster definitions (orchestration.dbt_forkserver).
-    dbt_forkserver.ensure_started()
     try:
         if args.command == "backfill":
             return _backfill(args, settings)

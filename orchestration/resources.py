@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Sequence
 from functools import cached_property
@@ -12,28 +13,23 @@ from typing import Any
 from dagster_dbt import DbtCliInvocation, DbtCliResource
 from packaging import version
 
-from orchestration import dbt_forkserver
 from orchestration.dbt_env import absolute_duckdb_path
 from orchestration.manifest import PROJECT_DIR, parse_home
 from warehouse import WarehouseConfig
 from warehouse.config import environment
 
-LAUNCHER = "metrics-dbt"
-
 
 def dbt_executable() -> str:
-    """`metrics-dbt` (dbt through the fork server, orchestration.dbt_forkserver), else the
-    `dbt` next to this interpreter (the venv's, so PATH need not include the venv) or on PATH."""
-    launcher = Path(sys.executable).with_name(LAUNCHER)
-    return str(launcher) if launcher.exists() else dbt_forkserver.real_dbt()
+    """The `dbt` next to this interpreter (the venv's, so PATH need not include the venv), else
+    the one on PATH. Each invocation is a child process of the run, so it dies with the run."""
+    beside = Path(sys.executable).with_name("dbt")
+    return str(beside) if beside.exists() else shutil.which("dbt") or "dbt"
 
 
 class ProjectDbtCliResource(DbtCliResource):
     """DbtCliResource for this project, set up so that each run starts quickly:
 
     - the DuckDB path made absolute for dbt (see `absolute_duckdb_path`);
-    - each invocation a fork of a process that has imported dbt already
-      (orchestration.dbt_forkserver), not a new Python process importing it again;
     - each invocation's target directory under the target's own directory, where dagster-dbt
       finds the saved parse (`partial_parse.msgpack`, see orchestration.manifest) and copies
       it in, so dbt parses only what changed;
@@ -45,11 +41,7 @@ class ProjectDbtCliResource(DbtCliResource):
     def cli(self, args: Sequence[str], **kwargs: Any) -> DbtCliInvocation:
         home = parse_home()
         home.mkdir(parents=True, exist_ok=True)
-        forkserver = dbt_forkserver.ensure_started()
-        with (
-            absolute_duckdb_path(),
-            environment({"DBT_TARGET_PATH": str(home), dbt_forkserver.SOCKET_ENV: forkserver}),
-        ):
+        with absolute_duckdb_path(), environment({"DBT_TARGET_PATH": str(home)}):
             return super().cli(args, **kwargs)
 
     def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> Any:

@@ -132,7 +132,7 @@ def _run(plan: list[tuple[Grain, list[str]]], verbose: bool) -> int:
     """One run per grain, in order, in this process; stops at the first failed run."""
     from orchestration.definitions import build_definitions
     from orchestration.instance import open_instance
-    from orchestration.runner import run_partition_range
+    from orchestration.runner import printer, run_partition_range
 
     defs = build_definitions()
     with open_instance() as instance:
@@ -142,7 +142,7 @@ def _run(plan: list[tuple[Grain, list[str]]], verbose: bool) -> int:
                 grain,
                 keys,
                 instance,
-                progress=lambda line: print(line, flush=True),
+                progress=printer(),
                 verbose=verbose,
             )
             if not run.success:

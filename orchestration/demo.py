@@ -19,7 +19,7 @@ def main() -> int:
     os.environ.setdefault("METRICS_TARGET", "duckdb")
     from orchestration.definitions import build_definitions
     from orchestration.instance import open_instance
-    from orchestration.runner import run_partition_range
+    from orchestration.runner import printer, run_partition_range
 
     config = WarehouseConfig()
     settings = OrchestrationSettings.from_env()
@@ -54,7 +54,11 @@ def main() -> int:
                 print(f"{grain.value}: no complete {grain.period} in the demo data", flush=True)
                 continue
             run = run_partition_range(
-                defs, grain, keys, instance, progress=lambda line: print(line, flush=True)
+                defs,
+                grain,
+                keys,
+                instance,
+                progress=printer(),
             )
             if not run.success:
                 print(f"the {grain.value} run failed; see the audit log lines above", flush=True)

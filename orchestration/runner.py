@@ -7,6 +7,8 @@ run's recorded materializations.
 
 import contextlib
 import io
+import sys
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,10 +20,23 @@ from dagster._core.storage.tags import (
 )
 
 from orchestration.audit_log import AuditLog
+from orchestration.dbt_assets import WAREHOUSE_POOL
 from orchestration.jobs import job_name
 from orchestration.partitions import Grain
+from orchestration.run_liveness import fail_dead_runs, owner_tags, reporting_pool_wait
 
 Printer = Callable[[str], None]
+
+
+def printer() -> Printer:
+    """Progress lines to the standard output of now: a quiet run captures dbt's output while it
+    executes, never these lines."""
+    out = sys.stdout
+
+    def say(line: str) -> None:
+        print(line, file=out, flush=True)
+
+    return say
 
 
 @dataclass
@@ -69,12 +84,20 @@ def run_partition_range(
     job = defs.resolve_job_def(job_name(grain))
     say(f"{grain.value}: {len(keys)} partition(s) {keys[0]} .. {keys[-1]} in one run ...")
     run_config: dict[str, Any] = {} if verbose else QUIET_RUN_CONFIG
-    with _captured_stdout(not verbose):
+    fail_dead_runs(instance, say)
+    run_id = str(uuid.uuid4())
+    tags = owner_tags()
+    with (
+        reporting_pool_wait(instance, run_id, WAREHOUSE_POOL, say),
+        _captured_stdout(not verbose),
+    ):
         if len(keys) == 1:
             result = job.execute_in_process(
                 run_config=run_config,
                 instance=instance,
                 partition_key=keys[0],
+                tags=tags,
+                run_id=run_id,
                 raise_on_error=False,
             )
         else:
@@ -82,9 +105,11 @@ def run_partition_range(
                 run_config=run_config,
                 instance=instance,
                 tags={
+                    **tags,
                     ASSET_PARTITION_RANGE_START_TAG: keys[0],
                     ASSET_PARTITION_RANGE_END_TAG: keys[-1],
                 },
+                run_id=run_id,
                 raise_on_error=False,
             )
     run = RangeRun(grain=grain, keys=keys, run_id=result.run_id, success=result.success)

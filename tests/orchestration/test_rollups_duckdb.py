@@ -6,6 +6,9 @@ One warehouse is built for the whole module (three dbt invocations) and shared.
 
 from __future__ import annotations
 
+import subprocess
+import time
+import uuid
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -356,3 +359,70 @@ def test_an_attempt_killed_outright_is_closed_by_the_next_run(duck: BuiltWarehou
     assert "stopped without recording its end" in closed["error"]
     assert run.run_id in closed["error"]
     assert [e["status"] for e in audit.entries(run.run_id)] == [JobStatus.COMPLETED]
+
+
+def test_a_run_whose_process_died_is_failed_and_frees_the_pool(duck: BuiltWarehouse) -> None:
+    # A CLI run SIGKILLed mid-build stays STARTED in Dagster and holds the warehouse pool (one
+    # writer): the next run marks it failed, frees its slot, runs, and closes its audit row.
+    from dagster import DagsterRun, DagsterRunStatus, instance_for_test
+
+    from orchestration.dbt_assets import WAREHOUSE_POOL
+    from orchestration.run_liveness import HOST_TAG, PID_TAG, PROCESS_START_TAG, owner_tags
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    tags = {**owner_tags(), PID_TAG: str(gone.pid), PROCESS_START_TAG: ""}
+    day = date(2024, 3, 4)
+    overrides = {"concurrency": {"pools": {"default_limit": 1}}}
+    with instance_for_test(overrides=overrides) as instance:
+        dead = DagsterRun(
+            job_name="daily_rollups_job", run_id=str(uuid.uuid4()), status=DagsterRunStatus.STARTED
+        ).with_tags(tags)
+        instance.add_run(dead)
+        storage = instance.event_log_storage
+        storage.initialize_concurrency_limit_to_default(WAREHOUSE_POOL)
+        assert storage.claim_concurrency_slot(WAREHOUSE_POOL, dead.run_id, "step").is_claimed
+        audit = AuditLog()
+        orphan = audit.start(
+            AuditEntry("daily_rollups_job", "daily", day, day, day, day, dead.run_id, 1)
+        )
+        lines: list[str] = []
+        run = run_partition_range(
+            duck.defs, Grain.DAILY, [day.isoformat()], instance, progress=lines.append
+        )
+        assert run.success, lines
+        assert any(f"run {dead.run_id}" in line and "marked failed" in line for line in lines)
+        failed = instance.get_run_by_id(dead.run_id)
+        assert failed is not None and failed.status == DagsterRunStatus.FAILURE
+        assert dead.run_id not in storage.get_concurrency_info(WAREHOUSE_POOL).active_run_ids
+        [closed] = [row for row in audit.entries() if row["log_id"] == orphan]
+        assert closed["status"] == JobStatus.FAILED
+        assert instance.get_run_by_id(run.run_id).tags[HOST_TAG] == tags[HOST_TAG]  # type: ignore[union-attr]
+
+
+def test_a_run_waiting_for_the_pool_says_so(duck: BuiltWarehouse) -> None:
+    from dagster import DagsterRun, DagsterRunStatus, instance_for_test
+
+    from orchestration.dbt_assets import WAREHOUSE_POOL
+    from orchestration.run_liveness import owner_tags, reporting_pool_wait
+
+    overrides = {"concurrency": {"pools": {"default_limit": 1}}}
+    with instance_for_test(overrides=overrides) as instance:
+        holder = DagsterRun(
+            job_name="daily_rollups_job", run_id=str(uuid.uuid4()), status=DagsterRunStatus.STARTED
+        ).with_tags(owner_tags())  # this (live) process: not failed by anyone
+        instance.add_run(holder)
+        storage = instance.event_log_storage
+        storage.initialize_concurrency_limit_to_default(WAREHOUSE_POOL)
+        assert storage.claim_concurrency_slot(WAREHOUSE_POOL, holder.run_id, "step").is_claimed
+        waiting = str(uuid.uuid4())
+        assert not storage.claim_concurrency_slot(WAREHOUSE_POOL, waiting, "step").is_claimed
+        lines: list[str] = []
+        with reporting_pool_wait(
+            instance, waiting, WAREHOUSE_POOL, lines.append, first_after=0.1, every=0.1
+        ):
+            deadline = time.monotonic() + 10
+            while not lines and time.monotonic() < deadline:
+                time.sleep(0.05)
+        assert lines and "waiting" in lines[0] and WAREHOUSE_POOL in lines[0]
+        assert holder.run_id in lines[0]

@@ -36,10 +36,14 @@ demo: setup
 test: setup
 	@$(PY) -m pytest -q -p no:cacheprovider
 
+# sqlfluff renders the models with dbt on the PostgreSQL target (the PG* variables; default the
+# local server), the dialect its parser reads best.
 lint: setup
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
 	@$(VENV)/bin/mypy
+	@PGHOST=$${PGHOST:-127.0.0.1} PGUSER=$${PGUSER:-postgres} PGDATABASE=$${PGDATABASE:-postgres} \
+		$(VENV)/bin/sqlfluff lint --nocolor dbt_project/models
 
 format: setup
 	@$(VENV)/bin/ruff format .

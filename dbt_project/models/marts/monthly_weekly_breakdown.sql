@@ -10,7 +10,13 @@
 
 with events as (
 
-    select event_date, entity_type, entity_id, event_type, actor_id, revenue_cents
+    select
+        event_date,
+        entity_type,
+        entity_id,
+        event_type,
+        actor_id,
+        revenue_cents
     from {{ ref('stg_events') }}
     where {{ metrics_events_filter('event_date', 'month') }}
 

@@ -7,14 +7,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cm_support import (
+
+from tests.custom_metrics.support import (
     duckdb_warehouse,
     load_sources,
     make_events,
     make_rollups,
     postgres_warehouse,
 )
-
 from warehouse import Warehouse
 
 

@@ -10,18 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cm_support import (
-    aggregate,
-    as_result,
-    assert_same,
-    duckdb_warehouse,
-    load_sources,
-    make_events,
-    make_rollups,
-    postgres_warehouse,
-    reference,
-    utc,
-)
 
 from custom_metrics import (
     SYSTEM,
@@ -37,6 +25,18 @@ from custom_metrics import (
     calculate_all_active,
     can_edit,
     can_view,
+)
+from tests.custom_metrics.support import (
+    aggregate,
+    as_result,
+    assert_same,
+    duckdb_warehouse,
+    load_sources,
+    make_events,
+    make_rollups,
+    postgres_warehouse,
+    reference,
+    utc,
 )
 from warehouse import Warehouse
 

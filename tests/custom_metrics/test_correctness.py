@@ -11,7 +11,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from cm_support import (
+
+from custom_metrics import compile_metric
+from tests.custom_metrics.support import (
     aggregate,
     as_result,
     assert_same,
@@ -21,8 +23,6 @@ from cm_support import (
     reference,
     utc,
 )
-
-from custom_metrics import compile_metric
 from warehouse import Warehouse
 
 Row = Mapping[str, Any]

@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from test_cm_hostile import CORPUS
 
 from custom_metrics import (
     SYSTEM,
@@ -23,6 +22,7 @@ from custom_metrics import (
 )
 from custom_metrics.definitions import load_definitions_text
 from custom_metrics.identity import IdentityError, refuse_identity_claims
+from tests.custom_metrics.test_hostile import CORPUS
 from warehouse import Warehouse, WarehouseConfig, WarehouseConfigError
 
 ALICE = Principal("alice", "red", "acme")

@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cm_support import duckdb_warehouse, load_sources, make_events, make_rollups
 
 from custom_metrics import CustomMetricService, Principal
 from custom_metrics.cli import main
 from orchestration.cli import main as metrics_main
+from tests.custom_metrics.support import duckdb_warehouse, load_sources, make_events, make_rollups
 
 PRIVATE = {
     "name": "carol's secret",

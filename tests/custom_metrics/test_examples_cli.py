@@ -7,7 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cm_support import (
+
+from custom_metrics import compile_metric, load_examples
+from custom_metrics.cli import format_table, main
+from tests.custom_metrics.support import (
     aggregate,
     as_result,
     assert_same,
@@ -19,9 +22,6 @@ from cm_support import (
     reference,
     utc,
 )
-
-from custom_metrics import compile_metric, load_examples
-from custom_metrics.cli import format_table, main
 from warehouse import Warehouse
 
 JAN, FEB = date(2025, 1, 1), date(2025, 2, 1)

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cm_support import RecordingRaw, aggregate, as_result, assert_same, reference
 
 from custom_metrics import (
     SYSTEM,
@@ -25,6 +24,7 @@ from custom_metrics import (
     calculate_all_active,
     compile_metric,
 )
+from tests.custom_metrics.support import RecordingRaw, aggregate, as_result, assert_same, reference
 from warehouse import Warehouse
 
 OWNER = Principal("timer", "red", "acme")

@@ -8,9 +8,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from cm_support import aggregate, as_result, assert_same, reference
 
 from custom_metrics import CustomMetricService, MetricValidationError, Principal, compile_metric
+from tests.custom_metrics.support import aggregate, as_result, assert_same, reference
 from warehouse import Warehouse
 
 

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cm_support import RecordingRaw
 
 from custom_metrics import (
     CustomMetricService,
@@ -15,6 +14,7 @@ from custom_metrics import (
     Principal,
     compile_metric,
 )
+from tests.custom_metrics.support import RecordingRaw
 from warehouse import Warehouse
 
 BASE: dict[str, Any] = {

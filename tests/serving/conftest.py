@@ -1,5 +1,6 @@
 """Fixtures for the cache tests: a namespaced MetricsCache on the real Redis, a closed port, and
-small rollup tables (contract §4 columns) in a fresh DuckDB file or this run's PostgreSQL."""
+small rollup tables (the marts' columns, docs/reference.md) in a fresh DuckDB file or this
+run's PostgreSQL."""
 
 from __future__ import annotations
 

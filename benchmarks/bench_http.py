@@ -26,6 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import redis
+
 from benchmarks.common import print_table, scratch_postgres
 from serving.http.tokens import TokenStore
 from tests.http.http_support import create_rollup_tables, daily_rows, insert_rows
@@ -160,6 +162,16 @@ def _wait_until_up(base: str, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("metrics serve did not start")
 
 
+def _clean_redis(namespace: str) -> None:
+    """Delete the keys the server wrote under the benchmark's cache namespace."""
+    client = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    try:
+        for key in client.scan_iter(match=f"{namespace}:*", count=1000):
+            client.delete(key)
+    finally:
+        client.close()
+
+
 def main() -> int:
     namespace = f"bench:http:{uuid.uuid4().hex[:8]}"
     with scratch_postgres("metrics_bench_http"):
@@ -196,6 +208,7 @@ def main() -> int:
         finally:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
+            _clean_redis(namespace)
     healthz = statistics.mean([before.requests_per_second, after.requests_per_second])
     rows = []
     for name, result, target in (

@@ -16,8 +16,9 @@ MAX_LABELS = 16
 MAX_LABEL_KEY_LENGTH = 128
 MAX_LABEL_VALUE_LENGTH = 128
 
-# Prometheus' own rules for metric and label names, so every series can be exported as is.
-_NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
+# Prometheus' rules for metric names plus the dot of OpenTelemetry's (``http.server.duration``);
+# the export translates dots (realtime.names.exported_name). Label names follow Prometheus.
+_NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:.]*\Z")
 _LABEL_KEY_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
 # Label names the Prometheus exposition adds itself.
 RESERVED_LABEL_KEYS = frozenset({"quantile", "le", "window"})
@@ -29,7 +30,7 @@ class RealtimeValidationError(ValueError):
 
 
 class InvalidMetricNameError(RealtimeValidationError):
-    """The metric name is empty, too long or has characters outside ``[a-zA-Z0-9_:]``."""
+    """The metric name is empty, too long or has characters outside ``[a-zA-Z0-9_:.]``."""
 
 
 class InvalidLabelsError(RealtimeValidationError):
@@ -50,7 +51,8 @@ def validate_name(name: object) -> str:
         )
     if not _NAME_RE.match(name):
         raise InvalidMetricNameError(
-            f"metric name {name!r} must match [a-zA-Z_:][a-zA-Z0-9_:]* (Prometheus rules)"
+            f"metric name {name!r} must match [a-zA-Z_:][a-zA-Z0-9_:.]* (letters, digits, _, : "
+            "and ., not first a digit or a dot)"
         )
     return name
 

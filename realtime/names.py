@@ -1,5 +1,8 @@
 """Which sample names a metric takes in the Prometheus exposition, and who owns each name.
 
+Dots in a metric name (OpenTelemetry's ``http.server.duration``) become underscores in the
+export (`exported_name`), what OpenTelemetry's Prometheus exporters do for classic scrapers; so
+``http.server.duration`` and ``http_server_duration`` would meet and the second is refused.
 A counter or gauge ``n`` exports ``n``; a histogram ``n`` exports ``n``, ``n_sum`` and
 ``n_count``; a rate ``n`` exports ``n_per_second``. Two metrics whose names meet there (a
 counter ``lat_count`` and a histogram ``lat``, a gauge ``req_per_second`` and a rate ``req``, or
@@ -18,8 +21,14 @@ class NameCollisionError(RealtimeValidationError):
     """A metric whose exported names are already another metric's."""
 
 
+def exported_name(name: str) -> str:
+    """A metric's name in the Prometheus export: dots translated to underscores."""
+    return name.replace(".", "_")
+
+
 def sample_names(kind: Kind, name: str) -> tuple[str, ...]:
     """The sample names a metric of `kind` called `name` exports."""
+    name = exported_name(name)
     if kind == "histogram":
         return (name, f"{name}_sum", f"{name}_count")
     if kind == "rate":

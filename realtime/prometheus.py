@@ -6,6 +6,9 @@
                  ``window="<seconds>"`` label
     rate      -> ``# TYPE <name>_per_second gauge`` with a ``window="<seconds>"`` label
 
+Dots in names are exported as underscores (``http.server.duration`` -> ``http_server_duration``,
+realtime.names); the HELP line keeps the name as written.
+
 Rendering needs no client: the client reads the values (`plain_commands`, the windowed read
 scripts) and hands them here. Two metrics exporting the same sample name are refused when the
 second is first written (realtime.names); should a page still meet one (series written before
@@ -20,6 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 from realtime.labels import parse_labels
+from realtime.names import exported_name
 from realtime.operations import Number, parse_histogram, parse_rate, reply_text, to_number
 from realtime.series import Series
 from realtime.sketch import HistogramSnapshot
@@ -89,6 +93,7 @@ class _Page:
 
 
 def _grouped(items: Iterable[tuple[Series, Any]]) -> dict[str, list[tuple[Series, Any]]]:
+    """Series by metric name, each group under the metric's exported name."""
     groups: dict[str, list[tuple[Series, Any]]] = {}
     for series, value in sorted(
         items, key=lambda item: (item[0].name, item[0].labels, item[0].window)
@@ -105,17 +110,19 @@ def render(
 ) -> str:
     """The exposition page for the given current values."""
     page = _Page()
-    for name, group in _grouped(counters).items():
+    for written, group in _grouped(counters).items():
+        name = exported_name(written)
         page.family(
             name,
             "counter",
-            f"Realtime counter {name}.",
+            f"Realtime counter {written}.",
             [(name, parse_labels(s.labels), v) for s, v in group],
             [name],
         )
-    for name, group in _grouped(gauges).items():
+    for written, group in _grouped(gauges).items():
+        name = exported_name(written)
         unit = next((u for _, (_, u) in group if u), None)
-        help_text = f"Realtime gauge {name}" + (f" (unit: {unit})." if unit else ".")
+        help_text = f"Realtime gauge {written}" + (f" (unit: {unit})." if unit else ".")
         page.family(
             name,
             "gauge",
@@ -123,7 +130,8 @@ def render(
             [(name, parse_labels(s.labels), v) for s, (v, _) in group],
             [name],
         )
-    for name, group in _grouped(histograms).items():
+    for written, group in _grouped(histograms).items():
+        name = exported_name(written)
         samples: list[tuple[str, dict[str, str], float | None]] = []
         for series, snapshot in group:
             labels = {**parse_labels(series.labels), "window": str(series.window)}
@@ -134,16 +142,16 @@ def render(
         page.family(
             name,
             "summary",
-            f"Realtime histogram {name} over a sliding window.",
+            f"Realtime histogram {written} over a sliding window.",
             samples,
             [name, f"{name}_sum", f"{name}_count"],
         )
-    for name, group in _grouped(rates).items():
-        family = f"{name}_per_second"
+    for written, group in _grouped(rates).items():
+        family = f"{exported_name(written)}_per_second"
         page.family(
             family,
             "gauge",
-            f"Realtime rate of {name} in events per second.",
+            f"Realtime rate of {written} in events per second.",
             [(family, {**parse_labels(s.labels), "window": str(s.window)}, v) for s, v in group],
             [family],
         )

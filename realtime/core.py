@@ -29,9 +29,15 @@ from redis.exceptions import NoScriptError
 from realtime.availability import UNAVAILABLE_ERRORS, Availability
 from realtime.batch import Batch
 from realtime.buffer import WriteBuffer
+from realtime.cardinality import (
+    DEFAULT_MAX_LABEL_SETS,
+    OVERFLOW_MEMORY,
+    overflow_series,
+    validate_limit,
+)
 from realtime.driving import api
-from realtime.labels import validate_window
-from realtime.names import collision, names_key, owner_of, sample_names
+from realtime.labels import OVERFLOW_LABELS, validate_window
+from realtime.names import NameCollisionError, collision, names_key, owner_of, sample_names
 from realtime.operations import (
     UNKNOWN,
     Call,
@@ -85,6 +91,7 @@ class RealtimeCore:
         idle_ttl: int | None = 7 * 24 * 3600,
         counter_hours: int = 26,
         registry_refresh: int = 3600,
+        max_label_sets: int | None = DEFAULT_MAX_LABEL_SETS,
     ) -> None:
         self.client = client
         self.settings = Settings(validate_prefix(prefix), idle_ttl, counter_hours, registry_refresh)
@@ -97,6 +104,10 @@ class RealtimeCore:
         self.read_errors = 0
         self.write_errors = 0
         self._claimed: set[bytes] = set()  # series whose exported names this process holds
+        # Series beyond their metric's label-set limit -> the overflow series and its key.
+        self._overflowed: dict[bytes, tuple[Series, bytes]] = {}
+        self.max_label_sets = validate_limit(max_label_sets)
+        self.overflowed = 0  # writes sent to an overflow series
         self._owners: set[str] = set()  # metrics (kind:name) whose names this process holds
         self._asyncio = self.awaits_replies
         self._execute = client.execute_command
@@ -124,11 +135,14 @@ class RealtimeCore:
         idle_ttl: int | None = 7 * 24 * 3600,
         counter_hours: int = 26,
         registry_refresh: int = 3600,
+        max_label_sets: int | None = DEFAULT_MAX_LABEL_SETS,
         **redis_options: Any,
     ) -> Self:
         """Connect to `url` with a bounded pool (`max_connections`, waiting at most
         `pool_timeout` for a free connection) and socket timeouts; one quick retry, no backoff
         (the write buffer, not sleeping, absorbs outages). ``cluster=True`` uses RedisCluster.
+        ``max_label_sets``: label sets per metric before writes go to its overflow series
+        (realtime.cardinality; None: no limit).
         """
         module = cls.redis_module
         options: dict[str, Any] = {
@@ -156,6 +170,7 @@ class RealtimeCore:
             idle_ttl=idle_ttl,
             counter_hours=counter_hours,
             registry_refresh=registry_refresh,
+            max_label_sets=max_label_sets,
         )
 
     @property
@@ -165,7 +180,8 @@ class RealtimeCore:
 
     def stats(self) -> dict[str, int]:
         """Counters of the failure machinery: buffered, replayed, dropped, failed, pending,
-        write_errors and read_errors (Redis unreachable)."""
+        write_errors and read_errors (Redis unreachable); and overflowed, the writes this
+        process sent to an overflow series (realtime.cardinality)."""
         return {
             "buffered": self.buffer.buffered,
             "replayed": self.buffer.replayed,
@@ -174,6 +190,7 @@ class RealtimeCore:
             "pending": len(self.buffer),
             "write_errors": self.write_errors,
             "read_errors": self.read_errors,
+            "overflowed": self.overflowed,
         }
 
     def batch(self) -> Batch:
@@ -366,31 +383,53 @@ class RealtimeCore:
         sha = await self._call("script_load", self._sources[name])
         self._shas[name] = reply_text(sha).encode("ascii")
 
-    async def _claim(self, write: Op) -> None:
-        """Refuse a metric whose Prometheus names another metric already exports
-        (realtime.names); asks Redis once per series per process."""
+    async def _claim(self, write: Op) -> Op:
+        """The write as it goes to Redis: refused when its metric's Prometheus names are another
+        metric's (realtime.names), sent to the overflow series when its label set is beyond the
+        metric's limit (realtime.cardinality). Asks Redis once per series per process; a write
+        that cannot ask (Redis down) goes as it is, and is asked about again when replayed."""
+        routed = self._overflowed.get(write.key)
+        if routed is not None:
+            self.overflowed += 1
+            return write._replace(key=routed[1], series=routed[0])
         series = write.series
         owner = owner_of(series)
-        if owner in self._owners:  # another series of this metric claimed the names
-            self._claimed.add(write.key)
-            return
+        if not self.max_label_sets and owner in self._owners:
+            self._claimed.add(write.key)  # another series of this metric claimed the names
+            return write
         if self.availability.paused():
-            return
+            return write
         key = names_key(self.settings.prefix).encode("utf-8")
         ttl = self.settings.registry_ttl or 0
-        op = Op("claim_names", key, (owner, ttl, *sample_names(series.kind, series.name)), series)
+        limit = 0 if series.labels == OVERFLOW_LABELS else self.max_label_sets
+        names = sample_names(series.kind, series.name)
+        op = Op("claim_series", key, (owner, ttl, limit, series.labels, *names), series)
         try:
-            other = await self._eval(op)
+            reply = await self._eval(op)
         except UNAVAILABLE_ERRORS as error:
             if not self.fail_open:
                 raise
             self.write_errors += 1
-            self._went_down(error)  # the write is buffered; a later write claims the names
-            return
-        if other is not None:
-            raise collision(series, reply_text(other))
+            self._went_down(error)  # the write is buffered; its replay claims
+            return write
+        if not isinstance(reply, int):
+            raise collision(series, reply_text(reply))
         self._owners.add(owner)
-        self._claimed.add(write.key)
+        if not reply:
+            self._claimed.add(write.key)
+            return write
+        overflow = overflow_series(series)
+        overflow_key = self.ops.key(overflow).encode("utf-8")
+        if len(self._overflowed) >= OVERFLOW_MEMORY:
+            self._overflowed.clear()
+        self._overflowed[write.key] = (overflow, overflow_key)
+        self._claimed.add(overflow_key)
+        self.overflowed += 1
+        return write._replace(key=overflow_key, series=overflow)
+
+    async def _claim_all(self, ops: Sequence[Op]) -> list[Op]:
+        """`_claim` for each write not claimed yet, in order."""
+        return [op if op.key in self._claimed else await self._claim(op) for op in ops]
 
     def _went_down(self, error: Exception) -> None:
         self.availability.failed(error)
@@ -398,7 +437,7 @@ class RealtimeCore:
 
     async def _write(self, op: Op) -> Number | None:
         if op.key not in self._claimed:
-            await self._claim(op)
+            op = await self._claim(op)
         if self._degraded and not await self._recover():
             self.buffer.add(op)
             return None
@@ -421,9 +460,7 @@ class RealtimeCore:
         WRONGTYPE) if any; writes that cannot reach Redis are buffered (fail open)."""
         if not ops:
             return [], None
-        for op in ops:
-            if op.key not in self._claimed:
-                await self._claim(op)
+        ops = await self._claim_all(ops)
         if self._degraded and not await self._recover():
             for op in ops:
                 self.buffer.add(op)
@@ -490,6 +527,18 @@ class RealtimeCore:
         )
         return replies
 
+    async def _claim_replayed(self, ops: Sequence[Op]) -> list[Op]:
+        """Buffered writes claimed (and routed) as they go to Redis; those whose names another
+        metric took meanwhile are dropped and counted as failed."""
+        kept: list[Op] = []
+        for op in ops:
+            try:
+                kept.append(op if op.key in self._claimed else await self._claim(op))
+            except NameCollisionError as error:
+                self.buffer.failed += 1
+                logger.error("buffered realtime write rejected: %s", error)
+        return kept
+
     async def _recover(self) -> bool:
         """True when Redis may be used again (buffer replayed, or another caller replaying)."""
         if self.availability.paused():
@@ -511,6 +560,10 @@ class RealtimeCore:
                     logger.info("realtime write buffer replayed")
                 self._degraded = bool(len(self.buffer))
                 return True
+            ops = await self._claim_replayed(ops)
+            if self.availability.paused():  # down again while claiming
+                self.buffer.put_back(ops)
+                return False
             try:
                 replies = await self._pipeline(ops)
             except UNAVAILABLE_ERRORS as error:

@@ -20,8 +20,12 @@ MAX_LABEL_VALUE_LENGTH = 128
 # the export translates dots (realtime.names.exported_name). Label names follow Prometheus.
 _NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:.]*\Z")
 _LABEL_KEY_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
-# Label names the Prometheus exposition adds itself.
-RESERVED_LABEL_KEYS = frozenset({"quantile", "le", "window"})
+# The label of a metric's overflow series (realtime.cardinality), as OpenTelemetry names it; a
+# label set may hold it only as the whole set {"otel_metric_overflow": "true"}.
+OVERFLOW_LABEL = "otel_metric_overflow"
+OVERFLOW_LABELS = f"{OVERFLOW_LABEL}=true"
+# Label names the Prometheus exposition and the cardinality limit add themselves.
+RESERVED_LABEL_KEYS = frozenset({"quantile", "le", "window", OVERFLOW_LABEL})
 _ESCAPES = str.maketrans({"%": "%25", ",": "%2C", "=": "%3D", "|": "%7C", "{": "%7B", "}": "%7D"})
 
 
@@ -87,6 +91,8 @@ def canonical_labels(labels: Mapping[str, str] | None) -> str:
         return ""
     if not isinstance(labels, Mapping):
         raise InvalidLabelsError(f"labels must be a mapping of str to str, not {labels!r}")
+    if len(labels) == 1 and labels.get(OVERFLOW_LABEL) == "true":
+        return OVERFLOW_LABELS  # the overflow series, to read it
     if len(labels) > MAX_LABELS:
         raise InvalidLabelsError(f"{len(labels)} labels given, at most {MAX_LABELS} allowed")
     pairs = sorted(_validate_label(key, value) for key, value in labels.items())

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from realtime.cardinality import label_sets_key
 from realtime.names import names_key, owner_of
 from realtime.operations import reply_text
 from realtime.series import KINDS, Series, registry_key
@@ -68,13 +69,27 @@ def cleanup(rt: RealtimeMetrics) -> dict[str, int]:
 
 def _forget_names(rt: RealtimeMetrics) -> None:
     """Release the exported names (realtime.names) of metrics that have no series left, so
-    the names may be used again."""
-    live = {owner_of(series) for kind in KINDS for series, _ in rt.series_of(kind)}
+    the names may be used again, and the label sets (realtime.cardinality) whose series are
+    gone, so they no longer count against their metric's limit."""
+    live: dict[str, set[str]] = {}
+    for kind in KINDS:
+        for series, _ in rt.series_of(kind):
+            live.setdefault(owner_of(series), set()).add(series.labels)
     key = names_key(rt.settings.prefix)
     owners = {reply_text(k): reply_text(v) for k, v in rt.client.hgetall(key).items()}
     gone = [sample for sample, owner in owners.items() if owner not in live]
     if gone:
         rt.client.hdel(key, *gone)
+    for owner in set(owners.values()):
+        sets = label_sets_key(key, owner)
+        if owner not in live:
+            rt.client.delete(sets)
+            continue
+        stale = [
+            text for text in map(reply_text, rt.client.smembers(sets)) if text not in live[owner]
+        ]
+        for start in range(0, len(stale), CHUNK):
+            rt.client.srem(sets, *stale[start : start + CHUNK])
 
 
 def redis_now(rt: RealtimeMetrics) -> float:

@@ -27,7 +27,7 @@ SCRIPT_NAMES = (
     "rate_track",
     "rate_read",
     "restore",
-    "claim_names",
+    "claim_series",
 )
 
 

@@ -1,4 +1,4 @@
-"""Live metrics in Redis: counters, gauges, histograms and rates."""
+"""Live metrics in Redis: counters, gauges, histograms, rates, unique counts and top-k."""
 
 from realtime.async_metrics import AsyncRealtimeMetrics
 from realtime.metrics import RealtimeMetrics

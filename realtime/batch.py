@@ -44,6 +44,16 @@ class Batch:
     ) -> None:
         self.ops.append(self._operations.track_rate(name, window_seconds, labels, count))
 
+    def track_unique(
+        self, name: str, member: str | int, window_seconds: int = 300, labels: Labels = None
+    ) -> None:
+        self.ops.append(self._operations.track_unique(name, member, window_seconds, labels))
+
+    def track_top(
+        self, name: str, item: str, window_seconds: int = 300, labels: Labels = None
+    ) -> None:
+        self.ops.append(self._operations.track_top(name, item, window_seconds, labels))
+
     def __len__(self) -> int:
         return len(self.ops)
 

@@ -8,9 +8,9 @@ the policy the dashboard cache follows too), so an outage costs the application 
 not one per call. Reads under fail open return None ("unknown", never a misleading 0) and count
 a read error. With ``fail_open=False`` every Redis error raises.
 
-Replayed window writes (histograms, rates) land in the time slot of the replay: Redis' clock
-is the only clock. A connection lost in the middle of a replay may apply a write twice
-(at-least-once); counters are corrected by `realtime.reconcile`.
+Replayed window writes (histograms, rates, unique counts, top-k) land in the time slot of the
+replay: Redis' clock is the only clock. A connection lost in the middle of a replay may apply a
+write twice (at-least-once); counters are corrected by `realtime.reconcile`.
 
 Every method is a coroutine that reaches Redis only through `_call` and `_pipeline_raw`; how
 the blocking and the asyncio client run them is in `realtime.driving`.
@@ -50,6 +50,7 @@ from realtime.operations import (
     cluster_slot_function,
     parse_histogram,
     parse_rate,
+    parse_top,
     plan_calls,
     read_writes,
     reply_text,
@@ -57,7 +58,7 @@ from realtime.operations import (
     to_number,
     write_reply,
 )
-from realtime.prometheus import Collected, plain_commands, render_collected
+from realtime.prometheus import EXPORTED_TOP, Collected, plain_commands, render_collected
 from realtime.scripts import SCRIPT_NAMES
 from realtime.series import KINDS, Kind, Series, registry_key, validate_prefix
 from realtime.sketch import HistogramSnapshot
@@ -267,6 +268,43 @@ class RealtimeCore:
         raw = await self._read(self.ops.rate_read(series))
         return None if raw is UNKNOWN else parse_rate(raw, window)
 
+    @api
+    async def track_unique(
+        self, name: str, member: str | int, window_seconds: int = 300, labels: Labels = None
+    ) -> None:
+        """Count `member` among the distinct members seen over a sliding window."""
+        await self._write(self.ops.track_unique(name, member, window_seconds, labels))
+
+    @api
+    async def get_unique(
+        self, name: str, window_seconds: int = 300, labels: Labels = None
+    ) -> int | None:
+        """Estimated distinct members over the last `window_seconds` (plus up to one slot), from
+        per-slot HyperLogLogs: standard error 0.81%; None if unknown under fail open."""
+        window = validate_window(window_seconds)
+        series, _ = self.ops.series("unique", name, labels, window)
+        raw = await self._read(self.ops.unique_read(series))
+        return None if raw is UNKNOWN else int(raw)
+
+    @api
+    async def track_top(
+        self, name: str, item: str, window_seconds: int = 300, labels: Labels = None
+    ) -> None:
+        """Count one occurrence of `item` for the top-k over a sliding window."""
+        await self._write(self.ops.track_top(name, item, window_seconds, labels))
+
+    @api
+    async def get_top(
+        self, name: str, k: int, window_seconds: int = 300, labels: Labels = None
+    ) -> list[tuple[str, int]] | None:
+        """The `k` (at most 100) most counted items over the last `window_seconds` (plus up to
+        one slot) as (item, count), heaviest first; exact for items counted far more often
+        than the rest (realtime.series.TOP_CAPACITY). None if unknown under fail open."""
+        window = validate_window(window_seconds)
+        series, _ = self.ops.top_series(name, labels, window)
+        raw = await self._read(self.ops.top_read(series, k))
+        return None if raw is UNKNOWN else parse_top(raw)
+
     # -- buffer and observability ----------------------------------------------------------
     @api
     async def flush_buffer(self) -> int:
@@ -284,15 +322,19 @@ class RealtimeCore:
     @api
     async def export_prometheus(self) -> str:
         """Every registered series' current value in the Prometheus text format 0.0.4."""
-        counters, gauges, histograms, rates = [
+        counters, gauges, histograms, rates, uniques, tops = [
             [series for series, _ in await self._series_of(kind)] for kind in KINDS
         ]
         plain = await self._execute_commands(plain_commands(counters, gauges, self.ops.key))
         windowed = await self._execute_many(
             [self.ops.histogram_read(s) for s in histograms]
             + [self.ops.rate_read(s) for s in rates]
+            + [self.ops.unique_read(s) for s in uniques]
+            + [self.ops.top_read(s, EXPORTED_TOP) for s in tops]
         )
-        return render_collected(Collected(counters, gauges, histograms, rates, plain, windowed))
+        return render_collected(
+            Collected(counters, gauges, histograms, rates, uniques, tops, plain, windowed)
+        )
 
     # -- helpers for the maintenance modules (registry, persistence, reconcile) --------------
     async def _execute_many(self, ops: Sequence[Op], chunk: int = SCAN_COUNT) -> list[Any]:

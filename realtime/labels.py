@@ -110,6 +110,46 @@ def parse_labels(text: str) -> dict[str, str]:
     return result
 
 
+MAX_MEMBER_LENGTH = 1024
+# The label a top-k's items get in the Prometheus export; a top-k's own labels may not use it.
+TOP_ITEM_LABEL = "item"
+
+
+def validate_member(member: object) -> str:
+    """A unique count's member: a non-empty str of at most `MAX_MEMBER_LENGTH` characters, or
+    an int (counted as its decimal text)."""
+    if member.__class__ is int:
+        return str(member)
+    if not isinstance(member, str) or not member or len(member) > MAX_MEMBER_LENGTH:
+        raise InvalidValueError(
+            f"member must be an int or a non-empty str of at most {MAX_MEMBER_LENGTH} "
+            f"characters, not {member!r:.60}"
+        )
+    return member
+
+
+def validate_item(item: object) -> str:
+    """A top-k item: it becomes a label value in the export, so a label value's rules."""
+    if not isinstance(item, str):
+        raise InvalidValueError(f"item must be a str, not {item!r:.60}")
+    try:
+        return _validate_label(TOP_ITEM_LABEL, item)[1]
+    except InvalidLabelsError as error:
+        raise InvalidValueError(str(error).replace("label 'item' has", "item has")) from None
+
+
+def validate_top_labels(canonical: str) -> None:
+    """A top-k's own labels may not use the label its items are exported under."""
+    if (
+        canonical == TOP_ITEM_LABEL
+        or canonical.startswith(f"{TOP_ITEM_LABEL}=")
+        or (f",{TOP_ITEM_LABEL}=" in canonical)
+    ):
+        raise InvalidLabelsError(
+            f"label name {TOP_ITEM_LABEL!r} is reserved on a top-k: its items are exported under it"
+        )
+
+
 MAX_MAGNITUDE = 2**53
 """The largest magnitude a value may have: every whole number up to it is exact in Redis and
 in the warehouse backup (double precision), so nothing written is silently rounded."""

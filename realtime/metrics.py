@@ -1,4 +1,4 @@
-"""`RealtimeMetrics`: counters, gauges, histograms and rates in Redis, one round trip per write.
+"""`RealtimeMetrics`: live metrics in Redis (realtime.core), one round trip per write.
 
 The blocking client: the policy of `realtime.core` run on a plain redis-py client
 (`realtime.driving`); see `realtime.core` for what happens when Redis is unreachable.

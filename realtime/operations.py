@@ -17,12 +17,15 @@ from realtime.labels import (
     InvalidValueError,
     canonical_labels,
     out_of_range,
+    validate_item,
+    validate_member,
     validate_name,
     validate_number,
+    validate_top_labels,
     validate_window,
 )
 from realtime.scripts import script_source
-from realtime.series import KINDS, Kind, Series, slot_seconds
+from realtime.series import KINDS, MAX_TOP_K, Kind, Series, slot_seconds
 from realtime.sketch import HistogramSnapshot, is_bucket_field
 
 Number = int | float
@@ -157,6 +160,20 @@ class Operations:
             raise InvalidValueError(out_of_range("count", count))
         return Op("rate_track", key, (count, series.window), series)
 
+    def track_unique(self, name: str, member: object, window: int, labels: Labels) -> Op:
+        series, key = self.series("unique", name, labels, window or _invalid_window(window))
+        return Op("unique_add", key, (validate_member(member), series.window), series)
+
+    def track_top(self, name: str, item: object, window: int, labels: Labels) -> Op:
+        series, key = self.top_series(name, labels, window)
+        return Op("top_add", key, (validate_item(item), series.window), series)
+
+    def top_series(self, name: str, labels: Labels, window: int) -> tuple[Series, bytes]:
+        """A top-k series and its key: its labels may not use the items' label."""
+        found = self.series("top", name, labels, window or _invalid_window(window))
+        validate_top_labels(found[0].labels)
+        return found
+
     def adjust_counter(self, series: Series, delta: Number, hour: int) -> Op:
         """Add `delta` to a counter's total and to its bucket for `hour` (hours since epoch)."""
         return Op("counter_adjust", self._key(series), (delta, hour), series)
@@ -181,6 +198,14 @@ class Operations:
     def rate_read(self, series: Series) -> Op:
         return Op("rate_read", self._key(series), (series.window,), series)
 
+    def unique_read(self, series: Series) -> Op:
+        return Op("unique_read", self._key(series), (series.window,), series)
+
+    def top_read(self, series: Series, k: int) -> Op:
+        if k.__class__ is not int or not 1 <= k <= MAX_TOP_K:
+            raise InvalidValueError(f"k must be an int in [1, {MAX_TOP_K}], not {k!r}")
+        return Op("top_read", self._key(series), (series.window, k), series)
+
 
 def _check_number(value: object) -> None:
     """Accept an int or a finite float within +/-2**53 quickly; anything else goes through full
@@ -198,7 +223,14 @@ def _invalid_window(window: object) -> int:
 
 
 # Writes that batch.lua can run, by its operation code.
-_WRITE_CODES = {"counter_incr": "c", "gauge_set": "g", "histogram_add": "h", "rate_track": "r"}
+_WRITE_CODES = {
+    "counter_incr": "c",
+    "gauge_set": "g",
+    "histogram_add": "h",
+    "rate_track": "r",
+    "unique_add": "u",
+    "top_add": "t",
+}
 BATCH_CHUNK = 100  # writes per batch.lua call: keeps each call's run time short
 
 
@@ -303,6 +335,11 @@ def parse_rate(raw: Sequence[Any], window: int) -> float:
             slot_end = (first + offset + 1) * slot
             total += count * min(1.0, max(0.0, (slot_end - start) / slot))
     return total / window
+
+
+def parse_top(raw: Sequence[Any]) -> list[tuple[str, int]]:
+    """(item, count) pairs, heaviest first, from top_read's reply."""
+    return [(reply_text(raw[i]), int(raw[i + 1])) for i in range(0, len(raw), 2)]
 
 
 class _Unknown:

@@ -5,6 +5,9 @@
     histogram -> ``# TYPE <name> summary``   quantiles 0.5/0.9/0.95/0.99, _sum, _count, with a
                  ``window="<seconds>"`` label
     rate      -> ``# TYPE <name>_per_second gauge`` with a ``window="<seconds>"`` label
+    unique    -> ``# TYPE <name> gauge``     the estimate, with a ``window`` label
+    top       -> ``# TYPE <name> gauge``     the 10 heaviest items' counts, with ``item`` and
+                 ``window`` labels
 
 Dots in names are exported as underscores (``http.server.duration`` -> ``http_server_duration``,
 realtime.names); the HELP line keeps the name as written.
@@ -22,15 +25,23 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
-from realtime.labels import parse_labels
+from realtime.labels import TOP_ITEM_LABEL, parse_labels
 from realtime.names import exported_name
-from realtime.operations import Number, parse_histogram, parse_rate, reply_text, to_number
+from realtime.operations import (
+    Number,
+    parse_histogram,
+    parse_rate,
+    parse_top,
+    reply_text,
+    to_number,
+)
 from realtime.series import Series
 from realtime.sketch import HistogramSnapshot
 
 logger = logging.getLogger("realtime.prometheus")
 
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
+EXPORTED_TOP = 10  # items of each top-k on the page
 
 
 def escape_label_value(value: str) -> str:
@@ -107,6 +118,8 @@ def render(
     gauges: Iterable[tuple[Series, tuple[Number, str | None]]],
     histograms: Iterable[tuple[Series, HistogramSnapshot]],
     rates: Iterable[tuple[Series, float]],
+    uniques: Iterable[tuple[Series, int]] = (),
+    tops: Iterable[tuple[Series, list[tuple[str, int]]]] = (),
 ) -> str:
     """The exposition page for the given current values."""
     page = _Page()
@@ -155,6 +168,29 @@ def render(
             [(family, {**parse_labels(s.labels), "window": str(s.window)}, v) for s, v in group],
             [family],
         )
+    for written, group in _grouped(uniques).items():
+        name = exported_name(written)
+        page.family(
+            name,
+            "gauge",
+            f"Realtime unique count of {written} over a sliding window (HyperLogLog estimate).",
+            [(name, {**parse_labels(s.labels), "window": str(s.window)}, v) for s, v in group],
+            [name],
+        )
+    for written, group in _grouped(tops).items():
+        name = exported_name(written)
+        samples = [
+            (name, {**parse_labels(s.labels), TOP_ITEM_LABEL: item, "window": str(s.window)}, n)
+            for s, ranked in group
+            for item, n in ranked
+        ]
+        page.family(
+            name,
+            "gauge",
+            f"Realtime top {EXPORTED_TOP} items of {written} over a sliding window.",
+            samples,
+            [name],
+        )
     return page.text()
 
 
@@ -172,13 +208,16 @@ class Collected(NamedTuple):
     gauges: Sequence[Series]
     histograms: Sequence[Series]
     rates: Sequence[Series]
+    uniques: Sequence[Series]
+    tops: Sequence[Series]
     plain: Sequence[Any]  # replies to `plain_commands`, counters first
-    windowed: Sequence[Any]  # histogram_read replies, then rate_read replies
+    # histogram_read replies, then rate_read, unique_read and top_read (EXPORTED_TOP) replies
+    windowed: Sequence[Any]
 
 
 def render_collected(collected: Collected) -> str:
     """The exposition page from what the client read."""
-    counters, gauges, histograms, rates, plain, windowed = collected
+    counters, gauges, histograms, rates, uniques, tops, plain, windowed = collected
     counter_values = [
         (s, to_number(raw))
         for s, raw in zip(counters, plain[: len(counters)], strict=True)
@@ -193,8 +232,16 @@ def render_collected(collected: Collected) -> str:
         (s, parse_histogram(raw))
         for s, raw in zip(histograms, windowed[: len(histograms)], strict=True)
     ]
+    after_rates = len(histograms) + len(rates)
     rate_values = [
         (s, parse_rate(raw, s.window))
-        for s, raw in zip(rates, windowed[len(histograms) :], strict=True)
+        for s, raw in zip(rates, windowed[len(histograms) : after_rates], strict=True)
     ]
-    return render(counter_values, gauge_values, snapshots, rate_values)
+    after_uniques = after_rates + len(uniques)
+    unique_values = [
+        (s, int(raw)) for s, raw in zip(uniques, windowed[after_rates:after_uniques], strict=True)
+    ]
+    top_values = [
+        (s, parse_top(raw)) for s, raw in zip(tops, windowed[after_uniques:], strict=True)
+    ]
+    return render(counter_values, gauge_values, snapshots, rate_values, unique_values, top_values)

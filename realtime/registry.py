@@ -8,8 +8,8 @@ one extra round trip per series per period, not per write. An entry is stale whe
 gone:
 
 - counters and gauges: the main key no longer exists (idle TTL passed, or deleted);
-- histograms and rates: the last registration is older than refresh + window + one slot, so
-  every time-slot key written since has expired.
+- windowed kinds (histograms, rates, unique counts, top-k): the last registration is older
+  than refresh + window + one slot, so every time-slot key written since has expired.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The server-side Lua scripts (realtime/lua/*.lua), assembled for one set of `Settings`.
 
-Each script is: the settings' constants (IDLE, HOURS, REFRESH, SLOTS and the sketch's), the
+Each script is: the settings' constants (IDLE, HOURS, REFRESH, SLOTS, the sketch's and the
+top-k's TOP_CAPACITY), the
 prelude of _common.lua, those of its helper functions (_common.lua, _writes.lua) that the
 script uses, then the script's own file. Baking the constants in keeps every write down to its
 one or two real arguments, and leaving unused helpers out saves creating their closures on
@@ -14,7 +15,7 @@ import re
 from functools import cache
 from importlib import resources
 
-from realtime.series import SLOTS_PER_WINDOW
+from realtime.series import SLOTS_PER_WINDOW, TOP_CAPACITY
 from realtime.sketch import LOG_GAMMA, MIN_INDEXABLE
 
 SCRIPT_NAMES = (
@@ -26,6 +27,10 @@ SCRIPT_NAMES = (
     "histogram_read",
     "rate_track",
     "rate_read",
+    "unique_add",
+    "unique_read",
+    "top_add",
+    "top_read",
     "restore",
     "claim_series",
 )
@@ -87,6 +92,7 @@ def script_source(name: str, idle_ttl: int, counter_hours: int, registry_refresh
         f"local IDLE, HOURS, REFRESH, SLOTS = {int(idle_ttl)}, {int(counter_hours)}, "
         f"{int(registry_refresh)}, {SLOTS_PER_WINDOW}\n"
         f"local LOG_GAMMA, MIN_INDEXABLE = {LOG_GAMMA!r}, {MIN_INDEXABLE!r}\n"
+        f"local TOP_CAPACITY = {TOP_CAPACITY}\n"
     )
     body = _read(name)
     return constants + _used_helpers(body) + "\n" + body

@@ -11,6 +11,9 @@ one slot and a Lua script may touch them together, while different series spread
     histogram  P{h:name|labels}:W:<i>  hash per time slot i: s (sum), lo, hi       W + slot
                                        (exact min/max), sketch bucket -> count
     rate       P{r:name|labels}:W:<i>  string per time slot i: event count         W + slot
+    unique     P{u:name|labels}:W:<i>  HyperLogLog per time slot i: the members    W + slot
+    top        P{t:name|labels}:W:<i>  sorted set per time slot i: item -> count,  W + slot
+                                       at most TOP_CAPACITY items (Space-Saving)
     any        <series key>:m          registry marker                             refresh
     registry   P{registry}:<kind>      sorted set: series -> last registration     see Settings
 
@@ -25,12 +28,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["counter", "gauge", "histogram", "rate"]
-KINDS: tuple[Kind, ...] = ("counter", "gauge", "histogram", "rate")
-_CODES: dict[str, str] = {"counter": "c", "gauge": "g", "histogram": "h", "rate": "r"}
+Kind = Literal["counter", "gauge", "histogram", "rate", "unique", "top"]
+KINDS: tuple[Kind, ...] = ("counter", "gauge", "histogram", "rate", "unique", "top")
+_CODES: dict[str, str] = {
+    "counter": "c",
+    "gauge": "g",
+    "histogram": "h",
+    "rate": "r",
+    "unique": "u",
+    "top": "t",
+}
 
 # About 30 slots per window: fine enough to slide smoothly, few enough to read in one script.
 SLOTS_PER_WINDOW = 30
+
+# Items a top-k keeps per time slot: memory stays bounded (about 30 x 200 items per series) and
+# items far above the rest are counted exactly; get_top's k is at most half of it.
+TOP_CAPACITY = 200
+MAX_TOP_K = TOP_CAPACITY // 2
 
 
 def slot_seconds(window_seconds: int) -> int:
@@ -52,7 +67,7 @@ class Series:
     kind: Kind
     name: str
     labels: str  # canonical label text, see realtime.labels
-    window: int = 0  # seconds; histograms and rates only
+    window: int = 0  # seconds; windowed kinds only (histogram, rate, unique, top)
 
     def key(self, prefix: str) -> str:
         """The series' main key (counter/gauge) or the base of its slot keys (windows)."""

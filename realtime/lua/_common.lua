@@ -1,7 +1,8 @@
 -- Shared prelude, prepended to every realtime script by realtime/scripts.py, after the
 -- constants IDLE (idle TTL of counters and gauges, 0 = none), HOURS (hour buckets kept per
 -- counter, 0 = none), REFRESH (registry marker TTL), SLOTS (time slots per window) and the
--- sketch's LOG_GAMMA and MIN_INDEXABLE (realtime/sketch.py).
+-- sketch's LOG_GAMMA and MIN_INDEXABLE (realtime/sketch.py), and TOP_CAPACITY (items kept per
+-- top-k time slot, realtime/series.py).
 -- Redis 7 replicates script effects by default; on 5/6 this makes TIME-then-write legal.
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 
@@ -30,6 +31,18 @@ local function slot_of(window)
   return math.max(1, math.floor(window / SLOTS))
 end
 
+-- The keys of a windowed series' time slots that overlap (now - window, now].
+local function window_slots(base, window)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+  local slot = slot_of(window)
+  local keys = {}
+  for index = math.floor((now - window) / slot), math.floor(now / slot) do
+    keys[#keys + 1] = base .. ':' .. index
+  end
+  return keys
+end
+
 -- The key of a windowed series' current time slot (base:index, "now" from TIME) and when that
 -- slot's key expires: one window after the slot ends.
 local function current_slot(base, window)
@@ -46,6 +59,12 @@ local function refresh(base, ttl_key)
     return tonumber(redis.call('TIME')[1])
   end
   return 0
+end
+
+-- A time slot's first write: the slot key expires at `expires`; returns refresh's answer.
+local function slot_started(base, key, expires)
+  redis.call('EXPIREAT', key, expires)
+  return refresh(base, nil)
 end
 
 -- Add delta to a counter's bucket for `hour`; when that bucket is new, drop the buckets

@@ -1,4 +1,4 @@
--- The four writes as functions, shared by the one-write scripts and batch.lua.
+-- The writes as functions, shared by the one-write scripts and batch.lua.
 -- Counters reply with the new total, or {total, registration time} when the series must be
 -- (re-)registered; the others with 0 or the registration time.
 
@@ -44,8 +44,7 @@ local function histogram_add(base, value, window)
   local stored = redis.call('HMGET', key, 'lo', 'hi', 's', bucket)
   if not stored[1] then
     redis.call('HSET', key, 'lo', value, 'hi', value, 's', value, bucket, 1)
-    redis.call('EXPIREAT', key, expires)
-    return refresh(base, nil)
+    return slot_started(base, key, expires)
   end
   local sum = string.format('%.17g', tonumber(stored[3]) + number)
   local count = (tonumber(stored[4]) or 0) + 1
@@ -63,8 +62,34 @@ end
 local function rate_track(base, count, window)
   local key, expires = current_slot(base, tonumber(window))
   if redis.call('INCRBY', key, count) == tonumber(count) then
-    redis.call('EXPIREAT', key, expires)
-    return refresh(base, nil)
+    return slot_started(base, key, expires)
   end
+  return 0
+end
+
+-- Unique: one HyperLogLog per time slot (base:index); it expires one window after the slot ends.
+local function unique_add(base, member, window)
+  local key, expires = current_slot(base, tonumber(window))
+  local fresh = redis.call('EXISTS', key) == 0
+  redis.call('PFADD', key, member)
+  if fresh then return slot_started(base, key, expires) end
+  return 0
+end
+
+-- Top-k: one sorted set per time slot (base:index), item -> count, holding at most
+-- TOP_CAPACITY items (Space-Saving): a new item takes the place of the least counted one and
+-- inherits its count, so counts are never under and an item is over by at most that count.
+local function top_add(base, item, window)
+  local key, expires = current_slot(base, tonumber(window))
+  if redis.call('ZADD', key, 'XX', 'INCR', 1, item) then return 0 end
+  local size = redis.call('ZCARD', key)
+  if size < TOP_CAPACITY then
+    redis.call('ZADD', key, 1, item)
+    if size == 0 then return slot_started(base, key, expires) end
+    return 0
+  end
+  local least = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  redis.call('ZREM', key, least[1])
+  redis.call('ZADD', key, tonumber(least[2]) + 1, item)
   return 0
 end

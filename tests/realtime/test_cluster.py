@@ -14,6 +14,7 @@ from redis.crc import key_slot
 from realtime import AsyncRealtimeMetrics, RealtimeMetrics
 from realtime.persistence import backup_to_warehouse, restore_from_warehouse
 from realtime.registry import cleanup
+from realtime.series import KINDS
 from tests.realtime.support import (
     CLUSTER_OPTIONS,
     REDIS_CLI,
@@ -78,6 +79,8 @@ def test_all_operations_on_a_cluster(crt: RealtimeMetrics) -> None:
             batch.increment_counter("views", 1, labels)
             batch.add_to_histogram("latency", value, 60, labels)
             batch.track_rate("rps", 60, labels)
+            batch.track_unique("visitors", f"v{i % 13}", 60, labels)
+            batch.track_top("referrers", f"r{i % 3}", 60, labels)
     assert batch.results[0] == 3
 
     for page in pages:
@@ -86,10 +89,23 @@ def test_all_operations_on_a_cluster(crt: RealtimeMetrics) -> None:
         assert crt.get_rate("rps", 60, {"page": page}) == pytest.approx(11 / 60)
     snap = crt.get_histogram("latency", 60, {"page": pages[0]})
     assert snap is not None and snap.count == 11
+    # Page i gets the writes i, i + 40, ... (10 of them): members and items by plain Python.
+    for index, page in enumerate(pages[:5]):
+        mine = range(index, len(values), len(pages))
+        assert crt.get_unique("visitors", 60, {"page": page}) == len({i % 13 for i in mine})
+        expected: dict[str, int] = {}
+        for i in mine:
+            expected[f"r{i % 3}"] = expected.get(f"r{i % 3}", 0) + 1
+        ranked = sorted(expected.items(), key=lambda pair: (-pair[1], pair[0]))
+        assert crt.get_top("referrers", 3, 60, {"page": page}) == ranked
 
     page_text = crt.export_prometheus()
     assert page_text.count("views{page=") == 40 and "latency_count" in page_text
-    assert cleanup(crt) == {"counter": 0, "gauge": 0, "histogram": 0, "rate": 0}
+    assert (
+        page_text.count("visitors{page=") == 40
+        and 'referrers{page="/page/0",item="r0",window="60"} 4' in page_text
+    )
+    assert cleanup(crt) == dict.fromkeys(KINDS, 0)
 
 
 def test_backup_and_restore_on_a_cluster(crt: RealtimeMetrics, warehouse: Warehouse) -> None:
@@ -110,7 +126,11 @@ def test_async_client_on_a_cluster(cluster_url: str) -> None:
             for i in range(10):
                 batch.increment_counter("async_views", 1, {"page": str(i)})
                 batch.add_to_histogram("async_latency", float(i), 60, {"page": str(i)})
-        assert batch.results[0::2] == [2] * 10
+                batch.track_unique("async_visitors", i, 60, {"page": str(i)})
+        assert batch.results[0::3] == [2] * 10
+        await metrics.track_top("async_pages", "/a", 60)
+        assert await metrics.get_top("async_pages", 5, 60) == [("/a", 1)]
+        assert await metrics.get_unique("async_visitors", 60, {"page": "7"}) == 1
         assert await metrics.get_counter("async_views", {"page": "3"}) == 2
         snap = await metrics.get_histogram("async_latency", 60, {"page": "4"})
         assert snap is not None and snap.max == 4.0

@@ -8,7 +8,7 @@ import redis
 from realtime.metrics import RealtimeMetrics
 from realtime.names import NameCollisionError
 from realtime.registry import cleanup
-from realtime.series import registry_key
+from realtime.series import KINDS, registry_key
 
 
 def _members(rt: RealtimeMetrics, kind: str) -> set[str]:
@@ -33,22 +33,25 @@ def test_cleanup_removes_only_expired_series(rt: RealtimeMetrics, raw: redis.Red
         rt.set_gauge(f"g_{name}", 1)
         rt.add_to_histogram(f"h_{name}", 1.0, 30)
         rt.track_rate(f"r_{name}", 30)
+        rt.track_unique(f"u_{name}", "member", 30)
+        rt.track_top(f"t_{name}", "item", 30)
     # Simulate expiry: the counter and gauge keys are gone; the window series were last
     # registered long ago (their slots have expired since).
     for kind in ("counter", "gauge"):
         raw.delete(rt.ops.key(rt.ops.series(kind, f"{kind[0]}_expired", None)[0]))
-    for kind in ("histogram", "rate"):
+    windowed = ("histogram", "rate", "unique", "top")
+    for kind in windowed:
         key = registry_key(rt.settings.prefix, kind)
         raw.zadd(key, {f"{kind[0]}_expired||30": 1_000_000})  # type: ignore[arg-type]
 
     removed = cleanup(rt)
 
-    assert removed == {"counter": 1, "gauge": 1, "histogram": 1, "rate": 1}
+    assert removed == dict.fromkeys(KINDS, 1)
     for kind in ("counter", "gauge"):
         assert _members(rt, kind) == {f"{kind[0]}_alive|"}
-    for kind in ("histogram", "rate"):
+    for kind in windowed:
         assert _members(rt, kind) == {f"{kind[0]}_alive||30"}
-    assert cleanup(rt) == {"counter": 0, "gauge": 0, "histogram": 0, "rate": 0}
+    assert cleanup(rt) == dict.fromkeys(KINDS, 0)
 
 
 def test_cleanup_releases_the_names_of_metrics_that_are_gone(

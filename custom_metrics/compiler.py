@@ -33,6 +33,17 @@ from sqlglot import exp
 from custom_metrics.definitions import MetricDefinition, MetricType, parse_definition
 from custom_metrics.errors import MetricValidationError
 from custom_metrics.kinds import Kind, KindChecker, require_kind
+from custom_metrics.periods import whole_day_period
+from custom_metrics.series import (
+    COMPARE_COLUMNS,
+    P_END,
+    P_HI,
+    P_LO,
+    P_START,
+    PERIOD_COLUMNS,
+    growth_pct,
+    plan_series,
+)
 from custom_metrics.sources import ColumnKind, DataSource, get_source
 from custom_metrics.validation import (
     AGGREGATE_NODES,
@@ -46,6 +57,7 @@ from warehouse import WarehouseConfig
 
 DIALECTS: Final = ("postgres", "duckdb")
 VALUE_COLUMN: Final = "value"
+RESERVED_COLUMNS: Final = frozenset({VALUE_COLUMN, *PERIOD_COLUMNS, *COMPARE_COLUMNS})
 _PARAM_RE: Final = {
     "postgres": re.compile(r"%\(([A-Za-z_][A-Za-z0-9_]*)\)s"),
     "duckdb": re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)"),
@@ -72,10 +84,13 @@ class CompiledMetric:
     columns: tuple[str, ...]
     definition: MetricDefinition = field(repr=False)
     period: tuple[date | datetime, date | datetime] | None = None
+    series: tuple[tuple[date, date], ...] = ()
 
     @property
     def dimension_columns(self) -> tuple[str, ...]:
-        return self.columns[:-1]
+        lead = len(PERIOD_COLUMNS) if self.series else 0
+        trail = len(COMPARE_COLUMNS) if self.series and self.definition.compare_to else 0
+        return self.columns[lead : len(self.columns) - 1 - trail]
 
 
 class _Binder:
@@ -482,33 +497,59 @@ def _verify(sql: str, params: Mapping[str, Any], dialect: str) -> None:
         raise MetricValidationError("definition", "internal check failed: " + ", ".join(problems))
 
 
-def compile_metric(
-    definition: MetricDefinition | Mapping[str, Any],
-    dialect: str = "postgres",
-    start: PeriodBound = None,
-    end: PeriodBound = None,
-    *,
-    schema: str | None = None,
-) -> CompiledMetric:
-    """Validate a definition and compile it to one SELECT for `dialect` (docs/reference.md).
+def _check_options(model: MetricDefinition) -> None:
+    """Fields that only make sense together."""
+    if model.compare_to is not None and model.time_grain is None:
+        raise MetricValidationError(
+            "compare_to", "needs a time_grain (day, week or month) whose periods are compared"
+        )
 
-    The result has `.sql` in the driver's named-parameter style and `.params`; its rows are the
-    dimension columns then `value`. Anything not accepted raises MetricValidationError.
-    """
-    if dialect not in DIALECTS:
-        raise MetricValidationError("dialect", f"must be one of {', '.join(DIALECTS)}")
-    model = parse_definition(definition)
-    source = get_source(model.data_source)
-    binder = _Binder()
-    rw = _Rewriter(source, dialect, binder)
 
+@dataclass
+class _Parts:
+    """The pieces every query shape shares: grouping, the aggregate, the row conditions."""
+
+    dimensions: list[exp.Expression]
+    aliases: list[str]
+    value: exp.Expression
+    conditions: list[exp.Expression]
+    table: exp.Table
+    time_column: exp.Column
+
+    def select(self, lo: exp.Expression | None, hi: exp.Expression | None) -> exp.Select:
+        """The aggregate over [lo, hi) on the time column: dimension columns, then value."""
+        conditions = [c.copy() for c in self.conditions]
+        if lo is not None:
+            conditions.append(exp.GTE(this=self.time_column.copy(), expression=lo))
+        if hi is not None:
+            conditions.append(exp.LT(this=self.time_column.copy(), expression=hi))
+        projections = [
+            exp.alias_(d.copy(), exp.to_identifier(a, quoted=True))
+            for d, a in zip(self.dimensions, self.aliases, strict=True)
+        ]
+        projections.append(
+            exp.alias_(self.value.copy(), exp.to_identifier(VALUE_COLUMN, quoted=True))
+        )
+        query = exp.select(*projections).from_(self.table.copy())
+        if conditions:
+            query = query.where(exp.and_(*conditions))
+        if self.dimensions:
+            query = query.group_by(*(d.copy() for d in self.dimensions))
+        return query
+
+
+def _parts(model: MetricDefinition, source: DataSource, rw: _Rewriter, schema: str) -> _Parts:
     dimensions: list[exp.Expression] = []
     aliases: list[str] = []
     for index, name in enumerate(model.dimensions):
         column, key = resolve_reference(name, source, f"dimensions[{index}]")
         alias = key or column
-        if alias in aliases or alias == VALUE_COLUMN:
+        if alias in aliases:
             raise MetricValidationError(f"dimensions[{index}]", f"output column {alias!r} twice")
+        if alias in RESERVED_COLUMNS or alias.startswith("cm_"):
+            raise MetricValidationError(
+                f"dimensions[{index}]", f"output column {alias!r} is reserved for the answer"
+            )
         aliases.append(alias)
         dimensions.append(rw.reference(column, key))
 
@@ -519,36 +560,174 @@ def compile_metric(
         ExpressionChecker(source, "where", model.where).check(tree, Aggregates.FORBIDDEN)
         require_kind(tree, source, "where", Kind.BOOLEAN, "where must be a condition")
         conditions.append(exp.Paren(this=rw.rewrite(tree, "where")))
+    table = exp.Table(this=exp.to_identifier(source.table), db=exp.to_identifier(schema))
+    return _Parts(dimensions, aliases, value, conditions, table, exp.column(source.time_column))
 
-    lo, hi = resolve_period(model, source, start, end)
-    time_column = exp.column(source.time_column)
-    if lo is not None:
-        conditions.append(
-            exp.GTE(this=time_column.copy(), expression=binder.bind(lo, "period_start"))
-        )
-    if hi is not None:
-        conditions.append(exp.LT(this=time_column.copy(), expression=binder.bind(hi, "period_end")))
 
-    projections = [
-        exp.alias_(d.copy(), exp.to_identifier(a, quoted=True))
-        for d, a in zip(dimensions, aliases, strict=True)
-    ]
-    projections.append(exp.alias_(value, exp.to_identifier(VALUE_COLUMN, quoted=True)))
-    schema_name = schema or WarehouseConfig().schema
-    table = exp.Table(this=exp.to_identifier(source.table), db=exp.to_identifier(schema_name))
-    query = exp.select(*projections).from_(table)
-    if conditions:
-        query = query.where(exp.and_(*conditions))
-    if dimensions:
-        query = query.group_by(*(d.copy() for d in dimensions))
+def _render(query: exp.Expression, binder: _Binder, dialect: str) -> str:
     try:
         sql = query.sql(dialect=dialect)
     except RecursionError:
         raise MetricValidationError("definition", "expression is too deeply nested") from None
     _verify(sql, binder.params, dialect)
+    return sql
+
+
+def _compile_series(
+    model: MetricDefinition,
+    source: DataSource,
+    parts: _Parts,
+    binder: _Binder,
+    dialect: str,
+    period: tuple[date, date],
+    week_start_index: int,
+) -> tuple[str, tuple[str, ...], tuple[tuple[date, date], ...]]:
+    """One query answering every period of the grain: a VALUES list of the periods and their
+    windows, each aggregated by a LATERAL subquery (so an empty period still has its row when
+    there are no dimensions, as a one-period query would)."""
+    plan = plan_series(model, period[0], period[1], week_start_index)
+    kind = source.time_kind
+    rows = [
+        exp.Tuple(
+            expressions=[
+                binder.bind(p.start),
+                binder.bind(p.end),
+                binder.bind(_as_bound(p.window_start, kind, "start")),
+                binder.bind(_as_bound(p.end, kind, "end")),
+            ]
+        )
+        for p in plan
+    ]
+    periods = exp.Values(
+        expressions=rows,
+        alias=exp.TableAlias(
+            this=exp.to_identifier("cm_p"),
+            columns=[exp.to_identifier(c) for c in (P_START, P_END, P_LO, P_HI)],
+        ),
+    )
+    inner = parts.select(exp.column(P_LO, table="cm_p"), exp.column(P_HI, table="cm_p"))
+    lateral = exp.Lateral(
+        this=inner.subquery(), alias=exp.TableAlias(this=exp.to_identifier("cm_v"))
+    )
+    outputs = [*parts.aliases, VALUE_COLUMN]
+
+    def quoted(name: str, table: str) -> exp.Column:
+        return exp.column(exp.to_identifier(name, quoted=True), table=table)
+
+    series = (
+        exp.select(
+            exp.column(P_START, table="cm_p"),
+            exp.column(P_END, table="cm_p"),
+            *(quoted(a, "cm_v") for a in outputs),
+        )
+        .from_(periods)
+        .join(lateral, join_type="cross")
+    )
+    reported = tuple((p.start, p.end) for p in plan if p.reported)
+    period_outputs = [
+        exp.alias_(
+            exp.column(P_START, table="cm_c"), exp.to_identifier(PERIOD_COLUMNS[0], quoted=True)
+        ),
+        exp.alias_(
+            exp.column(P_END, table="cm_c"), exp.to_identifier(PERIOD_COLUMNS[1], quoted=True)
+        ),
+    ]
+    dims = [exp.alias_(quoted(a, "cm_c"), exp.to_identifier(a, quoted=True)) for a in parts.aliases]
+    value = exp.alias_(quoted(VALUE_COLUMN, "cm_c"), exp.to_identifier(VALUE_COLUMN, quoted=True))
+    order = [exp.column(P_START, table="cm_c"), *(quoted(a, "cm_c") for a in parts.aliases)]
+    current = exp.Table(
+        this=exp.to_identifier("cm_series"), alias=exp.TableAlias(this=exp.to_identifier("cm_c"))
+    )
+    if model.compare_to is None:
+        query = exp.select(*period_outputs, *dims, value).from_(current).order_by(*order)
+        columns: tuple[str, ...] = (*PERIOD_COLUMNS, *parts.aliases, VALUE_COLUMN)
+    else:
+        previous = exp.Table(
+            this=exp.to_identifier("cm_series"),
+            alias=exp.TableAlias(this=exp.to_identifier("cm_b")),
+        )
+        matches: list[exp.Expression] = [
+            exp.EQ(
+                this=exp.column(P_END, table="cm_b"), expression=exp.column(P_START, table="cm_c")
+            )
+        ]
+        matches += [
+            exp.NullSafeEQ(this=quoted(a, "cm_b"), expression=quoted(a, "cm_c"))
+            for a in parts.aliases
+        ]
+        before = quoted(VALUE_COLUMN, "cm_b")
+        compared = [
+            exp.alias_(before.copy(), exp.to_identifier(COMPARE_COLUMNS[0], quoted=True)),
+            exp.alias_(
+                growth_pct(quoted(VALUE_COLUMN, "cm_c"), before, dialect),
+                exp.to_identifier(COMPARE_COLUMNS[1], quoted=True),
+            ),
+        ]
+        query = (
+            exp.select(*period_outputs, *dims, *compared, value)
+            .from_(current)
+            .join(previous, on=exp.and_(*matches), join_type="left")
+            .where(
+                exp.GTE(
+                    this=exp.column(P_START, table="cm_c"),
+                    expression=binder.bind(reported[0][0], "period_start"),
+                )
+            )
+            .order_by(*order)
+        )
+        columns = (*PERIOD_COLUMNS, *parts.aliases, *COMPARE_COLUMNS, VALUE_COLUMN)
+    query = query.with_("cm_series", as_=series)
+    return _render(query, binder, dialect), columns, reported
+
+
+def compile_metric(
+    definition: MetricDefinition | Mapping[str, Any],
+    dialect: str = "postgres",
+    start: PeriodBound = None,
+    end: PeriodBound = None,
+    *,
+    schema: str | None = None,
+    week_start_index: int | None = None,
+) -> CompiledMetric:
+    """Validate a definition and compile it to one SELECT for `dialect` (docs/reference.md).
+
+    The result has `.sql` in the driver's named-parameter style and `.params`; its rows are the
+    dimension columns then `value`. With a `time_grain` and both bounds (whole days) the rows
+    are per period: `period_start`, `period_end`, the dimensions, with `compare_to` also
+    `previous_value` and `growth_pct`, then `value`. Weeks start on `week_start_index`
+    (0 = Monday; default the configured week start). Anything not accepted raises
+    MetricValidationError.
+    """
+    if dialect not in DIALECTS:
+        raise MetricValidationError("dialect", f"must be one of {', '.join(DIALECTS)}")
+    model = parse_definition(definition)
+    _check_options(model)
+    source = get_source(model.data_source)
+    binder = _Binder()
+    rw = _Rewriter(source, dialect, binder)
+    config = WarehouseConfig() if schema is None or week_start_index is None else None
+    schema_name = schema or (config.schema if config else "")
+    parts = _parts(model, source, rw, schema_name)
+
+    if model.time_grain is not None and start is not None and end is not None:
+        week_start = week_start_index
+        if week_start is None:
+            week_start = config.week_start_index if config else 0
+        days = whole_day_period(start, end)
+        sql, columns, reported = _compile_series(
+            model, source, parts, binder, dialect, days, week_start
+        )
+        return CompiledMetric(sql, dict(binder.params), dialect, columns, model, days, reported)
+
+    lo, hi = resolve_period(model, source, start, end)
+    query = parts.select(
+        None if lo is None else binder.bind(lo, "period_start"),
+        None if hi is None else binder.bind(hi, "period_end"),
+    )
+    sql = _render(query, binder, dialect)
     period = (lo, hi) if lo is not None and hi is not None else None
     return CompiledMetric(
-        sql, dict(binder.params), dialect, (*aliases, VALUE_COLUMN), model, period
+        sql, dict(binder.params), dialect, (*parts.aliases, VALUE_COLUMN), model, period
     )
 
 

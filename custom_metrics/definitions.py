@@ -39,6 +39,8 @@ MAX_FILTER_VALUES: Final = 200
 MAX_FILTER_TEXT: Final = 500
 MAX_YAML_BYTES: Final = 256 * 1024
 MAX_PRINCIPAL_TEXT: Final = 100
+# Fields stored together as JSON (added with the product-analytics types).
+OPTION_FIELDS: Final = ("compare_to",)
 
 
 class MetricType(StrEnum):
@@ -69,6 +71,12 @@ class TimeGrain(StrEnum):
     DAY = "day"
     WEEK = "week"
     MONTH = "month"
+
+
+class CompareTo(StrEnum):
+    """What a per-period value is compared with."""
+
+    PREVIOUS_PERIOD = "previous_period"
 
 
 FilterScalar = (
@@ -122,6 +130,7 @@ class MetricDefinition(BaseModel):
     where: StrictStr | None = None
     time_grain: TimeGrain | None = None
     lookback_days: StrictInt | None = Field(default=None, ge=1, le=366)
+    compare_to: CompareTo | None = None
     visibility: Visibility = Visibility.PRIVATE
     owner: StrictStr | None = Field(default=None, max_length=MAX_PRINCIPAL_TEXT)
     team: StrictStr | None = Field(default=None, max_length=MAX_PRINCIPAL_TEXT)
@@ -133,7 +142,7 @@ class MetricDefinition(BaseModel):
     def _upper_enum(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else _enum_text(value)
 
-    @field_validator("time_grain", mode="before")
+    @field_validator("time_grain", "compare_to", mode="before")
     @classmethod
     def _lower_enum(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else _enum_text(value)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -30,7 +30,7 @@ from custom_metrics.execution import (
     QueryResult,
     ReadOnlyRunner,
 )
-from custom_metrics.periods import split_period, whole_day_period
+from custom_metrics.periods import whole_day_period
 from custom_metrics.store import (
     CalculationRecord,
     MetricStore,
@@ -54,6 +54,7 @@ class MetricValue:
     period_end: date
     dimensions: dict[str, Any]
     value: Any
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -85,13 +86,18 @@ class TestRun:
 
 
 def _values(
-    result: QueryResult, start: date, end: date, columns: Sequence[str]
+    result: QueryResult, compiled: CompiledMetric, start: date, end: date
 ) -> list[MetricValue]:
-    dims = columns[:-1]
-    return [
-        MetricValue(start, end, dict(zip(dims, row[:-1], strict=True)), row[-1])
-        for row in result.rows
-    ]
+    """Rows as values: per period when the query answers a series, else all in [start, end)."""
+    dims = compiled.dimension_columns
+    lead = 2 if compiled.series else 0
+    values: list[MetricValue] = []
+    for row in result.rows:
+        named = dict(zip(compiled.columns, row, strict=True))
+        extra = {c: named[c] for c in compiled.columns[lead + len(dims) : -1]}
+        lo, hi = (row[0], row[1]) if compiled.series else (start, end)
+        values.append(MetricValue(lo, hi, {d: named[d] for d in dims}, row[-1], extra))
+    return values
 
 
 class CustomMetricService:
@@ -246,7 +252,12 @@ class CustomMetricService:
     ) -> CompiledMetric:
         """Compile for this warehouse's dialect and schema."""
         return compile_metric(
-            definition, self.warehouse.dialect, start, end, schema=self.warehouse.schema
+            definition,
+            self.warehouse.dialect,
+            start,
+            end,
+            schema=self.warehouse.schema,
+            week_start_index=self.warehouse.config.week_start_index,
         )
 
     def estimate_cost(
@@ -286,44 +297,38 @@ class CustomMetricService:
         after recording it as FAILED."""
         stored = self.get_definition(definition_id)
         lo, hi = whole_day_period(start, end)
-        buckets = split_period(
-            lo, hi, stored.definition.time_grain, self.warehouse.config.week_start_index
-        )
         record = _Audit(self, stored, lo, hi, self.clock(), time.perf_counter())
         try:
-            compiled = [self.compile(stored.definition, s, e) for s, e in buckets]
+            compiled = self.compile(stored.definition, lo, hi)
         except MetricValidationError as error:
             record.failed(f"no longer valid: {error}", None, None)
             raise
         try:
-            results = self.runner.run(compiled)
+            (result,) = self.runner.run([compiled])
         except QueryFailure as failure:
             record.failed(str(failure), failure.cost, failure.timeout_ms)
             raise
-        values: list[MetricValue] = []
-        for (bucket_start, bucket_end), query, result in zip(
-            buckets, compiled, results, strict=True
-        ):
-            values.extend(_values(result, bucket_start, bucket_end, query.columns))
+        values = _values(result, compiled, lo, hi)
+        buckets = compiled.series or ((lo, hi),)
         try:
             self.store.replace_values(
                 stored.definition_id,
                 stored.version,
                 [
-                    (s, e, [(v.dimensions, v.value) for v in values if v.period_start == s])
+                    (
+                        s,
+                        e,
+                        [(v.dimensions, v.value, v.extra) for v in values if v.period_start == s],
+                    )
                     for s, e in buckets
                 ],
                 self.clock(),
             )
         except Exception as error:
             message = f"storing values failed: {type(error).__name__}: {error}"
-            record.failed(message, results[-1].cost, results[-1].timeout_ms)
+            record.failed(message, result.cost, result.timeout_ms)
             raise MetricExecutionError(message) from error
-        return record.succeeded(values, _dearest(results))
-
-
-def _dearest(results: Sequence[QueryResult]) -> QueryResult:
-    return max(results, key=lambda r: r.cost.estimate)
+        return record.succeeded(values, result)
 
 
 def _check_audience(model: MetricDefinition) -> MetricDefinition:

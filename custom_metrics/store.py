@@ -11,12 +11,12 @@ import json
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from custom_metrics.definitions import MetricDefinition
+from custom_metrics.definitions import OPTION_FIELDS, MetricDefinition
 from warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ _DEFINITION_COLUMNS: Final = (
     "where_clause",
     "time_grain",
     "lookback_days",
+    "options",
     "visibility",
     "owner",
     "team",
@@ -68,6 +69,7 @@ def _ddl(schema: str, value_type: str) -> list[str]:
             where_clause text,
             time_grain text,
             lookback_days integer,
+            options text,
             visibility text not null,
             owner text not null,
             team text,
@@ -85,9 +87,13 @@ def _ddl(schema: str, value_type: str) -> list[str]:
             period_end date not null,
             dimensions text not null,
             value {value_type},
+            extra text,
             computed_at timestamptz not null,
             primary key (definition_id, definition_version, period_start, period_end, dimensions)
         )""",
+        # Tables created before these columns existed get them (NULL: no options, no extras).
+        f"alter table {schema}.{DEFINITIONS} add column if not exists options text",
+        f"alter table {schema}.{VALUES} add column if not exists extra text",
         f"""create table if not exists {schema}.{CALCULATIONS} (
             calculation_id text primary key,
             definition_id text not null,
@@ -168,6 +174,7 @@ class StoredValue:
     dimensions: dict[str, Any]
     value: float | Decimal | None
     computed_at: datetime
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _json(value: object) -> str:
@@ -180,6 +187,12 @@ def _json_default(value: object) -> object:
     if isinstance(value, Decimal):
         return str(value)
     raise TypeError(f"cannot store {type(value).__name__} as JSON")
+
+
+def _options(definition: MetricDefinition) -> str | None:
+    """The fields added for product analytics, as JSON (NULL when none is set)."""
+    chosen = definition.model_dump(mode="json", include=set(OPTION_FIELDS), exclude_none=True)
+    return _json(chosen) if chosen else None
 
 
 def _utc(value: datetime) -> datetime:
@@ -235,6 +248,7 @@ class MetricStore:
             "where_clause": definition.where,
             "time_grain": definition.time_grain.value if definition.time_grain else None,
             "lookback_days": definition.lookback_days,
+            "options": _options(definition),
             "visibility": definition.visibility.value,
             "owner": definition.owner,
             "team": definition.team,
@@ -294,6 +308,7 @@ class MetricStore:
                 "where": row["where_clause"],
                 "time_grain": row["time_grain"],
                 "lookback_days": row["lookback_days"],
+                **(json.loads(row["options"]) if row["options"] else {}),
                 "visibility": row["visibility"],
                 "owner": row["owner"],
                 "team": row["team"],
@@ -341,16 +356,18 @@ class MetricStore:
         self,
         definition_id: str,
         version: int,
-        periods: Sequence[tuple[date, date, Sequence[tuple[Mapping[str, Any], Any]]]],
+        periods: Sequence[
+            tuple[date, date, Sequence[tuple[Mapping[str, Any], Any, Mapping[str, Any]]]]
+        ],
         computed_at: datetime,
     ) -> None:
         """Make these rows the values of this version for each period, in one transaction
         (a re-run replaces, never duplicates)."""
         insert = (
             f"insert into {self._t(VALUES)} (definition_id, definition_version, period_start, "
-            "period_end, dimensions, value, computed_at) values "
+            "period_end, dimensions, value, extra, computed_at) values "
             f"({self._p('id')}, {self._p('v')}, {self._p('s')}, {self._p('e')}, "
-            f"{self._p('dims')}, {self._p('value')}, {self._p('at')})"
+            f"{self._p('dims')}, {self._p('value')}, {self._p('extra')}, {self._p('at')})"
         )
         delete = (
             f"delete from {self._t(VALUES)} where definition_id = {self._p('id')} "
@@ -362,8 +379,14 @@ class MetricStore:
                 key = {"id": definition_id, "v": version, "s": period_start, "e": period_end}
                 self.warehouse.execute(delete, key)
                 payload = [
-                    {**key, "dims": _json(dict(dims)), "value": value, "at": _utc(computed_at)}
-                    for dims, value in rows
+                    {
+                        **key,
+                        "dims": _json(dict(dims)),
+                        "value": value,
+                        "extra": _json(dict(extra)) if extra else None,
+                        "at": _utc(computed_at),
+                    }
+                    for dims, value, extra in rows
                 ]
                 self.warehouse.executemany(insert, payload)
 
@@ -371,12 +394,22 @@ class MetricStore:
         """Every stored value of a definition (all versions), by period."""
         rows = self.warehouse.query(
             "select definition_id, definition_version, period_start, period_end, dimensions, "
-            f"value, computed_at from {self._t(VALUES)} where definition_id = {self._p('id')} "
+            f"value, computed_at, extra from {self._t(VALUES)} "
+            f"where definition_id = {self._p('id')} "
             "order by definition_version, period_start, period_end, dimensions",
             {"id": definition_id},
         )
         return [
-            StoredValue(r[0], int(r[1]), r[2], r[3], json.loads(r[4]), r[5], _utc(r[6]))
+            StoredValue(
+                r[0],
+                int(r[1]),
+                r[2],
+                r[3],
+                json.loads(r[4]),
+                r[5],
+                _utc(r[6]),
+                json.loads(r[7]) if r[7] else {},
+            )
             for r in rows
         ]
 

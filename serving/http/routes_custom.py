@@ -76,6 +76,7 @@ def _value_json(value: StoredValue) -> dict[str, Any]:
         "period_end": value.period_end.isoformat(),
         "dimensions": {k: plain(v) for k, v in value.dimensions.items()},
         "value": plain(value.value),
+        **{k: plain(v) for k, v in value.extra.items()},
         "definition_version": value.definition_version,
         "computed_at": value.computed_at.isoformat(),
     }
@@ -168,6 +169,7 @@ def _result_json(result: CalculationResult) -> list[dict[str, Any]]:
             "period_end": v.period_end.isoformat(),
             "dimensions": {k: plain(d) for k, d in v.dimensions.items()},
             "value": plain(v.value),
+            **{k: plain(x) for k, x in v.extra.items()},
         }
         for v in result.values
     ]

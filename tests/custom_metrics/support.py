@@ -295,6 +295,46 @@ def utc(d: date) -> datetime:
     return datetime(d.year, d.month, d.day, tzinfo=UTC)
 
 
+def grain_periods(
+    start: date, end: date, grain: str | None, week_start: int = 0
+) -> list[tuple[date, date]]:
+    """[start, end) cut at day / week (starting on `week_start`, 0 = Monday) / month starts."""
+    if grain is None:
+        return [(start, end)]
+    out: list[tuple[date, date]] = []
+    cursor = start
+    while cursor < end:
+        if grain == "day":
+            following = cursor + timedelta(days=1)
+        elif grain == "week":
+            following = cursor + timedelta(days=7 - (cursor.weekday() - week_start) % 7)
+        else:
+            following = date(cursor.year + cursor.month // 12, cursor.month % 12 + 1, 1)
+        out.append((cursor, min(following, end)))
+        cursor = min(following, end)
+    return out
+
+
+def series_reference(
+    rows: Iterable[Mapping[str, Any]],
+    dimensions: Sequence[str],
+    keep: Callable[[Mapping[str, Any]], bool],
+    value: Callable[[list[Mapping[str, Any]]], Any],
+    periods: Sequence[tuple[date, date]],
+    lookback_days: int | None = None,
+) -> dict[tuple[Any, ...], Any]:
+    """Per period (s, e) of the events: the metric over [e - lookback_days, e), or [s, e);
+    keys are (s, e, *dimension values)."""
+    kept = [r for r in rows if keep(r)]
+    out: dict[tuple[Any, ...], Any] = {}
+    for s, e in periods:
+        lo = utc(e - timedelta(days=lookback_days) if lookback_days else s)
+        window = in_period("occurred_at", lo, utc(e))
+        for key, got in reference(kept, dimensions, window, value).items():
+            out[(s, e, *key)] = got
+    return out
+
+
 # ---- connections ---------------------------------------------------------------------
 
 

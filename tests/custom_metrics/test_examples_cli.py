@@ -15,35 +15,29 @@ from tests.custom_metrics.support import (
     as_result,
     assert_same,
     duckdb_warehouse,
+    grain_periods,
     load_sources,
     make_events,
     make_rollups,
     ratio,
-    reference,
-    utc,
+    series_reference,
 )
 from warehouse import Warehouse
 
 JAN, FEB = date(2025, 1, 1), date(2025, 2, 1)
 
 
-def _in_january(keep: Any) -> Any:
-    return lambda r: utc(JAN) <= r["occurred_at"] < utc(FEB) and keep(r)
-
-
 EXPECTED = {
-    # lookback_days 30 ends at Feb 1: [Jan 2, Feb 1)
+    # per day d: lookback_days 30 ends at d + 1, so [d - 29, d + 1)
     "active_users_30d": (
-        lambda r: utc(date(2025, 1, 2)) <= r["occurred_at"] < utc(FEB),
+        lambda r: True,
         lambda rows: aggregate("distinct", [r["actor_id"] for r in rows]),
     ),
     "average_revenue_per_customer": (
-        _in_january(
-            lambda r: (
-                r["event_type"] == "purchase"
-                and r["actor_id"] is not None
-                and (r["revenue_cents"] or 0) > 0
-            )
+        lambda r: (
+            r["event_type"] == "purchase"
+            and r["actor_id"] is not None
+            and (r["revenue_cents"] or 0) > 0
         ),
         lambda rows: ratio(
             aggregate("sum", [r["revenue_cents"] for r in rows]),
@@ -51,14 +45,14 @@ EXPECTED = {
         ),
     ),
     "license_renewal_rate_by_industry": (
-        _in_january(lambda r: r["entity_type"] == "license"),
+        lambda r: r["entity_type"] == "license",
         lambda rows: ratio(
             len({r["entity_id"] for r in rows if r["event_type"] == "license_renewal"}),
             len({r["entity_id"] for r in rows}),
         ),
     ),
     "asset_utilization_by_category": (
-        _in_january(lambda r: r["entity_type"] == "asset"),
+        lambda r: r["entity_type"] == "asset",
         lambda rows: ratio(len(rows), len({r["entity_id"] for r in rows})),
     ),
 }
@@ -67,10 +61,16 @@ EXPECTED = {
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_examples_match_python(name: str, wh: Warehouse, events: list[dict[str, Any]]) -> None:
     definition = load_examples()[name]
-    compiled = compile_metric(definition, wh.dialect, JAN, FEB, schema=wh.schema)
+    compiled = compile_metric(
+        definition, wh.dialect, JAN, FEB, schema=wh.schema, week_start_index=0
+    )
     rows = wh.query(compiled.sql, compiled.params)
     keep, value = EXPECTED[name]
-    expected = reference(events, list(definition.dimensions), keep, value)
+    grain = definition.time_grain.value if definition.time_grain else None
+    periods = grain_periods(JAN, FEB, grain)
+    expected = series_reference(
+        events, list(definition.dimensions), keep, value, periods, definition.lookback_days
+    )
     assert_same(as_result(rows), expected)
     assert rows, name
     if definition.dimensions:
@@ -126,7 +126,8 @@ def test_cli_end_to_end(cli_env: Path, tmp_path: Path, capsys: pytest.CaptureFix
         )
         == 0
     )
-    assert "%(period_start)s" in capsys.readouterr().out
+    compiled = capsys.readouterr().out
+    assert "%(p1)s" in compiled and "CROSS JOIN LATERAL" in compiled  # one query per series
 
     assert main(["test", "--examples", "--start", "2025-01-01", "--end", "2025-02-01"]) == 0
     captured = capsys.readouterr()

@@ -167,7 +167,7 @@ class _Ticks:
         text = (sql.decode() if isinstance(sql, bytes) else sql).lstrip().lower()
         if text.startswith("explain"):
             self.now += self.per_explain
-        elif text.startswith("select") and "stg_events" in text:
+        elif text.startswith(("select", "with")) and "stg_events" in text:
             self.now += self.per_query
 
 
@@ -199,9 +199,9 @@ def _service(wh: Warehouse, clock: _Ticks, clocks: list[_Ticks]) -> CustomMetric
 def test_one_time_limit_for_the_whole_calculation(
     ticking: tuple[Warehouse, list[_Ticks]],
 ) -> None:
-    """12 daily buckets of 1.5 s each under a 10 s limit: SUCCESS before, now a timeout."""
+    """12 daily periods are one statement (and one EXPLAIN) under one 10 s limit."""
     wh, clocks = ticking
-    service = _service(wh, _Ticks(seconds_per_query=1.5), clocks)
+    service = _service(wh, _Ticks(seconds_per_query=0, seconds_per_explain=11), clocks)
     stored = service.create_definition(DAILY)
     with pytest.raises(MetricTimeoutError, match="10000 ms"):
         service.calculate_metric(stored.definition_id, "2025-01-01", "2025-01-13")
@@ -210,16 +210,22 @@ def test_one_time_limit_for_the_whole_calculation(
     assert audit.error and "timeout" in audit.error
     assert service.values(stored.definition_id) == []
 
-    # Six buckets (9 s) fit in the same limit.
-    ok = service.calculate_metric(stored.definition_id, "2025-01-01", "2025-01-07")
-    assert ok.status == "SUCCESS" and {v.period_start.day for v in ok.values} == set(range(1, 7))
+    service = _service(wh, _Ticks(seconds_per_query=0), clocks)
+    recorder = wh.raw
+    assert isinstance(recorder, RecordingRaw)
+    before = len(recorder.statements)
+    ok = service.calculate_metric(stored.definition_id, "2025-01-01", "2025-01-13")
+    assert ok.status == "SUCCESS" and {v.period_start.day for v in ok.values} == set(range(1, 13))
+    sent = [s.decode() if isinstance(s, bytes) else s for s in recorder.statements[before:]]
+    reads = [s for s in sent if "stg_events" in s]
+    assert len(reads) == 2 and reads[0].lower().startswith("explain")
 
 
 def test_estimation_counts_against_the_limit(ticking: tuple[Warehouse, list[_Ticks]]) -> None:
     wh, clocks = ticking
-    service = _service(wh, _Ticks(seconds_per_query=0.0, seconds_per_explain=6.0), clocks)
+    service = _service(wh, _Ticks(seconds_per_query=0.0, seconds_per_explain=11.0), clocks)
     stored = service.create_definition(DAILY)
-    with pytest.raises(MetricTimeoutError, match="cost estimation"):
+    with pytest.raises(MetricTimeoutError, match="10000 ms"):
         service.calculate_metric(stored.definition_id, "2025-01-01", "2025-01-04")
     # One query whose EXPLAIN took 11 s has no time left to run in.
     service = _service(wh, _Ticks(seconds_per_query=0.0, seconds_per_explain=11.0), clocks)

@@ -1,0 +1,143 @@
+"""Per-period answers: the periods of a `time_grain` over a range, each one's rolling window and
+previous period, and the query shape that answers every period at once.
+
+A period `[s, e)` of the grain is computed over the events of `[e - lookback_days, e)` when the
+definition has a look-back, else over `[s, e)`. With `compare_to: previous_period` the range
+must start and end on the grain's boundaries, so each period has a whole previous period.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Final
+
+from sqlglot import exp
+
+from custom_metrics.definitions import MetricDefinition, TimeGrain
+from custom_metrics.errors import MetricValidationError
+from custom_metrics.periods import split_period
+
+PERIOD_COLUMNS: Final = ("period_start", "period_end")
+COMPARE_COLUMNS: Final = ("previous_value", "growth_pct")
+# Columns of the periods relation inside the query (never output names).
+P_START, P_END, P_LO, P_HI = "cm_period_start", "cm_period_end", "cm_lo", "cm_hi"
+_WEEKDAYS: Final = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+@dataclass(frozen=True)
+class SeriesPeriod:
+    """One period of the grain and the window of days its value is computed over."""
+
+    start: date
+    end: date
+    window_start: date
+    reported: bool = True
+
+
+def _window_start(definition: MetricDefinition, start: date, end: date) -> date:
+    if definition.lookback_days is None:
+        return start
+    try:
+        return end - timedelta(days=definition.lookback_days)
+    except OverflowError:
+        raise MetricValidationError(
+            "lookback_days",
+            f"{definition.lookback_days} days before {end} is before year 1; "
+            "pick a later end or a shorter look-back",
+        ) from None
+
+
+def _is_boundary(day: date, grain: TimeGrain, week_start_index: int) -> bool:
+    if grain is TimeGrain.WEEK:
+        return day.weekday() == week_start_index
+    return grain is TimeGrain.DAY or day.day == 1
+
+
+def _previous_start(start: date, grain: TimeGrain) -> date:
+    """The start of the whole period just before the one starting at `start`."""
+    try:
+        if grain is TimeGrain.DAY:
+            return start - timedelta(days=1)
+        if grain is TimeGrain.WEEK:
+            return start - timedelta(days=7)
+        return date(start.year - (start.month == 1), (start.month - 2) % 12 + 1, 1)
+    except (OverflowError, ValueError):
+        raise MetricValidationError(
+            "start", f"the period before {start} is before year 1; pick a later start"
+        ) from None
+
+
+def _check_aligned(start: date, end: date, grain: TimeGrain, week_start_index: int) -> None:
+    what = {
+        TimeGrain.DAY: "a day",
+        TimeGrain.WEEK: f"a {_WEEKDAYS[week_start_index]} (the configured week start)",
+        TimeGrain.MONTH: "the first day of a month",
+    }[grain]
+    for label, day in (("start", start), ("end", end)):
+        if not _is_boundary(day, grain, week_start_index):
+            raise MetricValidationError(
+                label,
+                f"compare_to needs whole {grain.value}s: {day} is not {what}",
+            )
+
+
+def plan_series(
+    definition: MetricDefinition, start: date, end: date, week_start_index: int
+) -> list[SeriesPeriod]:
+    """The reported periods of [start, end), plus (unreported, first) the period before the
+    first one when the definition compares with the previous period."""
+    grain = definition.time_grain
+    if grain is None:
+        raise AssertionError("a series needs a time_grain")
+    periods = [
+        SeriesPeriod(s, e, _window_start(definition, s, e))
+        for s, e in split_period(start, end, grain, week_start_index)
+    ]
+    if definition.compare_to is None:
+        return periods
+    _check_aligned(start, end, grain, week_start_index)
+    before = _previous_start(start, grain)
+    previous = SeriesPeriod(before, start, _window_start(definition, before, start), False)
+    return [previous, *periods]
+
+
+def _cast(node: exp.Expression, type_name: str) -> exp.Expression:
+    return exp.cast(node, exp.DataType.build(type_name))
+
+
+def _number(value: int | str) -> exp.Expression:
+    return exp.Literal.number(value)
+
+
+def growth_pct(current: exp.Expression, previous: exp.Expression, dialect: str) -> exp.Expression:
+    """round(100 * (current - previous) / previous, 2), half away from zero, NULL where previous
+    is NULL or 0: exact integer arithmetic on both warehouses (as the rollups' growth), after
+    fixing each value to 9 decimals (DuckDB would divide decimals as doubles)."""
+    whole = "numeric" if dialect == "postgres" else "hugeint"
+
+    def scaled(node: exp.Expression) -> exp.Expression:
+        fixed = exp.Mul(this=_cast(node.copy(), "decimal(38, 9)"), expression=_number(10**9))
+        return _cast(exp.Paren(this=fixed), whole)
+
+    cur, prev = scaled(current), scaled(previous)
+    change = exp.Paren(this=exp.Sub(this=cur, expression=prev.copy()))
+    numerator = exp.Mul(this=_number(200 * 100), expression=exp.Abs(this=change.copy()))
+    half = exp.Add(this=numerator, expression=exp.Abs(this=prev.copy()))
+    magnitude = exp.IntDiv(
+        this=exp.Paren(this=half),
+        expression=exp.Paren(this=exp.Mul(this=_number(2), expression=exp.Abs(this=prev.copy()))),
+    )
+    same_sign = exp.EQ(
+        this=exp.Paren(this=exp.LT(this=change.copy(), expression=_number(0))),
+        expression=exp.Paren(this=exp.LT(this=prev.copy(), expression=_number(0))),
+    )
+    sign = exp.Case(ifs=[exp.If(this=same_sign, true=_number(1))], default=_number(-1))
+    signed = _cast(exp.Mul(this=sign, expression=exp.Paren(this=magnitude)), "decimal(38, 0)")
+    value = _cast(exp.Mul(this=signed, expression=_number("0.01")), "decimal(38, 2)")
+    missing = exp.or_(
+        exp.Is(this=previous.copy(), expression=exp.Null()),
+        exp.Is(this=current.copy(), expression=exp.Null()),
+        exp.EQ(this=previous.copy(), expression=_number(0)),
+    )
+    return exp.Case(ifs=[exp.If(this=missing, true=exp.Null())], default=value)

@@ -12,6 +12,7 @@ import redis.asyncio
 
 from realtime.core import RealtimeCore
 from realtime.driving import Asynchronous
+from realtime.flushing import FlushTask
 
 __all__ = ["AsyncRealtimeMetrics"]
 
@@ -23,7 +24,11 @@ class AsyncRealtimeMetrics(Asynchronous, RealtimeCore):
     awaits_replies: ClassVar[bool] = True
 
     async def aclose(self) -> None:
-        """Release the client's connections."""
+        """Flush what aggregation holds, then release the client's connections."""
+        flusher, self.flusher = self.flusher, None
+        if isinstance(flusher, FlushTask):
+            await flusher.stopped()
+        await self._flush()
         await self.client.aclose()
 
     async def __aenter__(self) -> AsyncRealtimeMetrics:

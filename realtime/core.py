@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Self
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError
 
+from realtime.aggregation import MERGED, Aggregator
 from realtime.availability import UNAVAILABLE_ERRORS, Availability
 from realtime.batch import Batch
 from realtime.buffer import WriteBuffer
@@ -36,6 +37,7 @@ from realtime.cardinality import (
     validate_limit,
 )
 from realtime.driving import api
+from realtime.flushing import Flusher, start_flusher
 from realtime.labels import OVERFLOW_LABELS, validate_window
 from realtime.names import NameCollisionError, collision, names_key, owner_of, sample_names
 from realtime.operations import (
@@ -93,6 +95,7 @@ class RealtimeCore:
         counter_hours: int = 26,
         registry_refresh: int = 3600,
         max_label_sets: int | None = DEFAULT_MAX_LABEL_SETS,
+        flush_interval: float | None = None,
     ) -> None:
         self.client = client
         self.settings = Settings(validate_prefix(prefix), idle_ttl, counter_hours, registry_refresh)
@@ -118,6 +121,16 @@ class RealtimeCore:
         self._degraded = False  # buffer non-empty or Redis recently unreachable
         self._replay_lock = threading.Lock()
         self._slot_of = cluster_slot_function(client)
+        # Client-side aggregation (realtime.aggregation, realtime.flushing); off by default.
+        if flush_interval is not None and not (
+            isinstance(flush_interval, int | float) and 0 < flush_interval <= 3600
+        ):
+            raise ValueError(
+                f"flush_interval must be None or in (0, 3600] s, not {flush_interval!r}"
+            )
+        self.flush_interval = float(flush_interval or 0)
+        self.aggregator = Aggregator()
+        self.flusher: Flusher | None = None
 
     @classmethod
     def from_url(
@@ -137,13 +150,16 @@ class RealtimeCore:
         counter_hours: int = 26,
         registry_refresh: int = 3600,
         max_label_sets: int | None = DEFAULT_MAX_LABEL_SETS,
+        flush_interval: float | None = None,
         **redis_options: Any,
     ) -> Self:
         """Connect to `url` with a bounded pool (`max_connections`, waiting at most
         `pool_timeout` for a free connection) and socket timeouts; one quick retry, no backoff
         (the write buffer, not sleeping, absorbs outages). ``cluster=True`` uses RedisCluster.
         ``max_label_sets``: label sets per metric before writes go to its overflow series
-        (realtime.cardinality; None: no limit).
+        (realtime.cardinality; None: no limit). ``flush_interval``: seconds over which
+        counters, rates and histograms are merged in process and sent as one batch
+        (realtime.aggregation; None: every write goes at once).
         """
         module = cls.redis_module
         options: dict[str, Any] = {
@@ -172,6 +188,7 @@ class RealtimeCore:
             counter_hours=counter_hours,
             registry_refresh=registry_refresh,
             max_label_sets=max_label_sets,
+            flush_interval=flush_interval,
         )
 
     @property
@@ -181,8 +198,9 @@ class RealtimeCore:
 
     def stats(self) -> dict[str, int]:
         """Counters of the failure machinery: buffered, replayed, dropped, failed, pending,
-        write_errors and read_errors (Redis unreachable); and overflowed, the writes this
-        process sent to an overflow series (realtime.cardinality)."""
+        write_errors and read_errors (Redis unreachable); overflowed, the writes this process
+        sent to an overflow series (realtime.cardinality); aggregated, the writes merged in
+        process under a flush interval (realtime.aggregation)."""
         return {
             "buffered": self.buffer.buffered,
             "replayed": self.buffer.replayed,
@@ -192,6 +210,7 @@ class RealtimeCore:
             "write_errors": self.write_errors,
             "read_errors": self.read_errors,
             "overflowed": self.overflowed,
+            "aggregated": self.aggregator.merged,
         }
 
     def batch(self) -> Batch:
@@ -318,6 +337,25 @@ class RealtimeCore:
             finally:
                 self._replay_lock.release()
         return self.buffer.replayed - before
+
+    @api
+    async def flush(self) -> int:
+        """Send the writes merged under a flush interval now (and replay the buffer); returns
+        how many merged writes were sent or buffered."""
+        self.availability.retry_now()
+        return await self._flush()
+
+    async def _flush(self) -> int:
+        """One flush: the merged writes in one pipeline. Writes that cannot reach Redis go to
+        the buffer, whatever `fail_open` says (it is how aggregation rides out outages)."""
+        ops = await self._claim_replayed(self.aggregator.take())
+        if ops:
+            _, error = await self._deliver(ops, fail_open=True)
+            if error is not None:
+                logger.error("aggregated realtime writes rejected: %s", error)
+        elif self._degraded:
+            await self._recover()
+        return len(ops)
 
     @api
     async def export_prometheus(self) -> str:
@@ -480,6 +518,11 @@ class RealtimeCore:
     async def _write(self, op: Op) -> Number | None:
         if op.key not in self._claimed:
             op = await self._claim(op)
+        if self.flush_interval and op.script in MERGED:
+            self.aggregator.add(op)
+            if self.flusher is None:
+                self.flusher = start_flusher(self, self._asyncio)
+            return None
         if self._degraded and not await self._recover():
             self.buffer.add(op)
             return None
@@ -502,7 +545,12 @@ class RealtimeCore:
         WRONGTYPE) if any; writes that cannot reach Redis are buffered (fail open)."""
         if not ops:
             return [], None
-        ops = await self._claim_all(ops)
+        return await self._deliver(await self._claim_all(ops), self.fail_open)
+
+    async def _deliver(
+        self, ops: Sequence[Op], fail_open: bool
+    ) -> tuple[list[Number | None], Exception | None]:
+        """`_write_many` for claimed writes."""
         if self._degraded and not await self._recover():
             for op in ops:
                 self.buffer.add(op)
@@ -510,7 +558,7 @@ class RealtimeCore:
         try:
             replies = await self._pipeline(ops)
         except UNAVAILABLE_ERRORS as error:
-            if not self.fail_open:
+            if not fail_open:
                 raise
             self.write_errors += 1
             self._went_down(error)
@@ -519,7 +567,7 @@ class RealtimeCore:
             return [None] * len(ops), None
         outcome = read_writes(ops, replies)
         if outcome.unreached_error is not None:  # a cluster node was down: those writes only
-            if not self.fail_open:
+            if not fail_open:
                 raise outcome.unreached_error
             self.write_errors += 1
             self._went_down(outcome.unreached_error)

@@ -12,6 +12,7 @@ import redis
 
 from realtime.core import RealtimeCore
 from realtime.driving import Blocking
+from realtime.flushing import finish_blocking
 
 __all__ = ["RealtimeMetrics"]
 
@@ -25,7 +26,8 @@ class RealtimeMetrics(Blocking, RealtimeCore):
     redis_module: ClassVar[Any] = redis
 
     def close(self) -> None:
-        """Release the client's connections."""
+        """Flush what aggregation holds, then release the client's connections."""
+        finish_blocking(self)
         self.client.close()
 
     def __enter__(self) -> RealtimeMetrics:

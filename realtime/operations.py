@@ -227,6 +227,7 @@ _WRITE_CODES = {
     "counter_incr": "c",
     "gauge_set": "g",
     "histogram_add": "h",
+    "histogram_merge": "m",
     "rate_track": "r",
     "unique_add": "u",
     "top_add": "t",

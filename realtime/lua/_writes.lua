@@ -93,3 +93,32 @@ local function top_add(base, item, window)
   redis.call('ZADD', key, tonumber(least[2]) + 1, item)
   return 0
 end
+
+-- Histogram, merged in the client (realtime/aggregation.py): `summary` is
+-- 'sum|lo|hi|field=count,field=count...', the sketch of many observations, added to the
+-- current slot as histogram_add would add them one by one.
+local function histogram_merge(base, summary, window)
+  local key, expires = current_slot(base, tonumber(window))
+  local sum, lo, hi, buckets = string.match(summary, '^([^|]*)|([^|]*)|([^|]*)|(.*)$')
+  local stored = redis.call('HMGET', key, 'lo', 'hi', 's')
+  local fresh = not stored[1]
+  if fresh then
+    redis.call('HSET', key, 'lo', lo, 'hi', hi, 's', sum)
+  else
+    local fields = {'s', string.format('%.17g', tonumber(stored[3]) + tonumber(sum))}
+    if tonumber(lo) < tonumber(stored[1]) then
+      fields[#fields + 1] = 'lo'
+      fields[#fields + 1] = lo
+    end
+    if tonumber(hi) > tonumber(stored[2]) then
+      fields[#fields + 1] = 'hi'
+      fields[#fields + 1] = hi
+    end
+    redis.call('HSET', key, unpack(fields))
+  end
+  for name, count in string.gmatch(buckets, '([^=,]+)=(%d+)') do
+    redis.call('HINCRBY', key, name, count)
+  end
+  if fresh then return slot_started(base, key, expires) end
+  return 0
+end

@@ -1,10 +1,11 @@
 -- Many writes in one call: KEYS[i] is the key of write i, ARGV[3i-2 .. 3i] its operation
--- code (c counter, g gauge, h histogram, r rate, u unique, t top-k) and two arguments (see
--- _writes.lua).
+-- code (c counter, g gauge, h histogram, m merged histogram, r rate, u unique, t top-k) and
+-- two arguments (see _writes.lua).
 -- Each write runs under pcall, so one failing write (e.g. WRONGTYPE) does not stop the
 -- others; its slot in the reply is the error. Returns one reply per write, in order.
 local writes = {
-  c = counter_incr, g = gauge_set, h = histogram_add, r = rate_track, u = unique_add, t = top_add,
+  c = counter_incr, g = gauge_set, h = histogram_add, m = histogram_merge, r = rate_track,
+  u = unique_add, t = top_add,
 }
 local out = {}
 for i = 1, #KEYS do

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
@@ -109,6 +110,16 @@ class RedisServer:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+
+class CountingConnection(redis.Connection):
+    """Counts what is sent to Redis: one send_packed_command is one round trip."""
+
+    sends = 0
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        type(self).sends += 1
+        super().send_packed_command(command, check_health)
 
 
 CLUSTER_OPTIONS = (

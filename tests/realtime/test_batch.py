@@ -9,16 +9,7 @@ import pytest
 import redis
 
 from realtime.metrics import RealtimeMetrics
-
-
-class CountingConnection(redis.Connection):
-    """Counts what is sent to Redis: one send_packed_command is one round trip."""
-
-    sends = 0
-
-    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-        type(self).sends += 1
-        super().send_packed_command(command, check_health)
+from tests.realtime.support import CountingConnection
 
 
 @pytest.fixture()

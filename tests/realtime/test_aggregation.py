@@ -1,0 +1,242 @@
+"""Client-side aggregation (flush_interval): writes merged in process and flushed in batches;
+totals stay exact across threads and processes, through outages, on close and at exit."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from realtime import AsyncRealtimeMetrics, RealtimeMetrics
+from tests.realtime.support import CountingConnection, RedisServer
+
+PROCESSES, THREADS, WRITES = 6, 4, 1500
+
+# One worker process: THREADS threads writing counters, rates and histograms with a flush
+# interval; odd workers close the client, even ones just exit (the atexit flush).
+WORKER = textwrap.dedent(
+    """
+    import sys, threading
+    from realtime import RealtimeMetrics
+
+    url, prefix, index, threads, writes = sys.argv[1:6]
+    index, threads, writes = int(index), int(threads), int(writes)
+    rt = RealtimeMetrics.from_url(url, prefix=prefix, fail_open=False, flush_interval=0.02)
+
+    def work(t: int) -> None:
+        for i in range(writes):
+            rt.increment_counter("hits", 1 + i % 3, {"route": f"/r{(index + t + i) % 5}"})
+            rt.track_rate("rps", 60, count=1 + i % 2)
+            rt.add_to_histogram("lat", float((index * 7 + t * 3 + i) % 50), 60)
+
+    workers = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    print(rt.stats()["aggregated"])
+    if index % 2:
+        rt.close()
+    """
+)
+
+
+def _expected() -> tuple[Counter[str], int, list[float]]:
+    """Plain Python: the counter per route, the rate's count and the histogram's values."""
+    hits: Counter[str] = Counter()
+    events = 0
+    values: list[float] = []
+    for index in range(PROCESSES):
+        for t in range(THREADS):
+            for i in range(WRITES):
+                hits[f"/r{(index + t + i) % 5}"] += 1 + i % 3
+                events += 1 + i % 2
+                values.append(float((index * 7 + t * 3 + i) % 50))
+    return hits, events, values
+
+
+def test_exact_totals_from_six_processes_of_four_threads(
+    redis_url: str, redis_prefix: str, rt: RealtimeMetrics
+) -> None:
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                WORKER,
+                redis_url,
+                redis_prefix,
+                str(i),
+                str(THREADS),
+                str(WRITES),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(PROCESSES)
+    ]
+    merged = 0
+    for worker in workers:
+        out, _ = worker.communicate(timeout=300)
+        assert worker.returncode == 0
+        merged += int(out)
+    assert merged == PROCESSES * THREADS * WRITES * 3
+
+    hits, events, values = _expected()
+    for route, total in hits.items():
+        assert rt.get_counter("hits", {"route": route}) == total
+    rate = rt.get_rate("rps", 60)
+    assert rate is not None and round(rate * 60, 6) == events
+    snap = rt.get_histogram("lat", 60)
+    assert snap is not None
+    assert (snap.count, snap.sum, snap.min, snap.max) == (
+        len(values),
+        sum(values),
+        min(values),
+        max(values),
+    )
+
+
+@pytest.fixture()
+def held(redis_url: str, redis_prefix: str) -> Iterator[RealtimeMetrics]:
+    """An aggregating client whose interval never passes in a test: flushes are explicit."""
+    pool = redis.ConnectionPool.from_url(redis_url, connection_class=CountingConnection)
+    metrics = RealtimeMetrics(
+        redis.Redis(connection_pool=pool), prefix=redis_prefix, flush_interval=3600
+    )
+    yield metrics
+    metrics.close()
+
+
+def test_reads_see_what_was_flushed_and_a_flush_is_one_round_trip(
+    held: RealtimeMetrics, rt: RealtimeMetrics
+) -> None:
+    held.increment_counter("hits", 1, {"route": "/a"})  # claims the names (one round trip)
+    held.add_to_histogram("lat", 1.0, 60)
+    held.track_rate("rps", 60)
+    held.flush()
+    CountingConnection.sends = 0
+    for i in range(3000):
+        assert held.increment_counter("hits", 1, {"route": "/a"}) is None
+        held.add_to_histogram("lat", 1.0 + i % 10, 60)
+        held.track_rate("rps", 60, count=2)
+    assert CountingConnection.sends == 0 and rt.get_counter("hits", {"route": "/a"}) == 1
+    assert held.flush() == 3  # one merged write per series
+    assert CountingConnection.sends == 1
+    assert rt.get_counter("hits", {"route": "/a"}) == 3001
+    snap = rt.get_histogram("lat", 60)
+    assert snap is not None and (snap.count, snap.max) == (3001, 10.0)
+    assert held.stats()["aggregated"] == 3 + 9000
+
+
+def test_merged_histograms_equal_write_by_write_ones(
+    held: RealtimeMetrics, rt: RealtimeMetrics
+) -> None:
+    values = [0.0, -3.5, 1e-12, 7, 12.25, 99.9, 1000.0, -0.001] + [i * 0.37 for i in range(500)]
+    for value in values:
+        held.add_to_histogram("merged", value, 60, {"k": "v"})
+        rt.add_to_histogram("direct", value, 60, {"k": "v"})
+    held.flush()
+    held.add_to_histogram("merged", 5000.0, 60, {"k": "v"})  # a second merge into the slot
+    rt.add_to_histogram("direct", 5000.0, 60, {"k": "v"})
+    held.flush()
+    merged = rt.get_histogram("merged", 60, {"k": "v"})
+    direct = rt.get_histogram("direct", 60, {"k": "v"})
+    assert merged is not None and direct is not None
+    assert merged.buckets == direct.buckets
+    assert (merged.count, merged.min, merged.max) == (len(values) + 1, -3.5, 5000.0)
+    assert merged.sum == pytest.approx(sum(values) + 5000.0, rel=1e-12)
+    for q in (1, 50, 90, 99, 99.9):
+        assert merged.percentile(q) == direct.percentile(q)
+
+
+def test_sums_stay_within_exact_range(held: RealtimeMetrics, rt: RealtimeMetrics) -> None:
+    for _ in range(3):
+        held.increment_counter("big", 2**52)
+    held.flush()
+    assert rt.get_counter("big") == 3 * 2**52
+
+
+def test_gauges_unique_and_top_are_not_held(held: RealtimeMetrics, rt: RealtimeMetrics) -> None:
+    held.set_gauge("depth", 4)
+    held.track_unique("visitors", "a")
+    held.track_top("pages", "/a")
+    assert rt.get_gauge("depth") == 4
+    assert rt.get_unique("visitors") == 1 and rt.get_top("pages", 1) == [("/a", 1)]
+
+
+def test_nothing_is_lost_while_redis_is_down_for_less_than_the_buffer(
+    redis_server_factory: type[RedisServer],
+) -> None:
+    server = redis_server_factory()  # not started: Redis is down
+    metrics = RealtimeMetrics.from_url(
+        server.url, flush_interval=0.01, socket_connect_timeout=0.2, retry_interval=0.05
+    )
+    expected: Counter[str] = Counter()
+    try:
+        for _ in range(20):
+            for i in range(200):
+                route = f"/r{i % 4}"
+                metrics.increment_counter("hits", 1 + i % 2, {"route": route})
+                expected[route] += 1 + i % 2
+            metrics.flush()  # what the background thread does too: into the buffer
+        stats = metrics.stats()
+        assert stats["pending"] > 0 and stats["dropped"] == 0
+        server.start()
+        metrics.flush()  # replays the buffer
+        assert metrics.stats()["pending"] == 0
+        for route, total in expected.items():
+            assert metrics.get_counter("hits", {"route": route}) == total
+    finally:
+        metrics.close()
+
+
+def test_background_flush_and_close(redis_url: str, redis_prefix: str, rt: RealtimeMetrics) -> None:
+    metrics = RealtimeMetrics.from_url(redis_url, prefix=redis_prefix, flush_interval=0.01)
+    for _ in range(100):
+        metrics.increment_counter("ticks")
+    for _ in range(500):  # the thread flushes within a few intervals; no wall-clock assertion
+        if rt.get_counter("ticks") == 100:
+            break
+        time.sleep(0.01)
+    assert rt.get_counter("ticks") == 100
+    metrics.increment_counter("ticks", 5)
+    metrics.close()  # flushes what is left
+    assert rt.get_counter("ticks") == 105
+
+
+def test_asyncio_flushes_in_the_background_and_when_the_loop_ends(
+    redis_url: str, redis_prefix: str, rt: RealtimeMetrics
+) -> None:
+    async def scenario() -> None:
+        metrics = AsyncRealtimeMetrics.from_url(redis_url, prefix=redis_prefix, flush_interval=0.01)
+        await asyncio.gather(*(metrics.increment_counter("async_hits") for _ in range(300)))
+        for _ in range(500):
+            if await metrics.get_counter("async_hits") == 300:
+                break
+            await asyncio.sleep(0.01)
+        assert await metrics.get_counter("async_hits") == 300
+        async with AsyncRealtimeMetrics.from_url(
+            redis_url, prefix=redis_prefix, flush_interval=3600
+        ) as closing:
+            await closing.add_to_histogram("async_lat", 2.0, 60)
+        # Left open: asyncio.run cancels the flush task, which flushes once more.
+        await metrics.increment_counter("async_hits", 7)
+
+    asyncio.run(scenario())
+    assert rt.get_counter("async_hits") == 307
+    snap = rt.get_histogram("async_lat", 60)
+    assert snap is not None and snap.count == 1
+
+
+def test_flush_interval_is_checked(redis_url: str) -> None:
+    for bad in (0, -1, 4000, "1"):
+        with pytest.raises(ValueError, match="flush_interval"):
+            RealtimeMetrics.from_url(redis_url, flush_interval=bad)  # type: ignore[arg-type]

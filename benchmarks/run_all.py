@@ -38,6 +38,11 @@ BENCHMARKS: dict[str, tuple[list[str], str]] = {
         [PY, "benchmarks/bench_realtime.py"],
         "realtime writes vs bare redis-py INCR; batched writes vs pipelined INCRs",
     ),
+    "realtime-scale": (
+        [PY, "benchmarks/bench_realtime_scale.py"],
+        "Redis server time per logical write and sustained writes/s from 8 processes, with and "
+        "without client-side aggregation",
+    ),
     "cache": (
         [PY, "benchmarks/bench_cache.py"],
         "cache hit vs bare GET; dashboard from cache vs computed",

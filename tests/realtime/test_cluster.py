@@ -138,3 +138,48 @@ def test_async_client_on_a_cluster(cluster_url: str) -> None:
         await metrics.aclose()
 
     asyncio.run(scenario())
+
+
+def test_aggregation_dotted_names_and_limits_on_a_cluster(
+    cluster_url: str, crt: RealtimeMetrics
+) -> None:
+    pages = [f"/page/{i}" for i in range(30)]
+    held = RealtimeMetrics.from_url(
+        cluster_url, cluster=True, flush_interval=3600, max_label_sets=25
+    )
+    try:
+        for i in range(900):
+            labels = {"page": pages[i % len(pages)]}
+            held.increment_counter("http.server.requests", 1 + i % 2, labels)
+            held.add_to_histogram("http.server.duration", float(i % 17), 60, labels)
+            held.track_rate("http.server.requests", 60, labels)
+        assert held.flush() == 3 * 26  # 25 admitted label sets and the overflow, 3 kinds
+    finally:
+        held.close()
+    expected: dict[str, int] = {}
+    for i in range(900):
+        page = pages[i % len(pages)] if i % len(pages) < 25 else "overflow"
+        expected[page] = expected.get(page, 0) + 1 + i % 2
+    for page in pages[:25]:
+        assert crt.get_counter("http.server.requests", {"page": page}) == expected[page]
+    overflow = {"otel_metric_overflow": "true"}
+    assert crt.get_counter("http.server.requests", overflow) == expected["overflow"]
+    snap = crt.get_histogram("http.server.duration", 60, overflow)
+    assert snap is not None and snap.count == 5 * 30
+    assert 'http_server_requests{otel_metric_overflow="true"}' in crt.export_prometheus()
+
+
+def test_async_aggregation_on_a_cluster(cluster_url: str, crt: RealtimeMetrics) -> None:
+    async def scenario() -> None:
+        async with AsyncRealtimeMetrics.from_url(
+            cluster_url, cluster=True, flush_interval=3600
+        ) as metrics:
+            await asyncio.gather(
+                *(
+                    metrics.increment_counter("async_held", 1, {"i": str(i % 10)})
+                    for i in range(200)
+                )
+            )
+
+    asyncio.run(scenario())  # aclose flushes
+    assert [crt.get_counter("async_held", {"i": str(i)}) for i in range(10)] == [20] * 10

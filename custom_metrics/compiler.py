@@ -16,6 +16,10 @@ the source's columns, without aggregates):
 - RATIO: `<aggregates> / <aggregates>`, e.g. `count_if(event_type = 'purchase') / count(*)`;
   every column sits inside an aggregate; compiled as numeric division with NULLIF(den, 0).
 
+FUNNEL and RETENTION take no formula: they follow `counted_by` (actor_id or entity_id)
+through the events (custom_metrics.funnel, custom_metrics.retention); with a `time_grain` the
+aggregate types answer per period (custom_metrics.series).
+
 Every `/` is true division (numeric on PostgreSQL, DOUBLE on DuckDB) and yields NULL when the
 divisor is 0, so both warehouses give the same answer.
 """
@@ -23,17 +27,33 @@ divisor is 0, so both warehouses give the same answer.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 from sqlglot import exp
 
-from custom_metrics.definitions import MetricDefinition, MetricType, parse_definition
+from custom_metrics.definitions import (
+    CountedBy,
+    MetricDefinition,
+    MetricType,
+    TimeGrain,
+    parse_definition,
+)
 from custom_metrics.errors import MetricValidationError
+from custom_metrics.funnel import FUNNEL_COLUMNS, FunnelParts, funnel_query
 from custom_metrics.kinds import Kind, KindChecker, require_kind
-from custom_metrics.periods import whole_day_period
+from custom_metrics.percent import growth_pct
+from custom_metrics.periods import next_boundary, whole_day_period
+from custom_metrics.retention import (
+    EPOCH,
+    RETENTION_COLUMNS,
+    RetentionParts,
+    reported_cohorts,
+    retention_query,
+)
 from custom_metrics.series import (
     COMPARE_COLUMNS,
     P_END,
@@ -41,7 +61,6 @@ from custom_metrics.series import (
     P_LO,
     P_START,
     PERIOD_COLUMNS,
-    growth_pct,
     plan_series,
 )
 from custom_metrics.sources import ColumnKind, DataSource, get_source
@@ -85,12 +104,14 @@ class CompiledMetric:
     definition: MetricDefinition = field(repr=False)
     period: tuple[date | datetime, date | datetime] | None = None
     series: tuple[tuple[date, date], ...] = ()
+    trailing: tuple[str, ...] = ()
 
     @property
     def dimension_columns(self) -> tuple[str, ...]:
+        """The grouping columns: after the period columns of a series, before `trailing`
+        (previous value and growth, conversions, cohort size and rate) and the value."""
         lead = len(PERIOD_COLUMNS) if self.series else 0
-        trail = len(COMPARE_COLUMNS) if self.series and self.definition.compare_to else 0
-        return self.columns[lead : len(self.columns) - 1 - trail]
+        return self.columns[lead : len(self.columns) - 1 - len(self.trailing)]
 
 
 class _Binder:
@@ -108,6 +129,14 @@ class _Binder:
         if name in self.params:
             raise AssertionError(f"parameter {name} bound twice")
         self.params[name] = value
+        return exp.Placeholder(this=name)
+
+    def constant(self, name: str, value: Any) -> exp.Placeholder:
+        """A named value that may stand in several places (bound once)."""
+        if name not in self.params:
+            self.params[name] = value
+        elif self.params[name] != value:
+            raise AssertionError(f"parameter {name} bound to two values")
         return exp.Placeholder(this=name)
 
     def json_key(self, key: str) -> exp.Placeholder:
@@ -273,7 +302,7 @@ class _ValueBuilder:
         self.definition = definition
         self.source = source
         self.rw = rw
-        self.text = definition.calculation_formula
+        self.text = definition.calculation_formula or ""
         self.checker = ExpressionChecker(source, _FIELD, self.text)
 
     def build(self) -> exp.Expression:
@@ -380,8 +409,13 @@ class _ValueBuilder:
 
 
 def _check_filter_value(value: Any, field_name: str) -> None:
-    if isinstance(value, str) and any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        raise MetricValidationError(field_name, "control characters are not allowed in values")
+    """Control and invisible characters (NUL, RTL overrides, zero-width) are refused."""
+    if isinstance(value, str) and any(
+        unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") for c in value
+    ):
+        raise MetricValidationError(
+            field_name, "control or invisible characters are not allowed in values"
+        )
 
 
 def _filter_value(value: Any, kind: ColumnKind, is_json: bool, field_name: str) -> Any:
@@ -413,13 +447,14 @@ def _filter_value(value: Any, kind: ColumnKind, is_json: bool, field_name: str) 
 
 
 def _filters(
-    definition: MetricDefinition, source: DataSource, rw: _Rewriter
+    filters: Mapping[str, Any], source: DataSource, rw: _Rewriter, prefix: str = "filters"
 ) -> list[exp.Expression]:
+    """One condition per column of an event filter (`filters`, a step, a cohort event)."""
     conditions: list[exp.Expression] = []
-    for name, value in definition.filters.items():
-        field_name = f"filters.{name}"
+    for name, value in filters.items():
+        field_name = f"{prefix}.{name}"
         if not name.isascii() or not name.isprintable():
-            field_name = f"filters[{name!a}]"
+            field_name = f"{prefix}[{name!a}]"
         column, key = resolve_reference(name, source, field_name)
         kind = ColumnKind.TEXT if key else source.columns[column]
         target = rw.reference(column, key)
@@ -497,8 +532,42 @@ def _verify(sql: str, params: Mapping[str, Any], dialect: str) -> None:
         raise MetricValidationError("definition", "internal check failed: " + ", ".join(problems))
 
 
+_FUNNEL_FIELDS: Final = ("steps", "conversion_window_days")
+_RETENTION_FIELDS: Final = ("cohort_event", "return_event", "period", "periods")
+_AGGREGATE_ONLY: Final = (
+    "calculation_formula",
+    "dimensions",
+    "time_grain",
+    "lookback_days",
+    "compare_to",
+)
+
+
+def _is_set(model: MetricDefinition, name: str) -> bool:
+    return getattr(model, name) not in (None, ())
+
+
 def _check_options(model: MetricDefinition) -> None:
-    """Fields that only make sense together."""
+    """Fields that only make sense together, or only for some metric types."""
+    kind = model.metric_type
+    required = {
+        MetricType.FUNNEL: _FUNNEL_FIELDS,
+        MetricType.RETENTION: _RETENTION_FIELDS,
+    }.get(kind, ("calculation_formula",))
+    for name in required:
+        if not _is_set(model, name):
+            raise MetricValidationError(name, f"is required for metric_type {kind.value}")
+    others = {
+        MetricType.FUNNEL: (*_RETENTION_FIELDS, *_AGGREGATE_ONLY),
+        MetricType.RETENTION: (*_FUNNEL_FIELDS, *_AGGREGATE_ONLY),
+    }.get(kind, (*_FUNNEL_FIELDS, *_RETENTION_FIELDS, "counted_by"))
+    for name in others:
+        if _is_set(model, name):
+            raise MetricValidationError(name, f"is not used by metric_type {kind.value}")
+    if kind in (MetricType.FUNNEL, MetricType.RETENTION) and model.data_source != "events":
+        raise MetricValidationError(
+            "data_source", f"{kind.value} follows actors through the events: use events"
+        )
     if model.compare_to is not None and model.time_grain is None:
         raise MetricValidationError(
             "compare_to", "needs a time_grain (day, week or month) whose periods are compared"
@@ -554,14 +623,32 @@ def _parts(model: MetricDefinition, source: DataSource, rw: _Rewriter, schema: s
         dimensions.append(rw.reference(column, key))
 
     value = _ValueBuilder(model, source, rw).build()
-    conditions = _filters(model, source, rw)
+    conditions = _row_conditions(model, source, rw)
+    return _Parts(
+        dimensions,
+        aliases,
+        value,
+        conditions,
+        _table(source, schema),
+        exp.column(source.time_column),
+    )
+
+
+def _table(source: DataSource, schema: str) -> exp.Table:
+    return exp.Table(this=exp.to_identifier(source.table), db=exp.to_identifier(schema))
+
+
+def _row_conditions(
+    model: MetricDefinition, source: DataSource, rw: _Rewriter
+) -> list[exp.Expression]:
+    """`filters` and `where`: which rows the metric reads."""
+    conditions = _filters(model.filters, source, rw)
     if model.where is not None:
         tree = parse_expression(model.where, "where")
         ExpressionChecker(source, "where", model.where).check(tree, Aggregates.FORBIDDEN)
         require_kind(tree, source, "where", Kind.BOOLEAN, "where must be a condition")
         conditions.append(exp.Paren(this=rw.rewrite(tree, "where")))
-    table = exp.Table(this=exp.to_identifier(source.table), db=exp.to_identifier(schema))
-    return _Parts(dimensions, aliases, value, conditions, table, exp.column(source.time_column))
+    return conditions
 
 
 def _render(query: exp.Expression, binder: _Binder, dialect: str) -> str:
@@ -680,6 +767,150 @@ def _compile_series(
     return _render(query, binder, dialect), columns, reported
 
 
+def _journey_setup(
+    model: MetricDefinition,
+    source: DataSource,
+    rw: _Rewriter,
+    events: Sequence[Mapping[str, Any]],
+    labels: Sequence[str],
+) -> tuple[exp.Expression, list[exp.Expression], list[exp.Expression]]:
+    """Who is followed, the row conditions, and one condition per event filter."""
+    who = exp.column((model.counted_by or CountedBy.ACTOR_ID).value)
+    matches: list[exp.Expression] = [
+        exp.Paren(this=exp.and_(*_filters(e, source, rw, label)))
+        for e, label in zip(events, labels, strict=True)
+    ]
+    return who, _row_conditions(model, source, rw), matches
+
+
+def _compile_funnel(
+    model: MetricDefinition,
+    source: DataSource,
+    rw: _Rewriter,
+    dialect: str,
+    schema: str,
+    start: PeriodBound,
+    end: PeriodBound,
+) -> CompiledMetric:
+    steps = model.steps or ()
+    labels = [f"steps[{index}]" for index in range(len(steps))]
+    who, conditions, matches = _journey_setup(model, source, rw, steps, labels)
+    lo, hi = resolve_period(model, source, start, end)
+    window = timedelta(days=model.conversion_window_days or 0)
+    horizon: date | datetime | None = None
+    if hi is not None:
+        try:
+            horizon = hi + window
+        except OverflowError:
+            raise MetricValidationError(
+                "end", "the conversion window would run past 9999-12-31; pick an earlier end"
+            ) from None
+    binder = rw.binder
+    parts = FunnelParts(
+        table=_table(source, schema),
+        who=who,
+        at=exp.column(source.time_column),
+        steps=matches,
+        conditions=conditions,
+        start=None if lo is None else binder.bind(lo, "period_start"),
+        end=None if hi is None else binder.bind(hi, "period_end"),
+        horizon=None if horizon is None else binder.bind(horizon, "horizon"),
+        window=binder.bind(window, "window"),
+    )
+    sql = _render(funnel_query(parts, dialect), binder, dialect)
+    period = (lo, hi) if lo is not None and hi is not None else None
+    return CompiledMetric(
+        sql, dict(binder.params), dialect, FUNNEL_COLUMNS, model, period, (), FUNNEL_COLUMNS[1:3]
+    )
+
+
+def _period_index_sql(
+    day: exp.Expression, grain: TimeGrain, week_start: int, binder: _Binder
+) -> exp.Expression:
+    """The SQL of retention.period_index: day numbers from year 1, weeks, months."""
+    if grain is TimeGrain.MONTH:
+        months = exp.Add(
+            this=exp.Mul(
+                this=exp.cast(exp.Year(this=day), exp.DataType.build("bigint")),
+                expression=exp.Literal.number(12),
+            ),
+            expression=exp.cast(exp.Month(this=day.copy()), exp.DataType.build("bigint")),
+        )
+        return exp.Sub(this=months, expression=exp.Literal.number(1))
+    days = exp.Sub(this=day, expression=binder.constant("epoch", EPOCH))
+    if grain is TimeGrain.DAY:
+        return exp.cast(exp.Paren(this=days), exp.DataType.build("bigint"))
+    shifted = exp.Add(
+        this=days,
+        expression=exp.Paren(
+            this=exp.Sub(
+                this=exp.Literal.number(7), expression=binder.constant("week_start", week_start)
+            )
+        ),
+    )
+    weeks = exp.IntDiv(this=exp.Paren(this=shifted), expression=exp.Literal.number(7))
+    return exp.cast(weeks, exp.DataType.build("bigint"))
+
+
+def _compile_retention(
+    model: MetricDefinition,
+    source: DataSource,
+    rw: _Rewriter,
+    dialect: str,
+    schema: str,
+    start: PeriodBound,
+    end: PeriodBound,
+    week_start: int,
+) -> CompiledMetric:
+    events = (model.cohort_event or {}, model.return_event or {})
+    who, conditions, (cohort_match, return_match) = _journey_setup(
+        model, source, rw, events, ("cohort_event", "return_event")
+    )
+    if start is None or end is None:
+        raise MetricValidationError(
+            "start", "RETENTION needs a period [start, end): its cohorts are reported"
+        )
+    lo, hi = whole_day_period(start, end)
+    grain = model.period or TimeGrain.WEEK
+    periods = model.periods or 1
+    cohorts = reported_cohorts(lo, hi, grain, week_start)
+    if not cohorts:
+        raise MetricValidationError(
+            "start", f"no whole {grain.value} starts in [{lo}, {hi}); widen the period"
+        )
+    horizon: date | None = cohorts[-1].start
+    for _ in range(periods + 1):
+        horizon = None if horizon is None else next_boundary(horizon, grain, week_start)
+    binder = rw.binder
+    day = exp.column("event_date")
+    parts = RetentionParts(
+        table=_table(source, schema),
+        who=who,
+        day=day,
+        cohort_event=cohort_match,
+        return_event=return_match,
+        conditions=conditions,
+        before=binder.bind(hi, "period_end"),
+        horizon=None if horizon is None else binder.bind(horizon, "horizon"),
+        first_cohort=binder.bind(cohorts[0].index, "first_cohort"),
+        cohorts=[(binder.bind(c.index), binder.bind(c.start), binder.bind(c.end)) for c in cohorts],
+        offsets=[binder.bind(k) for k in range(periods + 1)],
+        index_of=lambda node: _period_index_sql(node, grain, week_start, binder),
+    )
+    sql = _render(retention_query(parts, dialect), binder, dialect)
+    series = tuple((c.start, c.end) for c in cohorts)
+    return CompiledMetric(
+        sql,
+        dict(binder.params),
+        dialect,
+        RETENTION_COLUMNS,
+        model,
+        (lo, hi),
+        series,
+        RETENTION_COLUMNS[3:5],
+    )
+
+
 def compile_metric(
     definition: MetricDefinition | Mapping[str, Any],
     dialect: str = "postgres",
@@ -707,17 +938,24 @@ def compile_metric(
     rw = _Rewriter(source, dialect, binder)
     config = WarehouseConfig() if schema is None or week_start_index is None else None
     schema_name = schema or (config.schema if config else "")
+    week_start = week_start_index
+    if week_start is None:
+        week_start = config.week_start_index if config else 0
+    if model.metric_type is MetricType.FUNNEL:
+        return _compile_funnel(model, source, rw, dialect, schema_name, start, end)
+    if model.metric_type is MetricType.RETENTION:
+        return _compile_retention(model, source, rw, dialect, schema_name, start, end, week_start)
     parts = _parts(model, source, rw, schema_name)
 
     if model.time_grain is not None and start is not None and end is not None:
-        week_start = week_start_index
-        if week_start is None:
-            week_start = config.week_start_index if config else 0
         days = whole_day_period(start, end)
         sql, columns, reported = _compile_series(
             model, source, parts, binder, dialect, days, week_start
         )
-        return CompiledMetric(sql, dict(binder.params), dialect, columns, model, days, reported)
+        trailing = COMPARE_COLUMNS if model.compare_to else ()
+        return CompiledMetric(
+            sql, dict(binder.params), dialect, columns, model, days, reported, trailing
+        )
 
     lo, hi = resolve_period(model, source, start, end)
     query = parts.select(
@@ -734,6 +972,12 @@ def compile_metric(
 def validate_definition(definition: MetricDefinition | Mapping[str, Any]) -> MetricDefinition:
     """Compile for every dialect (without a period); returns the model when all accept it."""
     model = parse_definition(definition)
+    # RETENTION reports the cohorts of a period: any period with a week and a month start will do.
+    sample = (
+        (date(2001, 1, 1), date(2001, 2, 1))
+        if model.metric_type is MetricType.RETENTION
+        else (None, None)
+    )
     for dialect in DIALECTS:
-        compile_metric(model, dialect, schema="metrics")
+        compile_metric(model, dialect, *sample, schema="metrics", week_start_index=0)
     return model

@@ -39,8 +39,20 @@ MAX_FILTER_VALUES: Final = 200
 MAX_FILTER_TEXT: Final = 500
 MAX_YAML_BYTES: Final = 256 * 1024
 MAX_PRINCIPAL_TEXT: Final = 100
+MAX_STEPS: Final = 10
+MAX_RETENTION_PERIODS: Final = 52
+MAX_WINDOW_DAYS: Final = 366
 # Fields stored together as JSON (added with the product-analytics types).
-OPTION_FIELDS: Final = ("compare_to",)
+OPTION_FIELDS: Final = (
+    "compare_to",
+    "steps",
+    "conversion_window_days",
+    "counted_by",
+    "cohort_event",
+    "return_event",
+    "period",
+    "periods",
+)
 
 
 class MetricType(StrEnum):
@@ -54,6 +66,12 @@ class MetricType(StrEnum):
     RATIO = "RATIO"
     MAX = "MAX"
     MIN = "MIN"
+    FUNNEL = "FUNNEL"
+    RETENTION = "RETENTION"
+
+
+# The types that aggregate `calculation_formula` (FUNNEL and RETENTION follow actors instead).
+AGGREGATE_TYPES: Final = frozenset(MetricType) - {MetricType.FUNNEL, MetricType.RETENTION}
 
 
 class Visibility(StrEnum):
@@ -79,6 +97,13 @@ class CompareTo(StrEnum):
     PREVIOUS_PERIOD = "previous_period"
 
 
+class CountedBy(StrEnum):
+    """Whom a FUNNEL or RETENTION follows through the events."""
+
+    ACTOR_ID = "actor_id"
+    ENTITY_ID = "entity_id"
+
+
 FilterScalar = (
     Annotated[StrictStr, Field(max_length=MAX_FILTER_TEXT)]
     | StrictBool
@@ -88,6 +113,8 @@ FilterScalar = (
     | None
 )
 FilterValue = FilterScalar | Annotated[list[FilterScalar], Field(min_length=1, max_length=200)]
+# An event filter (a FUNNEL step, a RETENTION event): column -> value or list, all must match.
+EventFilter = Annotated[dict[str, FilterValue], Field(min_length=1, max_length=MAX_FILTERS)]
 
 
 def _enum_text(value: object) -> object:
@@ -95,6 +122,26 @@ def _enum_text(value: object) -> object:
     if value is None or isinstance(value, StrEnum):
         return value
     raise ValueError(f"must be one of the names as text, not {type(value).__name__}")
+
+
+MIN_STEPS: Final = 2
+
+
+def _event_filter_shape(value: object) -> object:
+    """A mapping of column -> value or list of plain values (clear messages for mistakes)."""
+    if not isinstance(value, Mapping):
+        raise ValueError("must be a mapping of column -> value or list of values")
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise ValueError(f"key {key!r} must be a column name")
+        if isinstance(item, list):
+            if not item:
+                raise ValueError(f"{key}: an empty list matches nothing")
+            if any(isinstance(v, list | dict) for v in item):
+                raise ValueError(f"{key}: list items must be plain values")
+        elif isinstance(item, dict | set | tuple):
+            raise ValueError(f"{key}: a value or a list of values, not {type(item).__name__}")
+    return value
 
 
 def _check_plain_text(value: str | None, *, allow_newlines: bool = False) -> str | None:
@@ -123,7 +170,7 @@ class MetricDefinition(BaseModel):
     description: StrictStr = Field(default="", max_length=MAX_EXPRESSION_LENGTH)
     metric_type: MetricType
     data_source: StrictStr
-    calculation_formula: StrictStr = Field(min_length=1)
+    calculation_formula: StrictStr | None = Field(default=None, min_length=1)
     percentile: StrictFloat | None = None
     dimensions: tuple[StrictStr, ...] = Field(default=(), max_length=MAX_DIMENSIONS)
     filters: dict[str, FilterValue] = Field(default_factory=dict, max_length=MAX_FILTERS)
@@ -131,6 +178,13 @@ class MetricDefinition(BaseModel):
     time_grain: TimeGrain | None = None
     lookback_days: StrictInt | None = Field(default=None, ge=1, le=366)
     compare_to: CompareTo | None = None
+    steps: tuple[EventFilter, ...] | None = Field(default=None, min_length=2, max_length=MAX_STEPS)
+    conversion_window_days: StrictInt | None = Field(default=None, ge=1, le=MAX_WINDOW_DAYS)
+    counted_by: CountedBy | None = None
+    cohort_event: EventFilter | None = None
+    return_event: EventFilter | None = None
+    period: TimeGrain | None = None
+    periods: StrictInt | None = Field(default=None, ge=1, le=MAX_RETENTION_PERIODS)
     visibility: Visibility = Visibility.PRIVATE
     owner: StrictStr | None = Field(default=None, max_length=MAX_PRINCIPAL_TEXT)
     team: StrictStr | None = Field(default=None, max_length=MAX_PRINCIPAL_TEXT)
@@ -142,7 +196,7 @@ class MetricDefinition(BaseModel):
     def _upper_enum(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else _enum_text(value)
 
-    @field_validator("time_grain", "compare_to", mode="before")
+    @field_validator("time_grain", "compare_to", "counted_by", "period", mode="before")
     @classmethod
     def _lower_enum(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else _enum_text(value)
@@ -154,22 +208,26 @@ class MetricDefinition(BaseModel):
             raise ValueError(f"must be a fraction strictly between 0 and 1, not {value}")
         return value
 
-    @field_validator("filters", mode="before")
+    @field_validator("filters", "cohort_event", "return_event", mode="before")
     @classmethod
     def _filter_shapes(cls, value: object) -> object:
         """Clear messages for the common mistakes before pydantic's union errors."""
-        if not isinstance(value, Mapping):
-            raise ValueError("must be a mapping of column -> value or list of values")
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise ValueError(f"key {key!r} must be a column name")
-            if isinstance(item, list):
-                if not item:
-                    raise ValueError(f"{key}: an empty list matches nothing")
-                if any(isinstance(v, list | dict) for v in item):
-                    raise ValueError(f"{key}: list items must be plain values")
-            elif isinstance(item, dict | set | tuple):
-                raise ValueError(f"{key}: a value or a list of values, not {type(item).__name__}")
+        return value if value is None else _event_filter_shape(value)
+
+    @field_validator("steps", mode="before")
+    @classmethod
+    def _step_shapes(cls, value: object) -> object:
+        if value is None:
+            return None
+        if not isinstance(value, list | tuple):
+            raise ValueError("must be a list of event filters (column -> value), one per step")
+        if not MIN_STEPS <= len(value) <= MAX_STEPS:
+            raise ValueError(f"a funnel has {MIN_STEPS} to {MAX_STEPS} steps, not {len(value)}")
+        for index, step in enumerate(value):
+            try:
+                _event_filter_shape(step)
+            except ValueError as error:
+                raise ValueError(f"step {index + 1}: {error}") from None
         return value
 
     @field_validator("data_source")

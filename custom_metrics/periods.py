@@ -43,7 +43,7 @@ def whole_day_period(start: object, end: object) -> tuple[date, date]:
     return lo, hi
 
 
-def _next_boundary(day: date, grain: TimeGrain, week_start_index: int) -> date | None:
+def next_boundary(day: date, grain: TimeGrain, week_start_index: int) -> date | None:
     """The start of the next bucket; None when it would be after 9999-12-31."""
     try:
         if grain is TimeGrain.DAY:
@@ -64,7 +64,7 @@ def split_period(
     buckets: list[tuple[date, date]] = []
     cursor = start
     while cursor < end:
-        following = _next_boundary(cursor, grain, week_start_index)
+        following = next_boundary(cursor, grain, week_start_index)
         boundary = end if following is None else min(following, end)
         buckets.append((cursor, boundary))
         if len(buckets) > MAX_BUCKETS:

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Final
 
-from sqlglot import exp
-
 from custom_metrics.definitions import MetricDefinition, TimeGrain
 from custom_metrics.errors import MetricValidationError
 from custom_metrics.periods import split_period
@@ -100,44 +98,3 @@ def plan_series(
     before = _previous_start(start, grain)
     previous = SeriesPeriod(before, start, _window_start(definition, before, start), False)
     return [previous, *periods]
-
-
-def _cast(node: exp.Expression, type_name: str) -> exp.Expression:
-    return exp.cast(node, exp.DataType.build(type_name))
-
-
-def _number(value: int | str) -> exp.Expression:
-    return exp.Literal.number(value)
-
-
-def growth_pct(current: exp.Expression, previous: exp.Expression, dialect: str) -> exp.Expression:
-    """round(100 * (current - previous) / previous, 2), half away from zero, NULL where previous
-    is NULL or 0: exact integer arithmetic on both warehouses (as the rollups' growth), after
-    fixing each value to 9 decimals (DuckDB would divide decimals as doubles)."""
-    whole = "numeric" if dialect == "postgres" else "hugeint"
-
-    def scaled(node: exp.Expression) -> exp.Expression:
-        fixed = exp.Mul(this=_cast(node.copy(), "decimal(38, 9)"), expression=_number(10**9))
-        return _cast(exp.Paren(this=fixed), whole)
-
-    cur, prev = scaled(current), scaled(previous)
-    change = exp.Paren(this=exp.Sub(this=cur, expression=prev.copy()))
-    numerator = exp.Mul(this=_number(200 * 100), expression=exp.Abs(this=change.copy()))
-    half = exp.Add(this=numerator, expression=exp.Abs(this=prev.copy()))
-    magnitude = exp.IntDiv(
-        this=exp.Paren(this=half),
-        expression=exp.Paren(this=exp.Mul(this=_number(2), expression=exp.Abs(this=prev.copy()))),
-    )
-    same_sign = exp.EQ(
-        this=exp.Paren(this=exp.LT(this=change.copy(), expression=_number(0))),
-        expression=exp.Paren(this=exp.LT(this=prev.copy(), expression=_number(0))),
-    )
-    sign = exp.Case(ifs=[exp.If(this=same_sign, true=_number(1))], default=_number(-1))
-    signed = _cast(exp.Mul(this=sign, expression=exp.Paren(this=magnitude)), "decimal(38, 0)")
-    value = _cast(exp.Mul(this=signed, expression=_number("0.01")), "decimal(38, 2)")
-    missing = exp.or_(
-        exp.Is(this=previous.copy(), expression=exp.Null()),
-        exp.Is(this=current.copy(), expression=exp.Null()),
-        exp.EQ(this=previous.copy(), expression=_number(0)),
-    )
-    return exp.Case(ifs=[exp.If(this=missing, true=exp.Null())], default=value)

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
+from custom_metrics import CustomMetricService, Principal
 from tests.custom_metrics.support import (
+    RecordingRaw,
     duckdb_warehouse,
     load_sources,
     make_events,
@@ -58,3 +60,16 @@ def wh(request: pytest.FixtureRequest) -> Warehouse:
     name = "duck_wh" if request.param == "duckdb" else "pg_wh"
     warehouse: Warehouse = request.getfixturevalue(name)
     return warehouse
+
+
+@pytest.fixture()
+def recorded(wh: Warehouse) -> Iterator[tuple[CustomMetricService, RecordingRaw]]:
+    """A service whose connection records statements (tables already exist)."""
+    CustomMetricService(wh, Principal("setup"))  # create the tables before recording
+    original = wh.raw
+    recorder = RecordingRaw(original)
+    wh.raw = recorder
+    try:
+        yield CustomMetricService(wh, Principal("mallory", "t", "o"), ensure_tables=False), recorder
+    finally:
+        wh.raw = original

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import math
 import random
+import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -417,3 +419,59 @@ class RecordingCursor:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._cursor, name)
+
+
+# ---- a warehouse of one's own, loaded with given events --------------------------------
+
+
+@contextmanager
+def own_warehouse(
+    dialect: str,
+    folder: Path,
+    pg_params: dict[str, str] | None,
+    events: Sequence[Mapping[str, Any]],
+) -> Iterator[Warehouse]:
+    """A fresh DuckDB file or PostgreSQL schema holding `events` (empty rollups); dropped after."""
+    if dialect == "duckdb":
+        wh = duckdb_warehouse(folder / f"own_{uuid.uuid4().hex[:8]}.duckdb")
+    else:
+        assert pg_params is not None
+        wh = postgres_warehouse(pg_params, f"cmo_{uuid.uuid4().hex[:8]}")
+    load_sources(wh, events, {})
+    try:
+        yield wh
+    finally:
+        if wh.dialect == "postgres":
+            wh.execute(f"drop schema {wh.schema} cascade")
+        wh.close()
+
+
+def event(
+    index: int | str,
+    at: datetime,
+    event_type: str,
+    actor_id: str | None,
+    entity_id: str = "a1",
+    revenue_cents: int | None = None,
+) -> dict[str, Any]:
+    """One hand-made event row."""
+    return {
+        "event_id": f"x{index}",
+        "occurred_at": at,
+        "event_date": at.astimezone(UTC).date(),
+        "event_type": event_type,
+        "actor_id": actor_id,
+        "entity_type": "asset",
+        "entity_id": entity_id,
+        "revenue_cents": revenue_cents,
+        "properties": None,
+        "ingested_at": at,
+    }
+
+
+def percent(numerator: Any, denominator: Any) -> Decimal | None:
+    """round(100 * n / d, 2) half away from zero with decimals; None when d is None or 0."""
+    if numerator is None or denominator is None or denominator == 0:
+        return None
+    value = Decimal(100) * Decimal(str(numerator)) / Decimal(str(denominator))
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)

@@ -4,7 +4,6 @@ plain Python with decimal arithmetic; half-way cases on hand-made events."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -16,10 +15,9 @@ import pytest
 from custom_metrics import CustomMetricService, MetricValidationError, Principal, compile_metric
 from tests.custom_metrics.support import (
     aggregate,
-    duckdb_warehouse,
+    event,
     grain_periods,
-    load_sources,
-    postgres_warehouse,
+    own_warehouse,
     same_number,
     series_reference,
 )
@@ -244,38 +242,15 @@ def _events_for(pairs: list[tuple[int, int, Decimal]]) -> list[dict[str, Any]]:
     for index, (previous, current, _) in enumerate(pairs):
         for day, cents in ((1, previous), (2, current)):
             at = datetime(2025, 1, day, 12, tzinfo=UTC) + timedelta(seconds=index)
-            rows.append(
-                {
-                    "event_id": f"h{index}-{day}",
-                    "occurred_at": at,
-                    "event_date": at.date(),
-                    "event_type": "purchase",
-                    "actor_id": f"a{index}",
-                    "entity_type": "asset",
-                    "entity_id": f"e{index}",
-                    "revenue_cents": cents,
-                    "properties": None,
-                    "ingested_at": at,
-                }
-            )
+            rows.append(event(f"{index}-{day}", at, "purchase", f"a{index}", f"e{index}", cents))
     return rows
 
 
 @pytest.fixture(params=["duckdb", "postgres"])
 def half_way_wh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
-    events = _events_for(HALF_WAYS)
-    if request.param == "duckdb":
-        wh = duckdb_warehouse(tmp_path / "half.duckdb")
-    else:
-        params = request.getfixturevalue("pg_database")
-        wh = postgres_warehouse(params, f"cmh_{uuid.uuid4().hex[:8]}")
-    load_sources(wh, events, {})
-    try:
+    pg = request.getfixturevalue("pg_database") if request.param == "postgres" else None
+    with own_warehouse(request.param, tmp_path, pg, _events_for(HALF_WAYS)) as wh:
         yield wh
-    finally:
-        if wh.dialect == "postgres":
-            wh.execute(f"drop schema {wh.schema} cascade")
-        wh.close()
 
 
 def test_half_way_growth_rounds_away_from_zero(half_way_wh: Warehouse) -> None:

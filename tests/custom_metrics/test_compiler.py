@@ -174,10 +174,17 @@ def test_examples_load_and_compile() -> None:
         "average_revenue_per_customer",
         "license_renewal_rate_by_industry",
         "asset_utilization_by_category",
+        "daily_active_users",
+        "weekly_active_users",
+        "weekly_active_users_growth",
+        "view_checkout_purchase_funnel",
+        "weekly_retention_8_weeks",
     }
     for definition in examples.values():
         for dialect in ("postgres", "duckdb"):
-            assert compile_metric(definition, dialect, date(2025, 1, 1), date(2025, 2, 1)).sql
+            # whole Monday weeks, so the week-over-week example has a previous week
+            period = (date(2025, 1, 6), date(2025, 2, 3))
+            assert compile_metric(definition, dialect, *period, week_start_index=0).sql
 
 
 def test_compile_is_fast_enough_for_interactive_use() -> None:

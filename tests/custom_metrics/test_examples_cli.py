@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +10,7 @@ import pytest
 
 from custom_metrics import compile_metric, load_examples
 from custom_metrics.cli import format_table, main
+from tests.custom_metrics.journeys import funnel_reference, retention_reference
 from tests.custom_metrics.support import (
     aggregate,
     as_result,
@@ -19,20 +20,25 @@ from tests.custom_metrics.support import (
     load_sources,
     make_events,
     make_rollups,
+    percent,
     ratio,
     series_reference,
+    utc,
 )
 from warehouse import Warehouse
 
 JAN, FEB = date(2025, 1, 1), date(2025, 2, 1)
 
 
+def _actors(rows: list[dict[str, Any]]) -> Any:
+    return aggregate("distinct", [r["actor_id"] for r in rows])
+
+
 EXPECTED = {
-    # per day d: lookback_days 30 ends at d + 1, so [d - 29, d + 1)
-    "active_users_30d": (
-        lambda r: True,
-        lambda rows: aggregate("distinct", [r["actor_id"] for r in rows]),
-    ),
+    # per day d: lookback_days N ends at d + 1, so [d - N + 1, d + 1)
+    "active_users_30d": (lambda r: True, _actors),
+    "daily_active_users": (lambda r: True, _actors),
+    "weekly_active_users": (lambda r: True, _actors),
     "average_revenue_per_customer": (
         lambda r: (
             r["event_type"] == "purchase"
@@ -77,6 +83,53 @@ def test_examples_match_python(name: str, wh: Warehouse, events: list[dict[str, 
         assert len(rows) > 1  # really split by the JSON key
 
 
+def test_wau_growth_example(wh: Warehouse, events: list[dict[str, Any]]) -> None:
+    definition = load_examples()["weekly_active_users_growth"]
+    monday, end = date(2024, 12, 30), date(2025, 3, 3)
+    compiled = compile_metric(
+        definition, wh.dialect, monday, end, schema=wh.schema, week_start_index=0
+    )
+    rows = [tuple(r) for r in wh.query(compiled.sql, compiled.params)]
+    weeks = grain_periods(monday - timedelta(days=7), end, "week")
+    wau = series_reference(events, [], lambda r: True, _actors, weeks)
+    expected = []
+    for (s, e), previous in zip(weeks[1:], weeks, strict=False):
+        current, before = wau[(s, e)], wau[previous]
+        change = None if not before else percent(current - before, before)
+        expected.append((s, e, before, change, current))
+    assert rows == expected
+    assert any(r[3] is not None for r in rows)
+
+
+def test_funnel_example(wh: Warehouse, events: list[dict[str, Any]]) -> None:
+    definition = load_examples()["view_checkout_purchase_funnel"]
+    compiled = compile_metric(definition, wh.dialect, JAN, FEB, schema=wh.schema)
+    steps = [
+        lambda r, t=t: r["event_type"] == t for t in ("page_view", "asset_checkout", "purchase")
+    ]
+    expected = funnel_reference(events, steps, 7, utc(JAN), utc(FEB))
+    assert [tuple(r) for r in wh.query(compiled.sql, compiled.params)] == expected
+
+
+def test_retention_example(wh: Warehouse, events: list[dict[str, Any]]) -> None:
+    definition = load_examples()["weekly_retention_8_weeks"]
+    compiled = compile_metric(
+        definition, wh.dialect, JAN, FEB, schema=wh.schema, week_start_index=0
+    )
+    back = {"page_view", "click", "asset_checkout", "purchase"}
+    expected = retention_reference(
+        events,
+        lambda r: r["event_type"] == "page_view",
+        lambda r: r["event_type"] in back,
+        "week",
+        8,
+        JAN,
+        FEB,
+    )
+    assert [tuple(r) for r in wh.query(compiled.sql, compiled.params)] == expected
+    assert len(expected) == 4 * 9  # the four weeks starting in January, k = 0..8
+
+
 def test_format_table_aligns() -> None:
     text = format_table(["name", "value"], [("a", 1), ("long name", 12.5), ("n", None)])
     lines = text.splitlines()
@@ -100,7 +153,11 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_cli_end_to_end(cli_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", "--examples"]) == 0
     out = capsys.readouterr().out
-    assert "4 valid, 0 rejected" in out and "License renewal rate by industry" in out
+    assert (
+        f"{len(load_examples())} valid, 0 rejected" in out
+        and len(load_examples()) == 9
+        and "License renewal rate by industry" in out
+    )
 
     bad = tmp_path / "bad.yml"
     bad.write_text(
@@ -119,9 +176,9 @@ def test_cli_end_to_end(cli_env: Path, tmp_path: Path, capsys: pytest.CaptureFix
                 "--dialect",
                 "postgres",
                 "--start",
-                "2025-01-01",
+                "2025-01-06",
                 "--end",
-                "2025-02-01",
+                "2025-02-03",
             ]
         )
         == 0
@@ -129,7 +186,8 @@ def test_cli_end_to_end(cli_env: Path, tmp_path: Path, capsys: pytest.CaptureFix
     compiled = capsys.readouterr().out
     assert "%(p1)s" in compiled and "CROSS JOIN LATERAL" in compiled  # one query per series
 
-    assert main(["test", "--examples", "--start", "2025-01-01", "--end", "2025-02-01"]) == 0
+    # whole weeks, so the week-over-week example can compare every week
+    assert main(["test", "--examples", "--start", "2025-01-06", "--end", "2025-02-03"]) == 0
     captured = capsys.readouterr()
     assert "nothing saved" in captured.out
     assert captured.err.strip() == "acting as the local operator (admin)"
@@ -137,7 +195,7 @@ def test_cli_end_to_end(cli_env: Path, tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["create", "--examples"]) == 0
     created = capsys.readouterr().out
     ids = [line.split()[0] for line in created.splitlines()[2:]]
-    assert len(ids) == 4 and all(i.startswith("cm_") for i in ids)
+    assert len(ids) == 9 and all(i.startswith("cm_") for i in ids)
 
     assert main(["calculate", ids[0], "--start", "2025-01-01", "--end", "2025-01-08"]) == 0
     out = capsys.readouterr().out
@@ -145,7 +203,7 @@ def test_cli_end_to_end(cli_env: Path, tmp_path: Path, capsys: pytest.CaptureFix
 
     assert main(["list"]) == 0
     listing = capsys.readouterr().out
-    assert "4 definitions" in listing and "operator" in listing
+    assert "9 definitions" in listing and "operator" in listing
 
     assert main(["calculate", "cm_missing", "--start", "2025-01-01", "--end", "2025-01-02"]) == 1
     assert "no definition" in capsys.readouterr().err

@@ -3,7 +3,6 @@ the database (checked on real PostgreSQL and DuckDB connections wrapped by a rec
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,11 +10,9 @@ import pytest
 from custom_metrics import (
     CustomMetricService,
     MetricValidationError,
-    Principal,
     compile_metric,
 )
 from tests.custom_metrics.support import RecordingRaw
-from warehouse import Warehouse
 
 BASE: dict[str, Any] = {
     "name": "hostile",
@@ -375,19 +372,6 @@ def test_compile_rejects(overrides: dict[str, Any], field: str, dialect: str) ->
         compile_metric(definition(overrides), dialect)
     assert caught.value.field.startswith(field), str(caught.value)
     assert str(caught.value).startswith(caught.value.field)
-
-
-@pytest.fixture()
-def recorded(wh: Warehouse) -> Iterator[tuple[CustomMetricService, RecordingRaw]]:
-    """A service whose connection records statements (tables already exist)."""
-    CustomMetricService(wh, Principal("setup"))  # create the tables before recording
-    original = wh.raw
-    recorder = RecordingRaw(original)
-    wh.raw = recorder
-    try:
-        yield CustomMetricService(wh, Principal("mallory", "t", "o"), ensure_tables=False), recorder
-    finally:
-        wh.raw = original
 
 
 def test_recorder_sees_valid_work(recorded: tuple[CustomMetricService, RecordingRaw]) -> None:

@@ -4,6 +4,7 @@ totals stay exact across threads and processes, through outages, on close and at
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import textwrap
@@ -240,3 +241,28 @@ def test_flush_interval_is_checked(redis_url: str) -> None:
     for bad in (0, -1, 4000, "1"):
         with pytest.raises(ValueError, match="flush_interval"):
             RealtimeMetrics.from_url(redis_url, flush_interval=bad)  # type: ignore[arg-type]
+
+
+def test_a_forked_child_does_not_send_its_parents_sums_again(
+    redis_url: str, redis_prefix: str, rt: RealtimeMetrics
+) -> None:
+    parent = RealtimeMetrics.from_url(redis_url, prefix=redis_prefix, flush_interval=3600)
+    try:
+        for _ in range(10):
+            parent.increment_counter("forked")  # held in the parent when it forks
+        pid = os.fork()
+        if pid == 0:  # the child: its own writes only, then out without the parent's atexit
+            code = 1
+            try:
+                for _ in range(3):
+                    parent.increment_counter("forked")
+                parent.close()
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert rt.get_counter("forked") == 3
+    finally:
+        parent.close()
+    assert rt.get_counter("forked") == 13

@@ -10,9 +10,11 @@ import pytest
 
 from realtime import AsyncRealtimeMetrics, RealtimeMetrics
 from realtime.labels import InvalidLabelsError
+from realtime.persistence import backup_to_warehouse, restore_from_warehouse
 from realtime.registry import cleanup
-from tests.realtime.support import RedisServer
+from tests.realtime.support import RedisServer, keys_under
 from tests.realtime.test_prometheus import parse_exposition
+from warehouse import Warehouse
 
 OVERFLOW = {"otel_metric_overflow": "true"}
 
@@ -151,3 +153,16 @@ def test_async_client_routes_too(redis_url: str, redis_prefix: str) -> None:
             assert rt.stats()["overflowed"] == 2
 
     asyncio.run(scenario())
+
+
+def test_the_overflow_series_is_backed_up_and_restored(
+    rt: RealtimeMetrics, warehouse: Warehouse
+) -> None:
+    rt.max_label_sets = 1
+    for user, amount in (("a", 2), ("b", 3), ("c", 4)):
+        rt.increment_counter("logins", amount, {"user": user})
+    backup_to_warehouse(rt, warehouse)
+    rt.client.delete(*keys_under(rt.client, rt.settings.prefix))  # what a restart would do
+    assert restore_from_warehouse(rt, warehouse) == 2
+    assert rt.get_counter("logins", {"user": "a"}) == 2
+    assert rt.get_counter("logins", OVERFLOW) == 3 + 4

@@ -1,7 +1,6 @@
 """One `@dbt_assets` per grain: a run's partition window [min_date, max_date) becomes one
-`dbt build` of the grain's models, the window passed as METRICS_WINDOW_MIN_DATE /
-METRICS_WINDOW_MAX_DATE (what `--vars {min_date, max_date}` does from the command line, without
-forcing dbt to parse the whole project again; see orchestration.dbt_env).
+`dbt build --vars '{min_date: ..., max_date: ...}'` of the grain's models, exactly what an
+analytics engineer types to recompute a window from the command line.
 
 A run over many partitions (a backfill) is a single dbt invocation over the whole window
 (`BackfillPolicy.single_run()`): dbt's start-up is paid once, not per partition. All grains
@@ -14,7 +13,6 @@ import json
 import shutil
 from collections.abc import Iterator, Mapping
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 from dagster import (
@@ -26,25 +24,22 @@ from dagster import (
     MetadataValue,
     Output,
 )
-from dagster_dbt import DbtCliInvocation, DbtCliResource, dbt_assets
+from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProject, dbt_assets
 
 from orchestration.audit_log import AuditEntry, AuditLog, JobStatus
-from orchestration.dbt_env import dbt_window
 from orchestration.dbt_results import DbtOutcome, parse_run_results
-from orchestration.manifest import save_parse
 from orchestration.metadata import (
-    count_rows,
+    count_rows_matching,
     latest_period_with_rows,
     movers_markdown,
-    period_column,
-    replaced_range,
     top_movers,
 )
 from orchestration.partitions import Grain, partitions_def
 from orchestration.retry import rollup_retry_policy
 from orchestration.settings import OrchestrationSettings
-from orchestration.translator import ASSET_PREFIX, MetricsDbtTranslator, has_growth
+from orchestration.translator import ASSET_PREFIX, MetricsDbtTranslator
 from orchestration.warehouse_access import open_warehouse
+from warehouse.dbt_runner import window_vars
 
 WAREHOUSE_POOL = "metrics_warehouse"
 # dbt unit tests check the SQL logic against fixed inputs: they run in `make test` and from the
@@ -73,9 +68,9 @@ def _models(manifest: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     }
 
 
-def _run_results(invocation: DbtCliInvocation) -> dict[str, Any] | None:
+def _artifact(invocation: DbtCliInvocation, name: str) -> dict[str, Any] | None:
     try:
-        return invocation.get_artifact("run_results.json")
+        return invocation.get_artifact(name)
     except (FileNotFoundError, ValueError):
         return None
 
@@ -95,7 +90,8 @@ def _model_metadata(
     settings: OrchestrationSettings,
 ) -> dict[str, dict[str, Any]]:
     """Metadata per written model: rows written and, for rollups, the top growth movers of
-    the latest period in the window that has data."""
+    the latest period in the window that has data. `models` comes from the run's own manifest,
+    parsed with the run's window, so a model's incremental_predicates name the rows it owns."""
     start, end = window
     by_model: dict[str, dict[str, Any]] = {}
     with open_warehouse() as wh:
@@ -108,10 +104,10 @@ def _model_metadata(
             entry: dict[str, Any] = {}
             rows = node.rows_affected
             source = "dbt adapter_response.rows_affected"
-            column = period_column(list(props.get("columns", {})))
-            if rows is None and column is not None:
-                lower, upper = replaced_range(grain, start, end, has_growth(props))
-                rows, source = count_rows(wh, node.name, column, lower, upper), "rows in the window"
+            predicates = (props.get("config") or {}).get("incremental_predicates")
+            if rows is None and predicates:
+                rows = count_rows_matching(wh, node.name, predicates)
+                source = "rows the run's window owns"
             if rows is not None:
                 entry["rows_written"] = MetadataValue.int(rows)
                 entry["rows_written_from"] = MetadataValue.text(source)
@@ -148,7 +144,6 @@ def materialize_window(
     dbt: DbtCliResource,
     grain: Grain,
     settings: OrchestrationSettings,
-    manifest: Mapping[str, Any],
 ) -> Iterator[Any]:
     """Build the run's partition window with dbt, log the attempt, attach metadata, yield events."""
     keys = list(context.partition_keys)
@@ -173,12 +168,15 @@ def materialize_window(
         f"dbt build over [{start}, {end}), attempt {context.retry_number + 1}"
     )
     try:
-        with dbt_window(start, end):
-            invocation = dbt.cli(BUILD_ARGS, context=context, raise_on_error=False)
+        args = [*BUILD_ARGS, "--vars", json.dumps(window_vars(start, end))]
+        invocation = dbt.cli(args, context=context, raise_on_error=False)
         events = list(invocation.stream())
-        outcome = parse_run_results(_run_results(invocation), _process_error(invocation))
+        outcome = parse_run_results(
+            _artifact(invocation, "run_results.json"), _process_error(invocation)
+        )
         try:
-            extra = _model_metadata(outcome, _models(manifest), grain, (start, end), settings)
+            models = _models(_artifact(invocation, "manifest.json") or {})
+            extra = _model_metadata(outcome, models, grain, (start, end), settings)
         except Exception as error:  # metadata is a nicety; never fail a good build over it
             context.log.warning(f"could not compute materialization metadata: {error}")
             extra = {}
@@ -216,18 +214,17 @@ def materialize_window(
             ),
             metadata={"status": status.value, "window": f"[{start}, {end})"},
         )
-    save_parse(invocation.target_path)  # the next invocation parses only what changed
     shutil.rmtree(invocation.target_path, ignore_errors=True)  # kept on failure, for debugging
 
 
 def build_grain_assets(
-    grain: Grain, settings: OrchestrationSettings, manifest_path: Path
+    grain: Grain, settings: OrchestrationSettings, project: DbtProject
 ) -> AssetsDefinition:
     """The dbt models of one grain (selected by tag) as one partitioned multi-asset."""
-    manifest: dict[str, Any] = json.loads(manifest_path.read_text())
 
     @dbt_assets(
-        manifest=manifest,
+        manifest=project.manifest_path,
+        project=project,
         select=dbt_selection(grain),
         name=f"{grain.value}_rollups",
         partitions_def=partitions_def(grain, settings),
@@ -237,6 +234,6 @@ def build_grain_assets(
         pool=WAREHOUSE_POOL,
     )
     def _rollups(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
-        yield from materialize_window(context, dbt, grain, settings, manifest)
+        yield from materialize_window(context, dbt, grain, settings)
 
     return _rollups

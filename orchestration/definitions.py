@@ -21,8 +21,8 @@ from orchestration.dbt_assets import build_grain_assets
 from orchestration.freshness import freshness_checks, freshness_sensor
 from orchestration.instance import batch_event_writes
 from orchestration.jobs import rollup_job
-from orchestration.manifest import ensure_manifest
 from orchestration.partitions import Grain, partitions_def
+from orchestration.project import prepared_project
 from orchestration.realtime_ops import (
     cache_invalidation_sensor,
     realtime_jobs,
@@ -60,8 +60,8 @@ class RollupDefinitions:
 
 def build_rollups(settings: OrchestrationSettings) -> RollupDefinitions:
     """Assets, jobs, schedules and sensors for the three grains (and the custom metrics)."""
-    manifest = ensure_manifest()
-    assets = {grain: build_grain_assets(grain, settings, manifest) for grain in Grain}
+    project = prepared_project()
+    assets = {grain: build_grain_assets(grain, settings, project) for grain in Grain}
     jobs = {grain: rollup_job(grain, assets[grain]) for grain in Grain}
     schedules = {grain: rollup_schedule(grain, jobs[grain], settings) for grain in Grain}
     custom = build_custom_metrics_asset(settings)

@@ -9,14 +9,12 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from orchestration.partitions import Grain, next_period_start, previous_period_start
+from orchestration.partitions import Grain, previous_period_start
 from warehouse import Warehouse
 from warehouse.calendar import growth_pct
 
 MOVERS_LIMIT = 5
 MOVERS_MIN_PREVIOUS_EVENTS = 5
-# The date column whose range a model's run window replaces, in order of preference.
-PERIOD_COLUMNS = ("metric_date", "event_date", "month_start", "week_start")
 
 
 @dataclass(frozen=True)
@@ -35,26 +33,11 @@ class Mover:
         return growth_pct(self.current, self.previous) or Decimal(0)
 
 
-def period_column(columns: list[str]) -> str | None:
-    """The column a model's window predicates filter on."""
-    return next((c for c in PERIOD_COLUMNS if c in columns), None)
-
-
-def replaced_range(
-    grain: Grain, window_start: date, window_end: date, refreshes_next: bool
-) -> tuple[date, date]:
-    """[start, end) of the period column a run rewrote (incl. the next period's growth refresh)."""
-    return window_start, next_period_start(grain, window_end) if refreshes_next else window_end
-
-
-def count_rows(wh: Warehouse, table: str, column: str, start: date, end: date) -> int:
-    """Rows of `table` whose `column` lies in [start, end)."""
-    p = wh.param
-    rows = wh.query(
-        f"select count(*) from {wh.schema}.{table} "
-        f"where {column} >= {p('s')} and {column} < {p('e')}",
-        {"s": start, "e": end},
-    )
+def count_rows_matching(wh: Warehouse, table: str, predicates: list[str]) -> int:
+    """Rows of `table` matching dbt's incremental_predicates for the run (SQL that dbt rendered
+    from the run's window: the rows the run replaced)."""
+    condition = " and ".join(f"({predicate})" for predicate in predicates)
+    rows = wh.query(f"select count(*) from {wh.schema}.{table} where {condition}")
     return int(rows[0][0])
 
 

@@ -1,22 +1,17 @@
-"""Dagster resources: the dbt CLI on the project (the warehouse is configured from the env)."""
+"""Dagster resources: dagster-dbt's DbtCliResource on the project (the warehouse comes from the
+environment through profiles.yml)."""
 
 from __future__ import annotations
 
 import shutil
 import sys
 from collections.abc import Sequence
-from functools import cached_property
-from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Any
 
-from dagster_dbt import DbtCliInvocation, DbtCliResource
-from packaging import version
+from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProject
 
-from orchestration.dbt_env import absolute_duckdb_path
-from orchestration.manifest import PROJECT_DIR, parse_home
-from warehouse import WarehouseConfig
-from warehouse.config import environment
+from orchestration.project import absolute_duckdb_path, metrics_project
 
 
 def dbt_executable() -> str:
@@ -27,44 +22,16 @@ def dbt_executable() -> str:
 
 
 class ProjectDbtCliResource(DbtCliResource):
-    """DbtCliResource for this project, set up so that each run starts quickly:
-
-    - the DuckDB path made absolute for dbt (see `absolute_duckdb_path`);
-    - each invocation's target directory under the target's own directory, where dagster-dbt
-      finds the saved parse (`partial_parse.msgpack`, see orchestration.manifest) and copies
-      it in, so dbt parses only what changed;
-    - the dbt version read from the installed package (dagster-dbt otherwise runs
-      `dbt --version`, seconds per run, for the same answer);
-    - no in-process dbt adapter (see `_initialize_dbt_core_adapter`).
-    """
+    """DbtCliResource that hands dbt an absolute DuckDB path (see `absolute_duckdb_path`)."""
 
     def cli(self, args: Sequence[str], **kwargs: Any) -> DbtCliInvocation:
-        home = parse_home()
-        home.mkdir(parents=True, exist_ok=True)
-        with absolute_duckdb_path(), environment({"DBT_TARGET_PATH": str(home)}):
+        with absolute_duckdb_path():
             return super().cli(args, **kwargs)
 
-    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> Any:
-        """None: dagster-dbt builds a dbt adapter in the Dagster process on every `cli()` call
-        (loading the profile and parsing all of dbt's macros, about 1.5 s) only for
-        `fetch_column_metadata()` / `fetch_row_counts()`, which this project does not use; its
-        own metadata comes from the run results and the warehouse (orchestration.metadata)."""
-        return None
 
-    @cached_property
-    def _cli_version(self) -> version.Version:
-        if Path(self.dbt_executable).parent == Path(sys.executable).parent:
-            return version.parse(installed_version("dbt-core"))
-        return super()._cli_version
-
-
-def dbt_resource() -> DbtCliResource:
+def dbt_resource(project: DbtProject | None = None) -> DbtCliResource:
     """dbt on the project; the target comes from METRICS_TARGET through profiles.yml."""
+    project = project or metrics_project()
     return ProjectDbtCliResource(
-        project_dir=str(PROJECT_DIR),
-        profiles_dir=str(PROJECT_DIR),
-        dbt_executable=dbt_executable(),
-        # Named like `run_dbt` names it, so the saved parse (made by `dbt parse --target ...`)
-        # matches: dbt re-parses everything when the target argument differs.
-        target=WarehouseConfig().target,
+        project_dir=project, target=project.target, dbt_executable=dbt_executable()
     )

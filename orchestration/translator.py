@@ -2,11 +2,9 @@
 
 - Models are `metrics/<model>`; the source is `raw/events` (the application's table).
 - Each grain's models form a group (`daily_rollups`, ...).
-- Cross-grain dependencies map time windows: a week depends on its days, a month on its days,
-  and both also on the previous period's days, because growth (`prev_*`) reads that period:
-  re-running an earlier day makes the following week and month stale too. (Dagster allows one
-  mapping per upstream asset in a multi-asset, so `monthly_weekly_breakdown`, which has no
-  growth, shares the monthly mapping: a harmless superset.)
+- Cross-grain dependencies map time windows: a week's totals depend on its days, a month's on
+  its days. A rollup with growth (`prev_*`) depends on its own period's totals and the previous
+  one's. (The run of a period also refreshes the next period's growth, in SQL.)
 - dbt tests are asset checks, source tests included (they guard the reserved '*' value).
 """
 
@@ -39,14 +37,16 @@ def has_growth(dbt_resource_props: Mapping[str, Any]) -> bool:
     return GROWTH_MARKER_COLUMN in (dbt_resource_props.get("columns") or {})
 
 
-def previous_period_mapping() -> TimeWindowPartitionMapping:
-    """A period depends on the upstream days of itself and of the period before it."""
+def period_mapping(start_offset: int = 0) -> TimeWindowPartitionMapping:
+    """A period depends on the upstream partitions of its own time window, widened back by
+    `start_offset` periods (-1: the previous period too, for growth)."""
     with warnings.catch_warnings():
         # allow_nonexistent_upstream_partitions is marked beta; the first period has no
-        # previous period's days, which must not be an error.
+        # previous period (and a first week may start before the first day), which must not be
+        # an error.
         warnings.simplefilter("ignore")
         return TimeWindowPartitionMapping(
-            start_offset=-1, end_offset=0, allow_nonexistent_upstream_partitions=True
+            start_offset=start_offset, end_offset=0, allow_nonexistent_upstream_partitions=True
         )
 
 
@@ -78,6 +78,8 @@ class MetricsDbtTranslator(DagsterDbtTranslator):
         if dbt_parent_resource_props.get("resource_type") == "source":
             return None  # the source is not partitioned: every partition reads it
         child, parent = grain_of(dbt_resource_props), grain_of(dbt_parent_resource_props)
-        if child is None or parent is None or child is parent:
-            return None  # same grain: identity
-        return previous_period_mapping()
+        if child is None or parent is None:
+            return None
+        if child is not parent:
+            return period_mapping()
+        return period_mapping(-1) if has_growth(dbt_resource_props) else None

@@ -1,25 +1,19 @@
 {#-
   The run window: `--vars '{min_date: "2025-03-01", max_date: "2025-03-08"}'` is the half-open
-  range [min_date, max_date). Without both vars, the whole history is built.
-  Without the vars, the window may come from METRICS_WINDOW_MIN_DATE / METRICS_WINDOW_MAX_DATE,
-  read only while executing: that is how Dagster passes it (orchestration/dbt_env.py), because a
-  changed --vars makes dbt parse the whole project again, while these leave the parse untouched.
-  Period macros turn it into the periods to recompute at each grain.
+  range [min_date, max_date). Without both vars, the whole history is built. Dagster passes each
+  run's partition window the same way. Period macros turn it into the periods each grain
+  recomputes; the models use them in their filters and incremental_predicates.
 -#}
 
 {% macro metrics_window() -%}
     {%- set min_date = var('min_date', none) -%}
     {%- set max_date = var('max_date', none) -%}
-    {%- if execute and min_date is none and max_date is none -%}
-        {%- set min_date = env_var('METRICS_WINDOW_MIN_DATE', '') | trim or none -%}
-        {%- set max_date = env_var('METRICS_WINDOW_MAX_DATE', '') | trim or none -%}
-    {%- endif -%}
     {%- if min_date is none and max_date is none -%}
         {{ return(none) }}
     {%- endif -%}
     {%- if min_date is none or max_date is none -%}
         {{ exceptions.raise_compiler_error(
-            "Pass both min_date and max_date (a half-open window [min_date, max_date)) or neither, as --vars or as METRICS_WINDOW_MIN_DATE / METRICS_WINDOW_MAX_DATE; got min_date="
+            "Pass both min_date and max_date (a half-open window [min_date, max_date)) or neither; got min_date="
             ~ min_date ~ ", max_date=" ~ max_date) }}
     {%- endif -%}
     {%- if flags.FULL_REFRESH -%}
@@ -135,14 +129,18 @@
 
 
 {#-
-  The rows the window replaces in a rollup: the recomputed periods and, for grains with growth,
-  the following period, which is rewritten with refreshed prev_* and growth.
+  Predicate on a period column for the periods the window recomputes (first..last), optionally
+  widened by the period before (read for prev_*) and the period after (whose prev_* and growth
+  are refreshed); `1 = 1` when building everything. Used in filters and incremental_predicates.
 -#}
-{% macro metrics_replace_predicates(column, grain, refresh_next=false) -%}
+{% macro metrics_period_range(column, grain, with_previous=false, with_next=false) -%}
     {%- set periods = metrics_periods(grain) -%}
     {%- if periods is none -%}
-        {{ return(['1 = 1']) }}
+        1 = 1
+    {%- else -%}
+        {%- set lower = periods.previous if with_previous and periods.previous else periods.first -%}
+        {%- set upper = periods.next if with_next and periods.next else periods.last -%}
+        {{ column }} >= {{ metrics_date_literal(lower) }}
+        and {{ column }} <= {{ metrics_date_literal(upper) }}
     {%- endif -%}
-    {%- set upper = periods.next if refresh_next else periods.last -%}
-    {{ return([column ~ " >= " ~ metrics_date_literal(periods.first) ~ " and " ~ column ~ " <= " ~ metrics_date_literal(upper)]) }}
 {%- endmacro %}

@@ -91,3 +91,9 @@
 {% macro daily_average(measure, days) -%}
     cast({{ rounded_ratio(measure, days, 6) }} as numeric(24, 6))
 {%- endmacro %}
+
+
+{#- Number of days of the month starting on a date column (28 to 31). -#}
+{% macro days_in_month(month_start_column) -%}
+    cast({{ dbt.datediff(month_start_column, dbt.dateadd('month', 1, month_start_column), 'day') }} as integer)
+{%- endmacro %}

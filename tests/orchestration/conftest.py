@@ -10,6 +10,7 @@ built warehouses are module-scoped and shared by several tests; a test activates
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,7 +24,6 @@ from dagster import DagsterInstance, Definitions, instance_for_test
 from dagster_dbt import DbtCliResource
 
 from metrics_events import Event
-from orchestration.dbt_env import WINDOW_MAX_DATE, WINDOW_MIN_DATE
 from orchestration.definitions import RollupDefinitions, build_rollups, definitions_for
 from orchestration.partitions import Grain, available_keys, keys_overlapping
 from orchestration.runner import RangeRun, run_partition_range
@@ -61,7 +61,7 @@ def drop_pg_schemas(env: dict[str, str]) -> None:
 @dataclass
 class DbtCalls:
     """Every dbt invocation made through dagster-dbt, as (op name, args, window), the window
-    being what the dbt process gets in METRICS_WINDOW_MIN_DATE / METRICS_WINDOW_MAX_DATE."""
+    being the `--vars {min_date, max_date}` of the call (None, None without them)."""
 
     calls: list[tuple[str, list[str], tuple[str | None, str | None]]] = field(default_factory=list)
 
@@ -79,7 +79,10 @@ def counting_dbt_cli(current: dict[str, DbtCalls]) -> Callable[..., Any]:
     def cli(self: DbtCliResource, args: list[str], **kwargs: Any) -> Any:
         context = kwargs.get("context")
         op = context.op_execution_context.op.name if context is not None else "?"
-        window = (os.environ.get(WINDOW_MIN_DATE), os.environ.get(WINDOW_MAX_DATE))
+        window: tuple[str | None, str | None] = (None, None)
+        if "--vars" in args:
+            given = json.loads(args[list(args).index("--vars") + 1])
+            window = (given.get("min_date"), given.get("max_date"))
         current["calls"].calls.append((op, list(args), window))
         return original(self, args, **kwargs)
 

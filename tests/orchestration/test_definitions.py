@@ -20,7 +20,7 @@ from dagster import (
 from dagster._core.definitions.backfill_policy import BackfillPolicyType
 
 from orchestration.instance import ensure_local_config
-from orchestration.translator import previous_period_mapping
+from orchestration.translator import period_mapping
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -85,22 +85,27 @@ def test_defs_assets_groups_checks_and_policies() -> None:
     assert {s.name for s in defs.sensors or []} >= {"late_data_sensor", "rollup_catchup_sensor"}
 
 
-def test_weeks_and_months_depend_on_their_days_and_the_previous_periods() -> None:
+def test_totals_depend_on_their_days_and_growth_on_the_previous_period() -> None:
     from orchestration.definitions import defs
 
     graph = defs.resolve_asset_graph()
     stg = AssetKey(["metrics", "stg_events"])
-    for model in ("weekly_metrics", "monthly_metrics", "monthly_weekly_breakdown"):
+    for model in ("weekly_totals", "monthly_totals", "monthly_weekly_breakdown"):
         mapping = graph.get_partition_mapping(AssetKey(["metrics", model]), stg)
-        assert mapping == previous_period_mapping()
-        assert isinstance(mapping, TimeWindowPartitionMapping) and mapping.start_offset == -1
+        assert mapping == period_mapping()
     week = graph.get_parent_partition_keys_for_child(
-        "2024-03-04", stg, AssetKey(["metrics", "weekly_metrics"])
+        "2024-03-04", stg, AssetKey(["metrics", "weekly_totals"])
     ).partitions_subset.get_partition_keys()
-    # the week's own days and the previous week's (its growth reads them)
-    assert sorted(week) == [f"2024-02-{d}" for d in range(26, 30)] + [
-        f"2024-03-{d:02d}" for d in range(1, 11)
-    ]
+    assert sorted(week) == [f"2024-03-{d:02d}" for d in range(4, 11)]  # the week's own days
+    for totals, rollup in (("weekly_totals", "weekly_metrics"), ("monthly_totals", "monthly_metrics")):
+        mapping = graph.get_partition_mapping(
+            AssetKey(["metrics", rollup]), AssetKey(["metrics", totals])
+        )
+        assert isinstance(mapping, TimeWindowPartitionMapping) and mapping.start_offset == -1
+    weeks = graph.get_parent_partition_keys_for_child(
+        "2024-03-04", AssetKey(["metrics", "weekly_totals"]), AssetKey(["metrics", "weekly_metrics"])
+    ).partitions_subset.get_partition_keys()
+    assert sorted(weeks) == ["2024-02-26", "2024-03-04"]  # growth reads the previous week
     day = graph.get_parent_partition_keys_for_child(
         "2024-03-04", stg, AssetKey(["metrics", "daily_metrics"])
     ).partitions_subset.get_partition_keys()
@@ -145,7 +150,7 @@ def test_dbt_sees_the_duckdb_path_the_project_uses(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """dbt runs inside dbt_project/: a relative METRICS_DUCKDB_PATH is made absolute first."""
-    from orchestration.dbt_env import absolute_duckdb_path
+    from orchestration.project import absolute_duckdb_path
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("METRICS_DUCKDB_PATH", ".data/warehouse.duckdb")

@@ -1,7 +1,7 @@
 {#- Daily rollup at six levels: deduplicated events, exact distinct actors, revenue per UTC day. -#}
 {{ config(
     incremental_strategy='window_replace',
-    meta={'window_replace': {'column': 'metric_date', 'grain': 'day', 'refresh_next': false}},
+    incremental_predicates=[metrics_period_range('metric_date', 'day')],
     indexes=([{'columns': ['metric_date']}] if target.type == 'postgres' else []),
 ) }}
 

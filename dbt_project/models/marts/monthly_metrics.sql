@@ -1,8 +1,79 @@
-{#- Monthly rollup at six levels with active days, daily averages and month-over-month growth. -#}
+{#-
+  Monthly rollup at six levels: each month's totals with its number of days, daily averages
+  over them, the previous month's values and month-over-month growth. A run recomputes the
+  window's months and the month after them, whose growth compares against a changed month.
+-#}
 {{ config(
     incremental_strategy='window_replace',
-    meta={'window_replace': {'column': 'month_start', 'grain': 'month', 'refresh_next': true}},
+    incremental_predicates=[metrics_period_range('month_start', 'month', with_next=true)],
     indexes=([{'columns': ['month_start']}] if target.type == 'postgres' else []),
 ) }}
 
-{{ rollup_with_growth('month_start', 'month') }}
+with totals as (
+
+    select
+        month_start,
+        entity_type,
+        entity_id,
+        event_type,
+        event_count,
+        unique_actors,
+        revenue_cents,
+        active_days
+    from {{ ref('monthly_totals') }}
+    where {{ metrics_period_range('month_start', 'month', with_previous=true, with_next=true) }}
+
+),
+
+with_previous as (
+
+    select
+        cur.*,
+        prev.event_count as prev_event_count,
+        prev.unique_actors as prev_unique_actors,
+        prev.revenue_cents as prev_revenue_cents
+    from totals as cur
+    left join totals as prev
+        on
+            prev.month_start = {{ shift_date('month', -1, 'cur.month_start') }}
+            and prev.entity_type = cur.entity_type
+            and prev.entity_id = cur.entity_id
+            and prev.event_type = cur.event_type
+    where {{ metrics_period_range('cur.month_start', 'month', with_next=true) }}
+
+),
+
+with_days as (
+
+    select
+        *,
+        {{ days_in_month('month_start') }} as days_in_month
+    from with_previous
+
+),
+
+final as (
+
+    select
+        month_start,
+        entity_type,
+        entity_id,
+        event_type,
+        event_count,
+        unique_actors,
+        revenue_cents,
+        days_in_month,
+        active_days,
+        {{ daily_average('event_count', 'days_in_month') }} as avg_daily_events,
+        {{ daily_average('revenue_cents', 'days_in_month') }} as avg_daily_revenue_cents,
+        prev_event_count,
+        prev_unique_actors,
+        prev_revenue_cents,
+        {{ growth_pct('event_count', 'prev_event_count') }} as event_count_growth_pct,
+        {{ growth_pct('unique_actors', 'prev_unique_actors') }} as unique_actors_growth_pct,
+        {{ growth_pct('revenue_cents', 'prev_revenue_cents') }} as revenue_growth_pct
+    from with_days
+
+)
+
+select * from final

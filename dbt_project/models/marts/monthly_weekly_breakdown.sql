@@ -4,7 +4,7 @@
 -#}
 {{ config(
     incremental_strategy='window_replace',
-    meta={'window_replace': {'column': 'month_start', 'grain': 'month', 'refresh_next': false}},
+    incremental_predicates=[metrics_period_range('month_start', 'month')],
     indexes=([{'columns': ['month_start']}] if target.type == 'postgres' else []),
 ) }}
 

@@ -1,8 +1,69 @@
-{#- Weekly rollup at six levels with active days, daily averages and week-over-week growth. -#}
+{#-
+  Weekly rollup at six levels: each week's totals with daily averages (over 7 days), the
+  previous week's values and week-over-week growth. A run recomputes the window's weeks and the
+  week after them, whose growth compares against a week that may have changed.
+-#}
 {{ config(
     incremental_strategy='window_replace',
-    meta={'window_replace': {'column': 'week_start', 'grain': 'week', 'refresh_next': true}},
+    incremental_predicates=[metrics_period_range('week_start', 'week', with_next=true)],
     indexes=([{'columns': ['week_start']}] if target.type == 'postgres' else []),
 ) }}
 
-{{ rollup_with_growth('week_start', 'week') }}
+with totals as (
+
+    select
+        week_start,
+        entity_type,
+        entity_id,
+        event_type,
+        event_count,
+        unique_actors,
+        revenue_cents,
+        active_days
+    from {{ ref('weekly_totals') }}
+    where {{ metrics_period_range('week_start', 'week', with_previous=true, with_next=true) }}
+
+),
+
+with_previous as (
+
+    select
+        cur.*,
+        prev.event_count as prev_event_count,
+        prev.unique_actors as prev_unique_actors,
+        prev.revenue_cents as prev_revenue_cents
+    from totals as cur
+    left join totals as prev
+        on
+            prev.week_start = {{ shift_date('week', -1, 'cur.week_start') }}
+            and prev.entity_type = cur.entity_type
+            and prev.entity_id = cur.entity_id
+            and prev.event_type = cur.event_type
+    where {{ metrics_period_range('cur.week_start', 'week', with_next=true) }}
+
+),
+
+final as (
+
+    select
+        week_start,
+        entity_type,
+        entity_id,
+        event_type,
+        event_count,
+        unique_actors,
+        revenue_cents,
+        active_days,
+        {{ daily_average('event_count', 7) }} as avg_daily_events,
+        {{ daily_average('revenue_cents', 7) }} as avg_daily_revenue_cents,
+        prev_event_count,
+        prev_unique_actors,
+        prev_revenue_cents,
+        {{ growth_pct('event_count', 'prev_event_count') }} as event_count_growth_pct,
+        {{ growth_pct('unique_actors', 'prev_unique_actors') }} as unique_actors_growth_pct,
+        {{ growth_pct('revenue_cents', 'prev_revenue_cents') }} as revenue_growth_pct
+    from with_previous
+
+)
+
+select * from final

@@ -6,7 +6,7 @@
 {%- do plain_identifier(source('raw', 'events').schema, 'METRICS_SOURCE_SCHEMA') -%}
 {{ config(
     incremental_strategy='window_replace',
-    meta={'window_replace': {'column': 'event_date', 'grain': 'day', 'refresh_next': false}},
+    incremental_predicates=[metrics_period_range('event_date', 'day')],
     indexes=([{'columns': ['event_date']}] if target.type == 'postgres' else []),
     contract={'enforced': true},
 ) }}

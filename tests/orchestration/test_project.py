@@ -8,22 +8,25 @@ import os
 from pathlib import Path
 
 import pytest
+from dagster_dbt import DbtProject
 
-from orchestration import manifest
+from orchestration import project as manifest
 
 
 def test_missing_manifest_is_parsed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    target = tmp_path / "target" / "dagster-duckdb" / "manifest.json"
-    monkeypatch.setattr(manifest, "manifest_path", lambda target_name=None: target)
     monkeypatch.setenv("METRICS_TARGET", "duckdb")
+    project = DbtProject(
+        project_dir=manifest.PROJECT_DIR, target="duckdb", target_path=tmp_path / "target"
+    )
+    target = project.manifest_path
 
-    assert manifest.ensure_manifest() == target
+    assert manifest.ensure_manifest(project) == target
     nodes = json.loads(target.read_text())["nodes"]
     assert "model.metrics_aggregation.weekly_metrics" in nodes
     assert not list(target.parent.glob(".parse-*"))  # the scratch directory is gone
 
     built = target.stat().st_mtime_ns
-    assert manifest.ensure_manifest() == target
+    assert manifest.ensure_manifest(project) == target
     assert target.stat().st_mtime_ns == built  # up to date: not parsed again
 
 

@@ -7,7 +7,8 @@ reported in the metadata and the log, and the custom metrics audit trail has its
 """
 
 import warnings
-from datetime import date, timedelta
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from dagster import (
     AssetExecutionContext,
@@ -17,24 +18,21 @@ from dagster import (
     DefaultScheduleStatus,
     MaterializeResult,
     MetadataValue,
-    RunRequest,
-    ScheduleDefinition,
-    ScheduleEvaluationContext,
     asset,
+    build_schedule_from_partitioned_job,
     define_asset_job,
-    schedule,
-)
-from dagster._core.definitions.unresolved_asset_job_definition import (
-    UnresolvedAssetJobDefinition,
 )
 
 from orchestration.dbt_assets import WAREHOUSE_POOL
-from orchestration.partitions import Grain, last_complete_period_key, partitions_def
+from orchestration.partitions import Grain, partitions_def
 from orchestration.retry import rollup_retry_policy
 from orchestration.sensors import DAILY_METRICS_KEY, STG_EVENTS_KEY
 from orchestration.settings import OrchestrationSettings
-from orchestration.translator import ASSET_PREFIX
+from orchestration.translator import ASSET_PREFIX, catch_up_condition
 from orchestration.warehouse_access import open_warehouse
+
+if TYPE_CHECKING:
+    from orchestration.dagster_types import AssetJob, PartitionedSchedule
 
 CUSTOM_METRICS_JOB = "custom_metrics_job"
 
@@ -56,6 +54,7 @@ def _custom_metrics_asset(settings: OrchestrationSettings) -> AssetsDefinition:
         pool=WAREHOUSE_POOL,
         group_name="custom_metrics",
         kinds={"python"},
+        automation_condition=catch_up_condition(),
         description="Every active custom metric definition, computed for each day.",
     )
     def custom_metric_values(context: AssetExecutionContext) -> MaterializeResult[None]:
@@ -95,7 +94,7 @@ def _custom_metrics_asset(settings: OrchestrationSettings) -> AssetsDefinition:
     return custom_metric_values
 
 
-def custom_metrics_job(assets: AssetsDefinition) -> UnresolvedAssetJobDefinition:
+def custom_metrics_job(assets: AssetsDefinition) -> "AssetJob":
     """The daily-partitioned job of the custom metrics asset (ranges run as one run)."""
     return define_asset_job(
         name=CUSTOM_METRICS_JOB,
@@ -104,26 +103,13 @@ def custom_metrics_job(assets: AssetsDefinition) -> UnresolvedAssetJobDefinition
     )
 
 
-def custom_metrics_schedule(
-    job: UnresolvedAssetJobDefinition, settings: OrchestrationSettings
-) -> ScheduleDefinition:
+def custom_metrics_schedule(job: "AssetJob") -> "PartitionedSchedule":
     """03:00 UTC, an hour after the daily rollups: the previous day's custom metrics."""
-    first = date.fromisoformat(
-        partitions_def(Grain.DAILY, settings).get_first_partition_key() or "9999-12-31"
-    )
-
-    @schedule(
+    return build_schedule_from_partitioned_job(
+        job,
         name="custom_metrics_schedule",
-        job=job,
-        cron_schedule="0 3 * * *",
-        execution_timezone="UTC",
+        minute_of_hour=0,
+        hour_of_day=3,
         default_status=DefaultScheduleStatus.RUNNING,
+        description="The previous day's custom metrics, an hour after the daily rollups.",
     )
-    def _schedule(context: ScheduleEvaluationContext) -> list[RunRequest]:
-        tick = context.scheduled_execution_time
-        key = last_complete_period_key(Grain.DAILY, tick, settings.week_start_index)
-        if date.fromisoformat(key) < first:
-            return []
-        return [RunRequest(run_key=f"custom:{key}", partition_key=key)]
-
-    return _schedule

@@ -13,7 +13,7 @@ import json
 import shutil
 from collections.abc import Iterator, Mapping
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 from dagster import (
     AssetExecutionContext,
@@ -68,7 +68,9 @@ def _models(manifest: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     }
 
 
-def _artifact(invocation: DbtCliInvocation, name: str) -> dict[str, Any] | None:
+def _artifact(
+    invocation: DbtCliInvocation, name: Literal["manifest.json", "run_results.json"]
+) -> dict[str, Any] | None:
     try:
         return invocation.get_artifact(name)
     except (FileNotFoundError, ValueError):

@@ -4,11 +4,19 @@
 load `defs`. Tests and tools build their own with other settings (week start, retry delay).
 """
 
-from dataclasses import dataclass
+from __future__ import annotations
 
-from dagster import AssetsDefinition, AssetSpec, Definitions, ScheduleDefinition, SensorDefinition
-from dagster._core.definitions.unresolved_asset_job_definition import (
-    UnresolvedAssetJobDefinition,
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from dagster import (
+    AssetsDefinition,
+    AssetSelection,
+    AssetSpec,
+    AutomationConditionSensorDefinition,
+    DefaultSensorStatus,
+    Definitions,
+    SensorDefinition,
 )
 
 from orchestration.alerts import run_failure_alert_sensor
@@ -31,8 +39,11 @@ from orchestration.realtime_ops import (
 )
 from orchestration.resources import dbt_resource
 from orchestration.schedules import rollup_schedule
-from orchestration.sensors import late_data_sensor, rollup_catchup_sensor
+from orchestration.sensors import late_data_sensor
 from orchestration.settings import OrchestrationSettings
+
+if TYPE_CHECKING:
+    from orchestration.dagster_types import AssetJob, PartitionedSchedule
 
 batch_event_writes()  # every process that loads this code location stores events in batches
 
@@ -50,12 +61,12 @@ class RollupDefinitions:
     """The pieces `build_definitions` assembles, by grain, for tools and tests."""
 
     assets: dict[Grain, AssetsDefinition]
-    jobs: dict[Grain, UnresolvedAssetJobDefinition]
-    schedules: dict[Grain, ScheduleDefinition]
+    jobs: dict[Grain, AssetJob]
+    schedules: dict[Grain, PartitionedSchedule]
     sensors: list[SensorDefinition]
     custom_metrics: AssetsDefinition
-    custom_metrics_job: UnresolvedAssetJobDefinition
-    custom_metrics_schedule: ScheduleDefinition
+    custom_metrics_job: AssetJob
+    custom_metrics_schedule: PartitionedSchedule
 
 
 def build_rollups(settings: OrchestrationSettings) -> RollupDefinitions:
@@ -63,30 +74,28 @@ def build_rollups(settings: OrchestrationSettings) -> RollupDefinitions:
     project = prepared_project()
     assets = {grain: build_grain_assets(grain, settings, project) for grain in Grain}
     jobs = {grain: rollup_job(grain, assets[grain]) for grain in Grain}
-    schedules = {grain: rollup_schedule(grain, jobs[grain], settings) for grain in Grain}
+    schedules = {grain: rollup_schedule(grain, jobs[grain]) for grain in Grain}
     custom = build_custom_metrics_asset(settings)
     custom_job = custom_metrics_job(custom)
-    daily = partitions_def(Grain.DAILY, settings)
     sensors = [
-        late_data_sensor(jobs[Grain.DAILY], daily),
-        rollup_catchup_sensor(
-            daily,
-            [
-                (Grain.WEEKLY, assets[Grain.WEEKLY], jobs[Grain.WEEKLY]),
-                (Grain.MONTHLY, assets[Grain.MONTHLY], jobs[Grain.MONTHLY]),
-                (Grain.DAILY, custom, custom_job),
-            ],
-        ),
+        late_data_sensor(jobs[Grain.DAILY], partitions_def(Grain.DAILY, settings)),
+        catch_up_sensor(),
         cache_invalidation_sensor(),
     ]
     return RollupDefinitions(
-        assets,
-        jobs,
-        schedules,
-        sensors,
-        custom,
-        custom_job,
-        custom_metrics_schedule(custom_job, settings),
+        assets, jobs, schedules, sensors, custom, custom_job, custom_metrics_schedule(custom_job)
+    )
+
+
+def catch_up_sensor() -> AutomationConditionSensorDefinition:
+    """Evaluates the automation conditions of the rollups and custom metrics (see
+    `orchestration.translator.catch_up_condition`) every minute, on by default."""
+    return AutomationConditionSensorDefinition(
+        "rollup_catch_up_sensor",
+        target=AssetSelection.all(),
+        default_status=DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=60,
+        description="Rebuilds weeks, months and custom metrics whose days were rebuilt.",
     )
 
 

@@ -21,14 +21,14 @@ from dagster import (
 )
 
 from orchestration.partitions import Grain
-from orchestration.schedules import CRON_SCHEDULES
+from orchestration.schedules import TICKS
 
 GRACE_HOURS = 2
 
 
 def deadline_cron(grain: Grain) -> str:
     """The grain's schedule, GRACE_HOURS later on the same day (schedules run before 22:00)."""
-    minute, hour, *rest = CRON_SCHEDULES[grain].split()
+    minute, hour, *rest = TICKS[grain].cron.split()
     later = int(hour) + GRACE_HOURS
     if later > 23:
         raise ValueError(f"the {grain.value} schedule runs too late for a same-day deadline")

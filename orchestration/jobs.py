@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dagster import AssetsDefinition, AssetSelection, define_asset_job
-from dagster._core.definitions.unresolved_asset_job_definition import (
-    UnresolvedAssetJobDefinition,
-)
 
 from orchestration.partitions import Grain
+
+if TYPE_CHECKING:
+    from orchestration.dagster_types import AssetJob
 
 
 def job_name(grain: Grain) -> str:
@@ -15,7 +17,7 @@ def job_name(grain: Grain) -> str:
     return f"{grain.value}_rollups_job"
 
 
-def rollup_job(grain: Grain, assets: AssetsDefinition) -> UnresolvedAssetJobDefinition:
+def rollup_job(grain: Grain, assets: AssetsDefinition) -> AssetJob:
     """Every model of the grain and every dbt test on it (source tests included for daily)."""
     selection = AssetSelection.assets(*assets.keys) | AssetSelection.checks(*assets.check_keys)
     return define_asset_job(

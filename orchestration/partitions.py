@@ -8,6 +8,7 @@ Dagster's `day_offset` counts from Sunday (0) while Python's `weekday()` counts 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
@@ -125,3 +126,15 @@ def window_of_keys(grain: Grain, first_key: str, last_key: str) -> tuple[date, d
     if last < first:
         raise ValueError(f"partition range {first_key}..{last_key} is reversed")
     return first, next_period_start(grain, last)
+
+
+def contiguous_ranges(grain: Grain, keys: Iterable[str]) -> list[tuple[str, str]]:
+    """Sorted partition keys grouped into runs of consecutive periods: [(first, last), ...]."""
+    ranges: list[tuple[str, str]] = []
+    for key in sorted(set(keys)):
+        following = next_period_start(grain, date.fromisoformat(ranges[-1][1])) if ranges else None
+        if following is not None and following.isoformat() == key:
+            ranges[-1] = (ranges[-1][0], key)
+        else:
+            ranges.append((key, key))
+    return ranges

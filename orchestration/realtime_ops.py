@@ -33,8 +33,7 @@ from dagster import (
 from pydantic import Field
 
 from orchestration.dbt_assets import WAREHOUSE_POOL
-from orchestration.partitions import Grain
-from orchestration.sensors import contiguous_ranges
+from orchestration.partitions import Grain, contiguous_ranges
 from orchestration.translator import ASSET_PREFIX
 
 if TYPE_CHECKING:

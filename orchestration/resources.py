@@ -33,5 +33,8 @@ def dbt_resource(project: DbtProject | None = None) -> DbtCliResource:
     """dbt on the project; the target comes from METRICS_TARGET through profiles.yml."""
     project = project or metrics_project()
     return ProjectDbtCliResource(
-        project_dir=project, target=project.target, dbt_executable=dbt_executable()
+        project_dir=str(project.project_dir),
+        profiles_dir=str(project.profiles_dir),
+        target=project.target,
+        dbt_executable=dbt_executable(),
     )

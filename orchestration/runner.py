@@ -14,10 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dagster import DagsterInstance, Definitions
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 
 from orchestration.audit_log import AuditLog
 from orchestration.dbt_assets import WAREHOUSE_POOL
@@ -26,6 +22,9 @@ from orchestration.partitions import Grain
 from orchestration.run_liveness import fail_dead_runs, owner_tags, reporting_pool_wait
 
 Printer = Callable[[str], None]
+# The tags that make one run cover a range of partitions (Dagster's single-run backfills).
+PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
+PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def printer() -> Printer:
@@ -106,8 +105,8 @@ def run_partition_range(
                 instance=instance,
                 tags={
                     **tags,
-                    ASSET_PARTITION_RANGE_START_TAG: keys[0],
-                    ASSET_PARTITION_RANGE_END_TAG: keys[-1],
+                    PARTITION_RANGE_START_TAG: keys[0],
+                    PARTITION_RANGE_END_TAG: keys[-1],
                 },
                 run_id=run_id,
                 raise_on_error=False,

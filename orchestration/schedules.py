@@ -1,29 +1,42 @@
-"""Cron schedules that run the previous complete period of each grain.
+"""Schedules built from the partitioned jobs: each tick runs the latest complete period.
 
-The run time is set with `cron_schedule` alone; partitions keep their UTC-midnight boundaries.
+The tick's time of day and weekday (or day of month) are set on the schedule alone; partitions
+keep their UTC-midnight boundaries, and the schedules run in the partitions' time zone (UTC).
 """
 
-from datetime import UTC, date, datetime
+from __future__ import annotations
 
-from dagster import (
-    DefaultScheduleStatus,
-    RunRequest,
-    ScheduleDefinition,
-    ScheduleEvaluationContext,
-    SkipReason,
-    schedule,
-)
-from dagster._core.definitions.unresolved_asset_job_definition import (
-    UnresolvedAssetJobDefinition,
-)
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from orchestration.partitions import Grain, last_complete_period_key, partitions_def
-from orchestration.settings import OrchestrationSettings
+from dagster import DefaultScheduleStatus, build_schedule_from_partitioned_job
 
-CRON_SCHEDULES = {
-    Grain.DAILY: "0 2 * * *",  # 02:00 UTC: the previous day
-    Grain.WEEKLY: "0 4 * * 1",  # Monday 04:00 UTC: the previous week
-    Grain.MONTHLY: "0 5 2 * *",  # the 2nd at 05:00 UTC: the previous month
+from orchestration.partitions import Grain
+
+if TYPE_CHECKING:
+    from orchestration.dagster_types import AssetJob, PartitionedSchedule
+
+
+@dataclass(frozen=True)
+class Tick:
+    """When a schedule ticks (UTC, on the hour): every day, or one weekday (0 = Sunday, as in
+    cron), or one day of the month."""
+
+    hour: int
+    day_of_week: int | None = None
+    day_of_month: int | None = None
+
+    @property
+    def cron(self) -> str:
+        day = "*" if self.day_of_month is None else str(self.day_of_month)
+        weekday = "*" if self.day_of_week is None else str(self.day_of_week)
+        return f"0 {self.hour} {day} * {weekday}"
+
+
+TICKS = {
+    Grain.DAILY: Tick(hour=2),  # 02:00: the previous day
+    Grain.WEEKLY: Tick(hour=4, day_of_week=1),  # Monday 04:00: the previous week
+    Grain.MONTHLY: Tick(hour=5, day_of_month=2),  # the 2nd at 05:00: the previous month
 }
 
 
@@ -32,29 +45,17 @@ def schedule_name(grain: Grain) -> str:
     return f"{grain.value}_rollups_schedule"
 
 
-def rollup_schedule(
-    grain: Grain, job: UnresolvedAssetJobDefinition, settings: OrchestrationSettings
-) -> ScheduleDefinition:
+def rollup_schedule(grain: Grain, job: AssetJob) -> PartitionedSchedule:
     """Each tick requests the latest period that had ended by the tick's scheduled time."""
-    first_key = partitions_def(grain, settings).get_first_partition_key() or "9999-12-31"
-
-    @schedule(
+    tick = TICKS[grain]
+    return build_schedule_from_partitioned_job(
+        job,
         name=schedule_name(grain),
-        job=job,
-        cron_schedule=CRON_SCHEDULES[grain],
-        execution_timezone="UTC",
+        minute_of_hour=0,
+        hour_of_day=tick.hour,
+        day_of_week=tick.day_of_week,
+        day_of_month=tick.day_of_month,
         default_status=DefaultScheduleStatus.RUNNING,
         description=f"The previous {grain.period}'s {grain.value} rollups.",
+        tags={"metrics/trigger": "schedule"},
     )
-    def _schedule(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
-        tick = context.scheduled_execution_time or datetime.now(UTC)
-        key = last_complete_period_key(grain, tick.astimezone(UTC), settings.week_start_index)
-        if date.fromisoformat(key) < date.fromisoformat(first_key):
-            return SkipReason(f"{grain.period} {key} is before the first partition {first_key}")
-        return RunRequest(
-            run_key=f"{grain.value}:{key}",
-            partition_key=key,
-            tags={"metrics/trigger": "schedule"},
-        )
-
-    return _schedule

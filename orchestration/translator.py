@@ -6,6 +6,8 @@
   its days. A rollup with growth (`prev_*`) depends on its own period's totals and the previous
   one's. (The run of a period also refreshes the next period's growth, in SQL.)
 - dbt tests are asset checks, source tests included (they guard the reserved '*' value).
+- Weeks and months (and the custom metrics of a day) carry `catch_up_condition`: when the days
+  they read are rebuilt, Dagster's automation rebuilds the periods that had been built before.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from dagster import AssetKey, PartitionMapping, TimeWindowPartitionMapping
+from dagster import AssetKey, AutomationCondition, PartitionMapping, TimeWindowPartitionMapping
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
 
 from orchestration.partitions import Grain
@@ -50,6 +52,19 @@ def period_mapping(start_offset: int = 0) -> TimeWindowPartitionMapping:
         )
 
 
+def catch_up_condition() -> AutomationCondition[Any]:
+    """Rebuild a period that was built before once something it reads has been rebuilt (late
+    data, a re-run of old days), when nothing upstream or itself is still running. Periods never
+    built are left to the schedules and backfills; unlike `AutomationCondition.eager()`, any
+    period qualifies, not only the latest."""
+    return (
+        ~AutomationCondition.missing()
+        & AutomationCondition.any_deps_updated().since_last_handled()
+        & ~AutomationCondition.any_deps_in_progress()
+        & ~AutomationCondition.in_progress()
+    ).with_label("catch up after its inputs were rebuilt")
+
+
 class MetricsDbtTranslator(DagsterDbtTranslator):
     """The project's dbt -> Dagster mapping (see the module docstring)."""
 
@@ -69,6 +84,14 @@ class MetricsDbtTranslator(DagsterDbtTranslator):
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         grain = grain_of(dbt_resource_props)
         return f"{grain.value}_rollups" if grain else None
+
+    def get_automation_condition(
+        self, dbt_resource_props: Mapping[str, Any]
+    ) -> AutomationCondition[Any] | None:
+        grain = grain_of(dbt_resource_props)
+        if dbt_resource_props.get("resource_type") != "model" or grain in (None, Grain.DAILY):
+            return None
+        return catch_up_condition()
 
     def get_partition_mapping(
         self,

@@ -22,7 +22,7 @@ from orchestration.alerts import WEBHOOK_VARIABLE, run_failure_alert_sensor
 from orchestration.definitions import build_definitions
 from orchestration.freshness import deadline_cron
 from orchestration.partitions import Grain
-from orchestration.schedules import CRON_SCHEDULES
+from orchestration.schedules import TICKS
 
 
 class _Recorder(BaseHTTPRequestHandler):
@@ -133,7 +133,7 @@ def test_freshness_checks_cover_every_rollup_after_its_schedule() -> None:
     for grain in Grain:
         rollup = next(k for k in checked if k.path[-1] == f"{grain.value}_metrics")
         assert rollup is not None
-        schedule_minute, schedule_hour, *schedule_days = CRON_SCHEDULES[grain].split()
+        schedule_minute, schedule_hour, *schedule_days = TICKS[grain].cron.split()
         minute, hour, *days = deadline_cron(grain).split()
         assert (minute, days) == (schedule_minute, schedule_days)
         assert int(hour) == int(schedule_hour) + 2

@@ -82,7 +82,21 @@ def test_defs_assets_groups_checks_and_policies() -> None:
         "weekly_rollups_job",
         "monthly_rollups_job",
     }
-    assert {s.name for s in defs.sensors or []} >= {"late_data_sensor", "rollup_catchup_sensor"}
+    assert {s.name for s in defs.sensors or []} >= {"late_data_sensor", "rollup_catch_up_sensor"}
+
+
+def test_dagster_private_modules_are_imported_in_one_place_only() -> None:
+    """Only orchestration/dagster_types.py names Dagster's private modules (for type names
+    Dagster does not export), and only for the type checker."""
+    packages = ("orchestration", "serving", "realtime", "custom_metrics", "warehouse")
+    importing = sorted(
+        str(path.relative_to(REPO))
+        for package in packages
+        for path in (REPO / package).rglob("*.py")
+        if "dagster._" in path.read_text()
+    )
+    assert importing == ["orchestration/dagster_types.py"]
+    assert "if TYPE_CHECKING:" in (REPO / "orchestration" / "dagster_types.py").read_text()
 
 
 def test_totals_depend_on_their_days_and_growth_on_the_previous_period() -> None:
@@ -97,13 +111,18 @@ def test_totals_depend_on_their_days_and_growth_on_the_previous_period() -> None
         "2024-03-04", stg, AssetKey(["metrics", "weekly_totals"])
     ).partitions_subset.get_partition_keys()
     assert sorted(week) == [f"2024-03-{d:02d}" for d in range(4, 11)]  # the week's own days
-    for totals, rollup in (("weekly_totals", "weekly_metrics"), ("monthly_totals", "monthly_metrics")):
+    for totals, rollup in (
+        ("weekly_totals", "weekly_metrics"),
+        ("monthly_totals", "monthly_metrics"),
+    ):
         mapping = graph.get_partition_mapping(
             AssetKey(["metrics", rollup]), AssetKey(["metrics", totals])
         )
         assert isinstance(mapping, TimeWindowPartitionMapping) and mapping.start_offset == -1
     weeks = graph.get_parent_partition_keys_for_child(
-        "2024-03-04", AssetKey(["metrics", "weekly_totals"]), AssetKey(["metrics", "weekly_metrics"])
+        "2024-03-04",
+        AssetKey(["metrics", "weekly_totals"]),
+        AssetKey(["metrics", "weekly_metrics"]),
     ).partitions_subset.get_partition_keys()
     assert sorted(weeks) == ["2024-02-26", "2024-03-04"]  # growth reads the previous week
     day = graph.get_parent_partition_keys_for_child(

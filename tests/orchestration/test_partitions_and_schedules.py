@@ -4,22 +4,22 @@ previous complete period, at the cron times, without moving partition boundaries
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from dagster import Definitions, build_schedule_context
-from dagster._core.definitions.schedule_definition import ScheduleExecutionData
 
 from orchestration.definitions import build_definitions
 from orchestration.partitions import (
     Grain,
+    contiguous_ranges,
     dagster_day_offset,
     keys_overlapping,
     last_complete_period_key,
     partitions_def,
     window_of_keys,
 )
-from orchestration.schedules import CRON_SCHEDULES, schedule_name
-from orchestration.sensors import contiguous_ranges
+from orchestration.schedules import TICKS, schedule_name
 from orchestration.settings import OrchestrationSettings
 
 
@@ -33,7 +33,7 @@ def _defs(settings: OrchestrationSettings) -> Definitions:
     return build_definitions(settings)
 
 
-def _tick(defs: Definitions, grain: Grain, when: datetime) -> ScheduleExecutionData:
+def _tick(defs: Definitions, grain: Grain, when: datetime) -> Any:
     """Evaluate a schedule tick as the daemon does (partitions resolved against the job)."""
     schedule = defs.resolve_schedule_def(schedule_name(grain))
     context = build_schedule_context(
@@ -115,14 +115,15 @@ def test_schedule_ticks_request_the_previous_period(
     [request] = _tick(_defs(settings), grain, tick.replace(tzinfo=UTC)).run_requests or []
     assert request.partition_key == expected
     assert request.tags["dagster/partition"] == expected
-    assert request.run_key == f"{grain.value}:{expected}"
+    assert request.run_key == expected
+    assert request.tags["metrics/trigger"] == "schedule"
     assert partitions_def(grain, settings).has_partition_key(expected)
 
 
 def test_schedules_use_cron_in_utc(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = _settings(monkeypatch)
     expected = {Grain.DAILY: "0 2 * * *", Grain.WEEKLY: "0 4 * * 1", Grain.MONTHLY: "0 5 2 * *"}
-    assert expected == CRON_SCHEDULES
+    assert expected == {grain: tick.cron for grain, tick in TICKS.items()}
     defs = _defs(settings)
     for grain, cron in expected.items():
         schedule = defs.resolve_schedule_def(schedule_name(grain))

@@ -14,13 +14,23 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from dagster import AssetCheckKey, AssetKey, AssetRecordsFilter, build_sensor_context
+from dagster import (
+    AssetCheckKey,
+    AssetKey,
+    AssetRecordsFilter,
+    build_sensor_context,
+    evaluate_automation_conditions,
+)
 
 from metrics_events import Event
 from orchestration.audit_log import AuditEntry, AuditLog, JobStatus
 from orchestration.cli import main as cli_main
 from orchestration.partitions import Grain
-from orchestration.runner import run_partition_range
+from orchestration.runner import (
+    PARTITION_RANGE_END_TAG,
+    PARTITION_RANGE_START_TAG,
+    run_partition_range,
+)
 from tests.batch import reference
 from tests.batch.edge_events import all_events
 from tests.batch.harness import assert_same_rows
@@ -206,13 +216,6 @@ def _staged(built: BuiltWarehouse) -> dict[str, datetime]:
     return {str(event_id): ingested for event_id, ingested in rows}
 
 
-def _latest_staged_storage_id(built: BuiltWarehouse) -> int:
-    records = built.instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=AssetKey(["metrics", "stg_events"])), limit=1
-    ).records
-    return records[0].storage_id
-
-
 def test_late_data_is_rerun_with_retries_then_weeks_and_months_catch_up(
     duck: BuiltWarehouse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -232,7 +235,9 @@ def test_late_data_is_rerun_with_retries_then_weeks_and_months_catch_up(
     requested = sorted(str(r.partition_key) for r in result.run_requests)
     assert requested == [d.isoformat() for d in late_days]
     assert result.cursor is not None
-    catchup_cursor = str(_latest_staged_storage_id(duck))
+    automation_cursor = evaluate_automation_conditions(
+        defs=duck.defs, instance=duck.instance
+    ).cursor
 
     # 2. The daily run over those days fails twice and succeeds on its third attempt. Attempt 1:
     # the source table is missing. Attempt 2: stg_events builds but daily_metrics cannot. Both
@@ -291,29 +296,39 @@ def test_late_data_is_rerun_with_retries_then_weeks_and_months_catch_up(
     expected = reference.all_tables(events, 0)
     assert_same_rows("daily_metrics", _snapshot(duck, "daily_metrics"), expected["daily_metrics"])
 
-    # 3. Weeks and months that read the rebuilt days (and, for growth, the following ones) are
-    # requested as one ranged run per grain, and running them brings every table up to date;
-    # the custom metrics already computed for rebuilt days are recomputed too.
-    catchup = next(s for s in duck.rollups.sensors if s.name == "rollup_catchup_sensor")
-    result = catchup(build_sensor_context(instance=duck.instance, cursor=catchup_cursor))
-    ranges = {
-        r.job_name: (
-            r.tags["dagster/asset_partition_range_start"],
-            r.tags["dagster/asset_partition_range_end"],
-        )
-        for r in result.run_requests
-    }
-    custom = ranges.pop("custom_metrics_job", None)
-    assert ranges == {
-        "weekly_rollups_job": ("2024-02-26", "2024-03-11"),
-        "monthly_rollups_job": ("2024-02-01", "2024-03-01"),
+    # 3. Dagster's automation asks for the weeks and months that read the rebuilt days (and,
+    # for growth, the ones after them) and for the custom metrics already computed for those
+    # days; running what it asks brings every table up to date.
+    automation = evaluate_automation_conditions(
+        defs=duck.defs, instance=duck.instance, cursor=automation_cursor
+    )
+    by_grain: dict[str, set[str]] = {}
+    for key in duck.defs.resolve_asset_graph().get_all_asset_keys():
+        partitions = automation.get_requested_partitions(key)
+        if partitions:
+            by_grain.setdefault(_grain_of(duck, key), set()).update(partitions)
+    custom = by_grain.pop("custom", None)
+    assert by_grain == {
+        "weekly": {"2024-02-26", "2024-03-04", "2024-03-11"},
+        "monthly": {"2024-02-01", "2024-03-01"},
     }
     # The custom metrics test above computed 2024-02-28 .. 03-01: the rebuilt ones are redone.
-    assert custom == ("2024-02-29", "2024-03-01") or (custom is None and not _custom_done(duck))
-    for request in result.run_requests:
-        job = duck.defs.resolve_job_def(str(request.job_name))
-        assert job.execute_in_process(instance=duck.instance, tags=request.tags).success
+    assert custom == {"2024-02-29", "2024-03-01"} or (custom is None and not _custom_done(duck))
+    for grain in (Grain.WEEKLY, Grain.MONTHLY):
+        keys = sorted(by_grain[grain.value])
+        assert run_partition_range(duck.defs, grain, keys, duck.instance).success
+    if custom:
+        job = duck.defs.resolve_job_def("custom_metrics_job")
+        first, *_, last = sorted(custom)
+        tags = {PARTITION_RANGE_START_TAG: first, PARTITION_RANGE_END_TAG: last}
+        assert job.execute_in_process(instance=duck.instance, tags=tags).success
     duck.harness.assert_matches_reference(events)
+
+
+def _grain_of(built: BuiltWarehouse, key: AssetKey) -> str:
+    """`daily`, `weekly`, `monthly` (the rollups' groups) or `custom`."""
+    group = built.defs.resolve_asset_graph().get(key).group_name or ""
+    return group.removesuffix("_rollups") if group.endswith("_rollups") else "custom"
 
 
 def _custom_done(built: BuiltWarehouse) -> bool:

@@ -1,5 +1,5 @@
-"""The late-data and catch-up sensors, against a real instance (materializations reported
-directly, no dbt run needed) and, for late data, a real source table."""
+"""The late-data sensor and the catch-up automation, against a real instance (materializations
+reported directly, no dbt run needed) and, for late data, a real source table."""
 
 from __future__ import annotations
 
@@ -7,22 +7,27 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dagster import (
     AssetKey,
     AssetMaterialization,
+    AutomationConditionSensorDefinition,
     DagsterInstance,
     DagsterRunStatus,
+    DefaultSensorStatus,
+    Definitions,
     SensorDefinition,
     SkipReason,
     build_sensor_context,
+    evaluate_automation_conditions,
     instance_for_test,
 )
 from dagster._core.test_utils import create_run_for_test
 
 from metrics_events import Event
-from orchestration.definitions import build_rollups
+from orchestration.definitions import build_rollups, definitions_for
 from orchestration.late_data import LateDataCursor
 from orchestration.settings import OrchestrationSettings
 from tests.batch.edge_events import generated_events
@@ -31,9 +36,13 @@ from tests.orchestration.conftest import warehouse_env
 
 STG = AssetKey(["metrics", "stg_events"])
 DAILY = AssetKey(["metrics", "daily_metrics"])
+WEEKLY_TOTALS = AssetKey(["metrics", "weekly_totals"])
 WEEKLY = AssetKey(["metrics", "weekly_metrics"])
+MONTHLY_TOTALS = AssetKey(["metrics", "monthly_totals"])
 MONTHLY = AssetKey(["metrics", "monthly_metrics"])
 BREAKDOWN = AssetKey(["metrics", "monthly_weekly_breakdown"])
+CUSTOM = AssetKey(["metrics", "custom_metric_values"])
+CATCH_UP_LABEL = "catch up after its inputs were rebuilt"
 
 
 @pytest.fixture()
@@ -43,12 +52,16 @@ def instance() -> Iterator[DagsterInstance]:
 
 
 @pytest.fixture()
-def sensors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, SensorDefinition]:
+def rollup_defs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Definitions:
     env = warehouse_env("duckdb", tmp_path)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    rollups = build_rollups(OrchestrationSettings.from_env())
-    return {sensor.name: sensor for sensor in rollups.sensors}
+    return definitions_for(build_rollups(OrchestrationSettings.from_env()))
+
+
+@pytest.fixture()
+def sensors(rollup_defs: Definitions) -> dict[str, SensorDefinition]:
+    return {sensor.name: sensor for sensor in rollup_defs.sensors or []}
 
 
 def _built(instance: DagsterInstance, key: AssetKey, *partitions: str) -> None:
@@ -128,43 +141,66 @@ def test_late_data_sensor_skips_when_the_source_is_not_readable(
     assert "not readable" in str(result.skip_message)
 
 
-def test_catchup_sensor_requests_the_periods_that_read_rebuilt_days(
-    sensors: dict[str, SensorDefinition], instance: DagsterInstance
+def _requested(result: Any) -> dict[str, list[str]]:
+    """Partitions requested per model by one automation evaluation (models with any)."""
+    keys = (WEEKLY_TOTALS, WEEKLY, MONTHLY_TOTALS, MONTHLY, BREAKDOWN, CUSTOM)
+    found = {key.path[-1]: sorted(result.get_requested_partitions(key)) for key in keys}
+    return {name: partitions for name, partitions in found.items() if partitions}
+
+
+def test_rebuilt_days_bring_their_built_weeks_and_months_up_to_date(
+    rollup_defs: Definitions, instance: DagsterInstance
 ) -> None:
     _built(instance, STG, *_days(date(2024, 2, 12), date(2024, 3, 17)))
-    _built(instance, WEEKLY, "2024-02-19", "2024-02-26", "2024-03-04")
-    _built(instance, MONTHLY, "2024-02-01", "2024-03-01")
-    _built(instance, BREAKDOWN, "2024-02-01", "2024-03-01")
-    sensor = sensors["rollup_catchup_sensor"]
-    settled = sensor(build_sensor_context(instance=instance))
+    _built(instance, DAILY, *_days(date(2024, 2, 12), date(2024, 3, 17)))
+    for key in (WEEKLY_TOTALS, WEEKLY):
+        _built(instance, key, "2024-02-19", "2024-02-26", "2024-03-04")
+    for key in (MONTHLY_TOTALS, MONTHLY, BREAKDOWN):
+        _built(instance, key, "2024-02-01", "2024-03-01")
+    _built(instance, CUSTOM, "2024-02-28")
+    settled = evaluate_automation_conditions(defs=rollup_defs, instance=instance)
     # Every week and month was built after its days: nothing to catch up.
-    assert not settled.run_requests
+    assert settled.total_requested == 0
 
-    _built(instance, STG, "2024-02-28")  # a day rebuilt (late data)
-    result = sensor(build_sensor_context(instance=instance, cursor=settled.cursor))
-    ranges = {
-        r.job_name: (
-            r.tags["dagster/asset_partition_range_start"],
-            r.tags["dagster/asset_partition_range_end"],
-        )
-        for r in result.run_requests
-    }
-    # Its week and the next (growth), its month and the next; 2024-02-19 is untouched.
-    assert ranges == {
-        "weekly_rollups_job": ("2024-02-26", "2024-03-04"),
-        "monthly_rollups_job": ("2024-02-01", "2024-03-01"),
-    }
-
-    assert isinstance(
-        sensor(build_sensor_context(instance=instance, cursor=result.cursor)), SkipReason
+    _built(instance, STG, "2024-02-28")  # a day rebuilt (late data) ...
+    _built(instance, DAILY, "2024-02-28")
+    result = evaluate_automation_conditions(
+        defs=rollup_defs, instance=instance, cursor=settled.cursor
     )
+    # ... its week and month, the growth of the week and month after them (they compare with
+    # the rebuilt period) and its custom metrics; 2024-02-19 and never-built periods untouched.
+    assert _requested(result) == {
+        "weekly_totals": ["2024-02-26"],
+        "weekly_metrics": ["2024-02-26", "2024-03-04"],
+        "monthly_totals": ["2024-02-01"],
+        "monthly_metrics": ["2024-02-01", "2024-03-01"],
+        "monthly_weekly_breakdown": ["2024-02-01"],
+        "custom_metric_values": ["2024-02-28"],
+    }
+    quiet = evaluate_automation_conditions(
+        defs=rollup_defs, instance=instance, cursor=result.cursor
+    )
+    assert quiet.total_requested == 0  # requested once, not on every tick
 
     # A day whose week was never built (first builds are the schedules' job): only its month.
     _built(instance, STG, "2024-03-20")
-    last = sensor(build_sensor_context(instance=instance, cursor=result.cursor))
-    assert [
-        (r.job_name, r.tags["dagster/asset_partition_range_start"]) for r in last.run_requests
-    ] == [("monthly_rollups_job", "2024-03-01")]
+    last = evaluate_automation_conditions(defs=rollup_defs, instance=instance, cursor=quiet.cursor)
+    assert _requested(last) == {
+        "monthly_totals": ["2024-03-01"],
+        "monthly_weekly_breakdown": ["2024-03-01"],
+        "monthly_metrics": ["2024-03-01"],
+    }
+
+
+def test_catch_up_runs_on_declarative_automation(rollup_defs: Definitions) -> None:
+    sensor = rollup_defs.get_sensor_def("rollup_catch_up_sensor")
+    assert isinstance(sensor, AutomationConditionSensorDefinition)
+    assert sensor.default_status is DefaultSensorStatus.RUNNING
+    graph = rollup_defs.resolve_asset_graph()
+    for key in (WEEKLY_TOTALS, WEEKLY, MONTHLY_TOTALS, MONTHLY, BREAKDOWN, CUSTOM):
+        condition = graph.get(key).automation_condition
+        assert condition is not None and condition.get_label() == CATCH_UP_LABEL, key
+    assert graph.get(DAILY).automation_condition is None  # days: schedules and late data
 
 
 def test_an_event_arriving_during_a_days_first_build_is_judged_after_it(

@@ -35,10 +35,10 @@ with_previous as (
     from totals as cur
     left join totals as prev
         on
-            prev.week_start = {{ shift_date('week', -1, 'cur.week_start') }}
-            and prev.entity_type = cur.entity_type
-            and prev.entity_id = cur.entity_id
-            and prev.event_type = cur.event_type
+            {{ shift_date('week', -1, 'cur.week_start') }} = prev.week_start
+            and cur.entity_type = prev.entity_type
+            and cur.entity_id = prev.entity_id
+            and cur.event_type = prev.event_type
     where {{ metrics_period_range('cur.week_start', 'week', with_next=true) }}
 
 ),

@@ -24,12 +24,12 @@ from orchestration.partitions import Grain, available_keys, keys_overlapping, pa
 from orchestration.settings import OrchestrationSettings
 
 GRAIN_ALIASES = {
-    "daily": Grain.DAILY,
-    "day": Grain.DAILY,
-    "weekly": Grain.WEEKLY,
-    "week": Grain.WEEKLY,
-    "monthly": Grain.MONTHLY,
-    "month": Grain.MONTHLY,
+    "daily": Grain.DAY,
+    "day": Grain.DAY,
+    "weekly": Grain.WEEK,
+    "week": Grain.WEEK,
+    "monthly": Grain.MONTH,
+    "month": Grain.MONTH,
 }
 
 
@@ -47,7 +47,7 @@ def _grain(text: str) -> Grain:
 def _grains(text: str) -> list[Grain]:
     """`all` (daily, then weekly, then monthly) or one grain."""
     if text.strip().lower() == "all":
-        return [Grain.DAILY, Grain.WEEKLY, Grain.MONTHLY]
+        return [Grain.DAY, Grain.WEEK, Grain.MONTH]
     try:
         return [_grain(text)]
     except argparse.ArgumentTypeError:
@@ -68,7 +68,7 @@ def _date(text: str) -> date:
 def parse_period(grain: Grain, text: str, settings: OrchestrationSettings) -> str:
     """The partition key a `--period` names, or UsageError saying how to write it."""
     text = text.strip()
-    if grain is Grain.MONTHLY:
+    if grain is Grain.MONTH:
         match = re.fullmatch(r"(\d{4})-(\d{2})", text)
         if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 1:
             raise UsageError(f"a month is written YYYY-MM (e.g. 2025-09), not {text!r}")
@@ -76,7 +76,7 @@ def parse_period(grain: Grain, text: str, settings: OrchestrationSettings) -> st
     try:
         day = _date(text)
     except argparse.ArgumentTypeError as error:
-        what = "a day" if grain is Grain.DAILY else "a week (any date in it)"
+        what = "a day" if grain is Grain.DAY else "a week (any date in it)"
         raise UsageError(f"{what} is written YYYY-MM-DD: {error}") from None
     if day < settings.partitions_start:  # also keeps week arithmetic away from year 1
         raise UsageError(
@@ -165,7 +165,7 @@ def _backfill(args: argparse.Namespace, settings: OrchestrationSettings) -> int:
     if start != args.start:
         print(f"note: partitions start at METRICS_PARTITIONS_START ({start})", flush=True)
     if start >= end:
-        what = args.grain[0].period if len(args.grain) == 1 else "period"
+        what = args.grain[0].value if len(args.grain) == 1 else "period"
         raise UsageError(f"no complete {what} overlaps [{args.start}, {args.end})")
     plan: list[tuple[Grain, list[str]]] = []
     for grain in args.grain:
@@ -174,7 +174,7 @@ def _backfill(args: argparse.Namespace, settings: OrchestrationSettings) -> int:
         skipped = [key for key in wanted if key not in keys]
         if skipped:
             print(
-                f"note: skipping {len(skipped)} {grain.period}(s) that have not ended yet or "
+                f"note: skipping {len(skipped)} {grain.value}(s) that have not ended yet or "
                 f"start before METRICS_PARTITIONS_START ({settings.partitions_start}): "
                 f"{skipped[0]} .. {skipped[-1]}",
                 flush=True,
@@ -182,7 +182,7 @@ def _backfill(args: argparse.Namespace, settings: OrchestrationSettings) -> int:
         if keys:
             plan.append((grain, keys))
         elif len(args.grain) == 1:
-            raise UsageError(f"no complete {grain.period} overlaps [{args.start}, {args.end})")
+            raise UsageError(f"no complete {grain.value} overlaps [{args.start}, {args.end})")
     if not plan:
         raise UsageError(f"no complete period overlaps [{args.start}, {args.end})")
     return _run(plan, args.verbose)
@@ -191,11 +191,11 @@ def _backfill(args: argparse.Namespace, settings: OrchestrationSettings) -> int:
 def _aggregate(args: argparse.Namespace, settings: OrchestrationSettings) -> int:
     grain: Grain = args.grain
     key = parse_period(grain, args.period, settings)
-    if grain is Grain.WEEKLY and key != args.period.strip():
+    if grain is Grain.WEEK and key != args.period.strip():
         print(f"note: {args.period} is in the week starting {key}", flush=True)
     if not _available(grain, [key], settings):
         raise UsageError(
-            f"{grain.period} {key} is not a partition: it has not ended yet or starts before "
+            f"{grain.value} {key} is not a partition: it has not ended yet or starts before "
             f"METRICS_PARTITIONS_START ({settings.partitions_start})"
         )
     return _run([(grain, [key])], args.verbose)

@@ -48,7 +48,7 @@ def _custom_metrics_asset(settings: OrchestrationSettings) -> AssetsDefinition:
     @asset(
         key=[ASSET_PREFIX, "custom_metric_values"],
         deps=[STG_EVENTS_KEY, DAILY_METRICS_KEY],
-        partitions_def=partitions_def(Grain.DAILY, settings),
+        partitions_def=partitions_def(Grain.DAY, settings),
         backfill_policy=BackfillPolicy.single_run(),
         retry_policy=rollup_retry_policy(settings),
         pool=WAREHOUSE_POOL,

@@ -51,8 +51,8 @@ MOVERS_MODELS = frozenset({"daily_metrics", "weekly_metrics", "monthly_metrics"}
 
 def dbt_selection(grain: Grain) -> str:
     """The dbt selection of a grain; daily also selects the source so its tests run first."""
-    selection = f"tag:{grain.dbt_tag}"
-    return f"{selection} {SOURCE_SELECTION}" if grain is Grain.DAILY else selection
+    selection = f"tag:{grain.adjective}"
+    return f"{selection} {SOURCE_SELECTION}" if grain is Grain.DAY else selection
 
 
 def model_output_name(model: str) -> str:
@@ -156,7 +156,7 @@ def materialize_window(
     log_id = audit.start(
         AuditEntry(
             job_name=context.run.job_name,
-            grain=grain.value,
+            grain=grain.adjective,
             partition_range_start=date.fromisoformat(keys[0]),
             partition_range_end=date.fromisoformat(keys[-1]),
             window_start=start,
@@ -166,7 +166,7 @@ def materialize_window(
         )
     )
     context.log.info(
-        f"{grain.value} rollups for {len(keys)} partition(s) {keys[0]} .. {keys[-1]}: "
+        f"{grain.adjective} rollups for {len(keys)} partition(s) {keys[0]} .. {keys[-1]}: "
         f"dbt build over [{start}, {end}), attempt {context.retry_number + 1}"
     )
     try:
@@ -211,8 +211,8 @@ def materialize_window(
     if status is not JobStatus.COMPLETED:
         raise Failure(
             description=(
-                f"dbt build of the {grain.value} rollups over [{start}, {end}) ended {status.value}"
-                f":\n{outcome.error_text()}"
+                f"dbt build of the {grain.adjective} rollups over [{start}, {end}) ended "
+                f"{status.value}:\n{outcome.error_text()}"
             ),
             metadata={"status": status.value, "window": f"[{start}, {end})"},
         )
@@ -228,7 +228,7 @@ def build_grain_assets(
         manifest=project.manifest_path,
         project=project,
         select=dbt_selection(grain),
-        name=f"{grain.value}_rollups",
+        name=f"{grain.adjective}_rollups",
         partitions_def=partitions_def(grain, settings),
         dagster_dbt_translator=MetricsDbtTranslator(),
         backfill_policy=BackfillPolicy.single_run(),

@@ -78,7 +78,7 @@ def build_rollups(settings: OrchestrationSettings) -> RollupDefinitions:
     custom = build_custom_metrics_asset(settings)
     custom_job = custom_metrics_job(custom)
     sensors = [
-        late_data_sensor(jobs[Grain.DAILY], partitions_def(Grain.DAILY, settings)),
+        late_data_sensor(jobs[Grain.DAY], partitions_def(Grain.DAY, settings)),
         catch_up_sensor(),
         cache_invalidation_sensor(),
     ]

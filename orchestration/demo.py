@@ -51,7 +51,7 @@ def main() -> int:
             existing = set(available_keys(grain, settings))
             keys = [k for k in keys_overlapping(grain, DEMO_START, end, settings) if k in existing]
             if not keys:
-                print(f"{grain.value}: no complete {grain.period} in the demo data", flush=True)
+                print(f"{grain.adjective}: no complete {grain.value} in the demo data", flush=True)
                 continue
             run = run_partition_range(
                 defs,
@@ -61,7 +61,9 @@ def main() -> int:
                 progress=printer(),
             )
             if not run.success:
-                print(f"the {grain.value} run failed; see the audit log lines above", flush=True)
+                print(
+                    f"the {grain.adjective} run failed; see the audit log lines above", flush=True
+                )
                 return 1
 
     print("[4/4] report", flush=True)

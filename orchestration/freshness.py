@@ -31,7 +31,7 @@ def deadline_cron(grain: Grain) -> str:
     minute, hour, *rest = TICKS[grain].cron.split()
     later = int(hour) + GRACE_HOURS
     if later > 23:
-        raise ValueError(f"the {grain.value} schedule runs too late for a same-day deadline")
+        raise ValueError(f"the {grain.adjective} schedule runs too late for a same-day deadline")
     return " ".join([minute, str(later), *rest])
 
 

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 def job_name(grain: Grain) -> str:
     """`daily_rollups_job`, `weekly_rollups_job`, `monthly_rollups_job`."""
-    return f"{grain.value}_rollups_job"
+    return f"{grain.adjective}_rollups_job"
 
 
 def rollup_job(grain: Grain, assets: AssetsDefinition) -> AssetJob:
@@ -23,7 +23,7 @@ def rollup_job(grain: Grain, assets: AssetsDefinition) -> AssetJob:
     return define_asset_job(
         name=job_name(grain),
         selection=selection,
-        description=f"Build the {grain.value} rollups for a partition or a range of them "
+        description=f"Build the {grain.adjective} rollups for a partition or a range of them "
         "(one dbt invocation per run).",
-        tags={"metrics/grain": grain.value},
+        tags={"metrics/grain": grain.adjective},
     )

@@ -44,9 +44,9 @@ def count_rows_matching(wh: Warehouse, table: str, predicates: list[str]) -> int
 def latest_period_with_rows(wh: Warehouse, grain: Grain, start: date, end: date) -> date | None:
     """The latest period in [start, end) that has rows in the grain's rollup."""
     table, column = {
-        Grain.DAILY: ("daily_metrics", "metric_date"),
-        Grain.WEEKLY: ("weekly_metrics", "week_start"),
-        Grain.MONTHLY: ("monthly_metrics", "month_start"),
+        Grain.DAY: ("daily_metrics", "metric_date"),
+        Grain.WEEK: ("weekly_metrics", "week_start"),
+        Grain.MONTH: ("monthly_metrics", "month_start"),
     }[grain]
     p = wh.param
     rows = wh.query(
@@ -60,7 +60,7 @@ def latest_period_with_rows(wh: Warehouse, grain: Grain, start: date, end: date)
 
 def _movers_query(wh: Warehouse, grain: Grain) -> str:
     p = wh.param
-    if grain is Grain.DAILY:
+    if grain is Grain.DAY:
         return (
             f"select cur.entity_type, cur.entity_id, prev.event_count, cur.event_count "
             f"from {wh.schema}.daily_metrics as cur join {wh.schema}.daily_metrics as prev "
@@ -69,7 +69,7 @@ def _movers_query(wh: Warehouse, grain: Grain) -> str:
             f"where cur.metric_date = {p('period')} and cur.event_type = '*' "
             f"and cur.entity_id <> '*' and prev.event_count >= {p('min_previous')}"
         )
-    if grain is Grain.WEEKLY:
+    if grain is Grain.WEEK:
         table, column = "weekly_metrics", "week_start"
     else:
         table, column = "monthly_metrics", "month_start"
@@ -83,7 +83,7 @@ def _movers_query(wh: Warehouse, grain: Grain) -> str:
 def top_movers(wh: Warehouse, grain: Grain, period: date, week_start_index: int = 0) -> list[Mover]:
     """Entities whose event count moved most (either way) against the previous period."""
     params: dict[str, object] = {"period": period, "min_previous": MOVERS_MIN_PREVIOUS_EVENTS}
-    if grain is Grain.DAILY:
+    if grain is Grain.DAY:
         params["previous"] = previous_period_start(grain, period, week_start_index)
     rows = wh.query(_movers_query(wh, grain), params)
     movers = [Mover(str(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in rows]
@@ -94,12 +94,12 @@ def top_movers(wh: Warehouse, grain: Grain, period: date, week_start_index: int 
 def movers_markdown(grain: Grain, period: date, movers: list[Mover]) -> str:
     """A small markdown table of the movers, for `MetadataValue.md`."""
     title = (
-        f"**Top growth movers, {grain.period} of {period.isoformat()}** (event count vs the "
-        f"previous {grain.period}; entities with at least {MOVERS_MIN_PREVIOUS_EVENTS} events "
+        f"**Top growth movers, {grain.value} of {period.isoformat()}** (event count vs the "
+        f"previous {grain.value}; entities with at least {MOVERS_MIN_PREVIOUS_EVENTS} events "
         "before)"
     )
     if not movers:
-        return f"{title}\n\nNo entity qualifies for this {grain.period}."
+        return f"{title}\n\nNo entity qualifies for this {grain.value}."
     lines = [title, "", "| entity | previous | current | growth |", "|---|---:|---:|---:|"]
     for mover in movers:
         lines.append(

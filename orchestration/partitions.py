@@ -1,7 +1,8 @@
-"""Daily, weekly and monthly time partitions (UTC, one start date) and the date arithmetic on them.
+"""Daily, weekly and monthly time partitions (UTC, one start date), on the project's one calendar.
 
-Weekly partitions start on METRICS_WEEK_START, the same day the SQL's `week_start_of` uses.
-Dagster's `day_offset` counts from Sunday (0) while Python's `weekday()` counts from Monday (0);
+The grain and the period arithmetic are `warehouse.calendar`'s, shared with the SQL's week start,
+the reader and the custom metrics. Weekly partitions start on METRICS_WEEK_START; Dagster's
+`day_offset` counts from Sunday (0) while Python's `weekday()` counts from Monday (0), and
 `dagster_day_offset` is the one place that converts. Schedules never use hour/minute offsets
 (those would move partition boundaries away from UTC midnight).
 """
@@ -9,8 +10,7 @@ Dagster's `day_offset` counts from Sunday (0) while Python's `weekday()` counts 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
-from enum import StrEnum
+from datetime import date
 
 from dagster import (
     DailyPartitionsDefinition,
@@ -20,25 +20,11 @@ from dagster import (
 )
 
 from orchestration.settings import OrchestrationSettings
+from warehouse.calendar import Calendar, Grain
+
+__all__ = ["Grain", "partitions_def"]
 
 TIMEZONE = "UTC"
-WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-
-
-class Grain(StrEnum):
-    """A rollup grain: its dbt tag, and the period one partition covers."""
-
-    DAILY = "daily"
-    WEEKLY = "weekly"
-    MONTHLY = "monthly"
-
-    @property
-    def period(self) -> str:
-        return {"daily": "day", "weekly": "week", "monthly": "month"}[self.value]
-
-    @property
-    def dbt_tag(self) -> str:
-        return self.value
 
 
 def dagster_day_offset(week_start_index: int) -> int:
@@ -51,9 +37,9 @@ def partitions_def(grain: Grain, settings: OrchestrationSettings) -> TimeWindowP
     `settings.partitions_start`, so no day of the daily partitions falls outside every week or
     month (Dagster would otherwise start at the first week or month boundary after it)."""
     first_day = settings.partitions_start
-    if grain is Grain.DAILY:
+    if grain is Grain.DAY:
         return DailyPartitionsDefinition(start_date=first_day.isoformat(), timezone=TIMEZONE)
-    if grain is Grain.WEEKLY:
+    if grain is Grain.WEEK:
         return WeeklyPartitionsDefinition(
             start_date=period_start(grain, first_day, settings.week_start_index).isoformat(),
             day_offset=dagster_day_offset(settings.week_start_index),
@@ -66,36 +52,23 @@ def partitions_def(grain: Grain, settings: OrchestrationSettings) -> TimeWindowP
 
 def period_start(grain: Grain, day: date, week_start_index: int = 0) -> date:
     """First day of the period of `grain` that contains `day`."""
-    if grain is Grain.DAILY:
-        return day
-    if grain is Grain.WEEKLY:
-        return day - timedelta(days=(day.weekday() - week_start_index) % 7)
-    return day.replace(day=1)
+    return Calendar(week_start_index).period_start(grain, day)
 
 
 def next_period_start(grain: Grain, start: date) -> date:
-    """First day of the period after the one starting on `start`."""
-    if grain is Grain.DAILY:
-        return start + timedelta(days=1)
-    if grain is Grain.WEEKLY:
-        return start + timedelta(days=7)
-    return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    """First day of the period after the one starting on `start` (a period start, so the
+    calendar whose weeks start on its weekday holds it)."""
+    return Calendar(start.weekday()).next_start(grain, start)
 
 
 def previous_period_start(grain: Grain, start: date, week_start_index: int = 0) -> date:
     """First day of the period before the one starting on `start`."""
-    return period_start(grain, start - timedelta(days=1), week_start_index)
+    return Calendar(week_start_index).previous_start(grain, start)
 
 
 def partition_key(grain: Grain, day: date, week_start_index: int = 0) -> str:
     """The partition key (its period's first day, YYYY-MM-DD) of the period containing `day`."""
     return period_start(grain, day, week_start_index).isoformat()
-
-
-def last_complete_period_key(grain: Grain, at: datetime, week_start_index: int = 0) -> str:
-    """The key of the latest period that had ended by `at` (UTC): what a schedule tick runs."""
-    current = period_start(grain, at.date(), week_start_index)
-    return previous_period_start(grain, current, week_start_index).isoformat()
 
 
 def keys_overlapping(
@@ -107,12 +80,8 @@ def keys_overlapping(
     """
     if start >= end:
         raise ValueError(f"start {start} must be before end {end} (the window is half-open)")
-    keys = []
-    current = period_start(grain, start, settings.week_start_index)
-    while current < end:
-        keys.append(current.isoformat())
-        current = next_period_start(grain, current)
-    return keys
+    calendar = Calendar(settings.week_start_index)
+    return [period.isoformat() for period in calendar.periods(grain, start, end)]
 
 
 def available_keys(grain: Grain, settings: OrchestrationSettings) -> list[str]:

@@ -41,9 +41,9 @@ if TYPE_CHECKING:
     from serving import MetricsCache
 
 ROLLUP_TABLES = {
-    Grain.DAILY: AssetKey([ASSET_PREFIX, "daily_metrics"]),
-    Grain.WEEKLY: AssetKey([ASSET_PREFIX, "weekly_metrics"]),
-    Grain.MONTHLY: AssetKey([ASSET_PREFIX, "monthly_metrics"]),
+    Grain.DAY: AssetKey([ASSET_PREFIX, "daily_metrics"]),
+    Grain.WEEK: AssetKey([ASSET_PREFIX, "weekly_metrics"]),
+    Grain.MONTH: AssetKey([ASSET_PREFIX, "monthly_metrics"]),
 }
 INVALIDATION_BATCH = 5000
 
@@ -111,7 +111,9 @@ def cache_invalidation_sensor() -> SensorDefinition:
         pending: dict[Grain, tuple[list[str], int]] = {}
         for grain, asset_key in ROLLUP_TABLES.items():
             records = context.instance.fetch_materializations(
-                AssetRecordsFilter(asset_key=asset_key, after_storage_id=cursor.get(grain.value)),
+                AssetRecordsFilter(
+                    asset_key=asset_key, after_storage_id=cursor.get(grain.adjective)
+                ),
                 limit=INVALIDATION_BATCH,
                 ascending=True,
             ).records
@@ -123,9 +125,11 @@ def cache_invalidation_sensor() -> SensorDefinition:
         with realtime.cache() as cache:
             for grain, (keys, newest) in pending.items():
                 for first, last in contiguous_ranges(grain, keys):
-                    tags = invalidate_for_materialization(cache, grain.value, first, last)
-                    context.log.info(f"{grain.value} {first}..{last}: bumped {len(tags)} tag(s)")
-                cursor[grain.value] = newest
+                    tags = invalidate_for_materialization(cache, grain.adjective, first, last)
+                    context.log.info(
+                        f"{grain.adjective} {first}..{last}: bumped {len(tags)} tag(s)"
+                    )
+                cursor[grain.adjective] = newest
                 context.update_cursor(json.dumps(cursor))  # per grain: done is done
         return None
 

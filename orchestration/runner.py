@@ -81,7 +81,7 @@ def run_partition_range(
         raise ValueError("no partitions to run")
     say = progress or (lambda _line: None)
     job = defs.resolve_job_def(job_name(grain))
-    say(f"{grain.value}: {len(keys)} partition(s) {keys[0]} .. {keys[-1]} in one run ...")
+    say(f"{grain.adjective}: {len(keys)} partition(s) {keys[0]} .. {keys[-1]} in one run ...")
     run_config: dict[str, Any] = {} if verbose else QUIET_RUN_CONFIG
     fail_dead_runs(instance, say)
     run_id = str(uuid.uuid4())
@@ -125,7 +125,7 @@ def run_partition_range(
     for key in keys:
         built = sorted(set(run.materialized.get(key, [])))
         mark = "ok " if built else "-- "
-        say(f"  {mark}{grain.period} {key}: " + (", ".join(built) if built else "not built"))
+        say(f"  {mark}{grain.value} {key}: " + (", ".join(built) if built else "not built"))
     for entry in run.audit:
         line = (
             f"  attempt {entry['attempt']}: {entry['status']}"
@@ -134,5 +134,5 @@ def run_partition_range(
         say(line)
         if entry.get("error"):
             say("    " + str(entry["error"]).splitlines()[0][:300])
-    say(f"{grain.value}: {'done' if run.success else 'FAILED'} (run {run.run_id})")
+    say(f"{grain.adjective}: {'done' if run.success else 'FAILED'} (run {run.run_id})")
     return run

@@ -34,15 +34,15 @@ class Tick:
 
 
 TICKS = {
-    Grain.DAILY: Tick(hour=2),  # 02:00: the previous day
-    Grain.WEEKLY: Tick(hour=4, day_of_week=1),  # Monday 04:00: the previous week
-    Grain.MONTHLY: Tick(hour=5, day_of_month=2),  # the 2nd at 05:00: the previous month
+    Grain.DAY: Tick(hour=2),  # 02:00: the previous day
+    Grain.WEEK: Tick(hour=4, day_of_week=1),  # Monday 04:00: the previous week
+    Grain.MONTH: Tick(hour=5, day_of_month=2),  # the 2nd at 05:00: the previous month
 }
 
 
 def schedule_name(grain: Grain) -> str:
     """`daily_rollups_schedule`, ... ."""
-    return f"{grain.value}_rollups_schedule"
+    return f"{grain.adjective}_rollups_schedule"
 
 
 def rollup_schedule(grain: Grain, job: AssetJob) -> PartitionedSchedule:
@@ -56,6 +56,6 @@ def rollup_schedule(grain: Grain, job: AssetJob) -> PartitionedSchedule:
         day_of_week=tick.day_of_week,
         day_of_month=tick.day_of_month,
         default_status=DefaultScheduleStatus.RUNNING,
-        description=f"The previous {grain.period}'s {grain.value} rollups.",
+        description=f"The previous {grain.value}'s {grain.adjective} rollups.",
         tags={"metrics/trigger": "schedule"},
     )

@@ -29,7 +29,7 @@ def grain_of(dbt_resource_props: Mapping[str, Any]) -> Grain | None:
     """The grain a dbt node belongs to, from its `daily` / `weekly` / `monthly` tag."""
     tags = set(dbt_resource_props.get("tags") or ())
     for grain in Grain:
-        if grain.dbt_tag in tags:
+        if grain.adjective in tags:
             return grain
     return None
 
@@ -83,13 +83,13 @@ class MetricsDbtTranslator(DagsterDbtTranslator):
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         grain = grain_of(dbt_resource_props)
-        return f"{grain.value}_rollups" if grain else None
+        return f"{grain.adjective}_rollups" if grain else None
 
     def get_automation_condition(
         self, dbt_resource_props: Mapping[str, Any]
     ) -> AutomationCondition[Any] | None:
         grain = grain_of(dbt_resource_props)
-        if dbt_resource_props.get("resource_type") != "model" or grain in (None, Grain.DAILY):
+        if dbt_resource_props.get("resource_type") != "model" or grain in (None, Grain.DAY):
             return None
         return catch_up_condition()
 

@@ -49,7 +49,7 @@ def grain_asset_keys(grain: str) -> list[list[str]]:
 
             rollups = build_rollups(OrchestrationSettings.from_env())
             for g, definition in rollups.assets.items():
-                _asset_keys[g.value] = sorted(list(key.path) for key in definition.keys)
+                _asset_keys[g.adjective] = sorted(list(key.path) for key in definition.keys)
         return _asset_keys[grain]
 
 
@@ -59,13 +59,13 @@ def partition_keys(grain: str, start: date, end: date) -> list[str]:
     from orchestration.settings import OrchestrationSettings
 
     settings = OrchestrationSettings.from_env()
-    g = Grain(grain)
+    g = Grain.parse(grain)
     existing = set(available_keys(g, settings))
     keys = [k for k in keys_overlapping(g, start, end, settings) if k in existing]
     if not keys:
         raise Problem(
             422,
-            f"no complete {g.period} overlaps [{start}, {end}) (periods must have ended and start"
+            f"no complete {g.value} overlaps [{start}, {end}) (periods must have ended and start"
             f" on or after {settings.partitions_start})",
             field="start",
         )

@@ -131,7 +131,7 @@ def test_freshness_checks_cover_every_rollup_after_its_schedule() -> None:
     repo = defs.get_repository_def()
     checked = {key.asset_key for key in repo.asset_checks_defs_by_key}
     for grain in Grain:
-        rollup = next(k for k in checked if k.path[-1] == f"{grain.value}_metrics")
+        rollup = next(k for k in checked if k.path[-1] == f"{grain.adjective}_metrics")
         assert rollup is not None
         schedule_minute, schedule_hour, *schedule_days = TICKS[grain].cron.split()
         minute, hour, *days = deadline_cron(grain).split()

@@ -121,11 +121,11 @@ def test_settings_out_of_range_are_one_line_configuration_errors(
 @pytest.mark.parametrize(
     ("grain", "text", "key"),
     [
-        (Grain.DAILY, "2025-09-14", "2025-09-14"),
-        (Grain.WEEKLY, "2025-09-14", "2025-09-08"),  # a Sunday: the week starting Monday 8th
-        (Grain.WEEKLY, "2025-09-08", "2025-09-08"),
-        (Grain.MONTHLY, "2025-09", "2025-09-01"),
-        (Grain.MONTHLY, " 2024-12 ", "2024-12-01"),
+        (Grain.DAY, "2025-09-14", "2025-09-14"),
+        (Grain.WEEK, "2025-09-14", "2025-09-08"),  # a Sunday: the week starting Monday 8th
+        (Grain.WEEK, "2025-09-08", "2025-09-08"),
+        (Grain.MONTH, "2025-09", "2025-09-01"),
+        (Grain.MONTH, " 2024-12 ", "2024-12-01"),
     ],
 )
 def test_period_formats(grain: Grain, text: str, key: str) -> None:
@@ -135,10 +135,10 @@ def test_period_formats(grain: Grain, text: str, key: str) -> None:
 def test_week_periods_follow_the_week_start(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("METRICS_WEEK_START", "sunday")
     settings = OrchestrationSettings.from_env()
-    assert parse_period(Grain.WEEKLY, "2025-09-14", settings) == "2025-09-14"
-    assert parse_period(Grain.WEEKLY, "2025-09-13", settings) == "2025-09-07"
+    assert parse_period(Grain.WEEK, "2025-09-14", settings) == "2025-09-14"
+    assert parse_period(Grain.WEEK, "2025-09-13", settings) == "2025-09-07"
     with pytest.raises(UsageError, match="a week"):
-        parse_period(Grain.WEEKLY, "14.09.2025", settings)
+        parse_period(Grain.WEEK, "14.09.2025", settings)
 
 
 def test_custom_subcommand_delegates_to_the_custom_metrics_cli(
@@ -165,4 +165,4 @@ def test_backfill_all_means_days_then_weeks_then_months() -> None:
     args = build_parser().parse_args(
         ["backfill", "--grain", "all", "--start", "2025-01-01", "--end", "2025-02-01"]
     )
-    assert args.grain == [Grain.DAILY, Grain.WEEKLY, Grain.MONTHLY]
+    assert args.grain == [Grain.DAY, Grain.WEEK, Grain.MONTH]

@@ -32,5 +32,5 @@ def test_movers_round_half_away_from_zero_like_the_rollups(
     exact = Decimal(100 * (current - previous)) / Decimal(previous)
     expected = exact.copy_abs().quantize(Decimal("0.01"), rounding="ROUND_HALF_UP").copy_sign(exact)
     assert mover.growth_pct == expected
-    table = movers_markdown(Grain.WEEKLY, date(2024, 3, 11), [mover])
+    table = movers_markdown(Grain.WEEK, date(2024, 3, 11), [mover])
     assert f"| {shown} |" in table

@@ -15,7 +15,6 @@ from orchestration.partitions import (
     contiguous_ranges,
     dagster_day_offset,
     keys_overlapping,
-    last_complete_period_key,
     partitions_def,
     window_of_keys,
 )
@@ -52,7 +51,7 @@ def test_weekly_partitions_start_on_the_configured_day(
     monkeypatch: pytest.MonkeyPatch, week_start: str, first_key: str, weekday: int
 ) -> None:
     settings = _settings(monkeypatch, week_start)
-    weekly = partitions_def(Grain.WEEKLY, settings)
+    weekly = partitions_def(Grain.WEEK, settings)
     keys = weekly.get_partition_keys()
     assert keys[0] == first_key
     assert all(date.fromisoformat(k).weekday() == weekday for k in keys)
@@ -66,18 +65,18 @@ def test_daily_and_monthly_partitions_are_utc_days_and_months(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     settings = _settings(monkeypatch)
-    daily, monthly = partitions_def(Grain.DAILY, settings), partitions_def(Grain.MONTHLY, settings)
+    daily, monthly = partitions_def(Grain.DAY, settings), partitions_def(Grain.MONTH, settings)
     assert daily.get_first_partition_key() == monthly.get_first_partition_key() == "2024-01-01"
     feb = monthly.time_window_for_partition_key("2024-02-01")
     assert (feb.start, feb.end) == (
         datetime(2024, 2, 1, tzinfo=UTC),
         datetime(2024, 3, 1, tzinfo=UTC),
     )
-    assert window_of_keys(Grain.MONTHLY, "2024-02-01", "2024-03-01") == (
+    assert window_of_keys(Grain.MONTH, "2024-02-01", "2024-03-01") == (
         date(2024, 2, 1),
         date(2024, 4, 1),
     )
-    assert keys_overlapping(Grain.WEEKLY, date(2025, 1, 1), date(2025, 1, 15), settings) == [
+    assert keys_overlapping(Grain.WEEK, date(2025, 1, 1), date(2025, 1, 15), settings) == [
         "2024-12-30",
         "2025-01-06",
         "2025-01-13",
@@ -87,10 +86,10 @@ def test_daily_and_monthly_partitions_are_utc_days_and_months(
 def test_partitions_start_is_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("METRICS_PARTITIONS_START", "2025-03-15")
     settings = OrchestrationSettings.from_env()
-    assert partitions_def(Grain.DAILY, settings).get_first_partition_key() == "2025-03-15"
+    assert partitions_def(Grain.DAY, settings).get_first_partition_key() == "2025-03-15"
     # Weeks and months start with the period containing the first day, so none is left out.
-    assert partitions_def(Grain.WEEKLY, settings).get_first_partition_key() == "2025-03-10"
-    assert partitions_def(Grain.MONTHLY, settings).get_first_partition_key() == "2025-03-01"
+    assert partitions_def(Grain.WEEK, settings).get_first_partition_key() == "2025-03-10"
+    assert partitions_def(Grain.MONTH, settings).get_first_partition_key() == "2025-03-01"
     monkeypatch.setenv("METRICS_PARTITIONS_START", "15/03/2025")
     with pytest.raises(ValueError, match="METRICS_PARTITIONS_START"):
         OrchestrationSettings.from_env()
@@ -99,13 +98,13 @@ def test_partitions_start_is_configurable(monkeypatch: pytest.MonkeyPatch) -> No
 @pytest.mark.parametrize(
     ("grain", "week_start", "tick", "expected"),
     [
-        (Grain.DAILY, "monday", datetime(2025, 3, 5, 2, 0), "2025-03-04"),
-        (Grain.DAILY, "monday", datetime(2025, 1, 1, 2, 0), "2024-12-31"),
-        (Grain.WEEKLY, "monday", datetime(2025, 3, 10, 4, 0), "2025-03-03"),
-        (Grain.WEEKLY, "sunday", datetime(2025, 3, 10, 4, 0), "2025-03-02"),
-        (Grain.WEEKLY, "monday", datetime(2025, 1, 6, 4, 0), "2024-12-30"),
-        (Grain.MONTHLY, "monday", datetime(2025, 3, 2, 5, 0), "2025-02-01"),
-        (Grain.MONTHLY, "monday", datetime(2025, 1, 2, 5, 0), "2024-12-01"),
+        (Grain.DAY, "monday", datetime(2025, 3, 5, 2, 0), "2025-03-04"),
+        (Grain.DAY, "monday", datetime(2025, 1, 1, 2, 0), "2024-12-31"),
+        (Grain.WEEK, "monday", datetime(2025, 3, 10, 4, 0), "2025-03-03"),
+        (Grain.WEEK, "sunday", datetime(2025, 3, 10, 4, 0), "2025-03-02"),
+        (Grain.WEEK, "monday", datetime(2025, 1, 6, 4, 0), "2024-12-30"),
+        (Grain.MONTH, "monday", datetime(2025, 3, 2, 5, 0), "2025-02-01"),
+        (Grain.MONTH, "monday", datetime(2025, 1, 2, 5, 0), "2024-12-01"),
     ],
 )
 def test_schedule_ticks_request_the_previous_period(
@@ -122,7 +121,7 @@ def test_schedule_ticks_request_the_previous_period(
 
 def test_schedules_use_cron_in_utc(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = _settings(monkeypatch)
-    expected = {Grain.DAILY: "0 2 * * *", Grain.WEEKLY: "0 4 * * 1", Grain.MONTHLY: "0 5 2 * *"}
+    expected = {Grain.DAY: "0 2 * * *", Grain.WEEK: "0 4 * * 1", Grain.MONTH: "0 5 2 * *"}
     assert expected == {grain: tick.cron for grain, tick in TICKS.items()}
     defs = _defs(settings)
     for grain, cron in expected.items():
@@ -137,21 +136,16 @@ def test_schedules_use_cron_in_utc(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_schedule_before_the_first_partition_skips(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = _settings(monkeypatch)
-    data = _tick(_defs(settings), Grain.MONTHLY, datetime(2024, 1, 2, 5, tzinfo=UTC))
+    data = _tick(_defs(settings), Grain.MONTH, datetime(2024, 1, 2, 5, tzinfo=UTC))
     assert not data.run_requests and data.skip_message
-
-
-def test_last_complete_period_is_the_one_before_the_tick() -> None:
-    assert last_complete_period_key(Grain.WEEKLY, datetime(2025, 3, 9, 23, 59), 0) == "2025-02-24"
-    assert last_complete_period_key(Grain.WEEKLY, datetime(2025, 3, 10, 0, 0), 0) == "2025-03-03"
 
 
 def test_contiguous_ranges() -> None:
     keys = ["2024-03-04", "2024-02-26", "2024-03-18", "2024-03-04"]
-    assert contiguous_ranges(Grain.WEEKLY, keys) == [
+    assert contiguous_ranges(Grain.WEEK, keys) == [
         ("2024-02-26", "2024-03-04"),
         ("2024-03-18", "2024-03-18"),
     ]
-    assert contiguous_ranges(Grain.MONTHLY, ["2024-12-01", "2025-01-01"]) == [
+    assert contiguous_ranges(Grain.MONTH, ["2024-12-01", "2025-01-01"]) == [
         ("2024-12-01", "2025-01-01")
     ]

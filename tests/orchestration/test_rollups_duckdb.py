@@ -57,11 +57,11 @@ def duck(built: BuiltWarehouse, monkeypatch: pytest.MonkeyPatch) -> BuiltWarehou
 
 
 def test_sixty_day_backfill_is_one_dbt_invocation_per_grain(duck: BuiltWarehouse) -> None:
-    assert len(duck.runs[Grain.DAILY].keys) == 60
+    assert len(duck.runs[Grain.DAY].keys) == 60
     assert all(run.success for run in duck.runs.values())
     assert duck.dbt_calls.by_op() == {"daily_rollups": 1, "weekly_rollups": 1, "monthly_rollups": 1}
     for op, args, window in duck.dbt_calls.calls:
-        first = duck.runs[Grain(op.split("_")[0])].keys[0]
+        first = duck.runs[Grain.parse(op.split("_")[0])].keys[0]
         # The window reaches dbt as --vars, as from the command line.
         assert args[:3] == ["build", "--exclude-resource-type", "unit_test"]
         assert window == (first, "2024-04-01"), op
@@ -69,8 +69,8 @@ def test_sixty_day_backfill_is_one_dbt_invocation_per_grain(duck: BuiltWarehouse
     for grain, run in duck.runs.items():
         [entry] = AuditLog().entries(run.run_id)
         assert entry["status"] == JobStatus.COMPLETED
-        assert entry["grain"] == grain.value and entry["attempt"] == 1
-        assert entry["job_name"] == f"{grain.value}_rollups_job"
+        assert entry["grain"] == grain.adjective and entry["attempt"] == 1
+        assert entry["job_name"] == f"{grain.adjective}_rollups_job"
         assert entry["partition_range_start"] == date.fromisoformat(run.keys[0])
         assert entry["partition_range_end"] == date.fromisoformat(run.keys[-1])
         assert entry["rows_written"] > 0 and entry["duration_ms"] > 0
@@ -267,7 +267,7 @@ def test_late_data_is_rerun_with_retries_then_weeks_and_months_catch_up(
     monkeypatch.setattr(AuditLog, "finish", finish)
     run = run_partition_range(
         duck.defs,
-        Grain.DAILY,
+        Grain.DAY,
         [d.isoformat() for d in (date(2024, 2, 29), *_days_to(late_days))],
         duck.instance,
     )
@@ -314,8 +314,8 @@ def test_late_data_is_rerun_with_retries_then_weeks_and_months_catch_up(
     }
     # The custom metrics test above computed 2024-02-28 .. 03-01: the rebuilt ones are redone.
     assert custom == {"2024-02-29", "2024-03-01"} or (custom is None and not _custom_done(duck))
-    for grain in (Grain.WEEKLY, Grain.MONTHLY):
-        keys = sorted(by_grain[grain.value])
+    for grain in (Grain.WEEK, Grain.MONTH):
+        keys = sorted(by_grain[grain.adjective])
         assert run_partition_range(duck.defs, grain, keys, duck.instance).success
     if custom:
         job = duck.defs.resolve_job_def("custom_metrics_job")
@@ -367,7 +367,7 @@ def test_an_attempt_killed_outright_is_closed_by_the_next_run(duck: BuiltWarehou
             1,
         )
     )
-    run = run_partition_range(duck.defs, Grain.DAILY, [day.isoformat()], duck.instance)
+    run = run_partition_range(duck.defs, Grain.DAY, [day.isoformat()], duck.instance)
     assert run.success
     [closed] = [row for row in audit.entries() if row["log_id"] == orphan]
     assert closed["status"] == JobStatus.FAILED
@@ -403,7 +403,7 @@ def test_a_run_whose_process_died_is_failed_and_frees_the_pool(duck: BuiltWareho
         )
         lines: list[str] = []
         run = run_partition_range(
-            duck.defs, Grain.DAILY, [day.isoformat()], instance, progress=lines.append
+            duck.defs, Grain.DAY, [day.isoformat()], instance, progress=lines.append
         )
         assert run.success, lines
         assert any(f"run {dead.run_id}" in line and "marked failed" in line for line in lines)

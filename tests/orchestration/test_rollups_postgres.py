@@ -34,7 +34,7 @@ def pg(built: BuiltWarehouse, monkeypatch: pytest.MonkeyPatch) -> BuiltWarehouse
 
 def test_one_run_per_grain_matches_the_reference(pg: BuiltWarehouse) -> None:
     assert pg.dbt_calls.by_op() == {"daily_rollups": 1, "weekly_rollups": 1, "monthly_rollups": 1}
-    assert len(pg.runs[Grain.DAILY].keys) == 366
+    assert len(pg.runs[Grain.DAY].keys) == 366
     for run in pg.runs.values():
         assert run.success
         [entry] = AuditLog().entries(run.run_id)

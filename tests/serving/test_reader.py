@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
@@ -260,3 +260,21 @@ def test_reader_without_cache_and_with_redis_down(
     payload = MetricsReader(down, today=TODAY).get_dashboard("u1", "asset", "a1", "7d")
     assert payload["series"] == plain["series"]
     assert down.get_stats()["errors"] == 1
+
+
+def test_daily_growth_rounds_half_away_from_zero_as_the_rollups_do(
+    rollups: WarehouseConfig,
+) -> None:
+    """33 vs 32 events is 3.125%: the rollups store +3.13 (half away from zero), so must the
+    reader's day-over-day growth, which it computes itself (daily_metrics has no prev_*)."""
+    with connect(rollups) as wh:
+        for day, count in ((date(2025, 3, 8), 32), (date(2025, 3, 9), 33)):
+            wh.execute(
+                f"insert into {wh.schema}.daily_metrics values "
+                f"({wh.param('d')}, 'asset', 'halfway', '*', {wh.param('n')}, 1, 0)",
+                {"d": day, "n": count},
+            )
+    day = MetricsReader(today=TODAY).latest_period("daily", "asset", "halfway")
+    assert day is not None and (day.event_count, day.prev_event_count) == (33, 32)
+    independent = (Decimal(100) * (33 - 32) / 32).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    assert day.event_count_growth_pct == independent == Decimal("3.13")

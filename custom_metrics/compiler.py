@@ -54,6 +54,7 @@ from custom_metrics.retention import (
     reported_cohorts,
     retention_query,
 )
+from custom_metrics.rollup_answers import ALL, ROLLUP_DIMENSIONS, RollupAnswer, rollup_answer
 from custom_metrics.series import (
     COMPARE_COLUMNS,
     P_END,
@@ -105,6 +106,7 @@ class CompiledMetric:
     period: tuple[date | datetime, date | datetime] | None = None
     series: tuple[tuple[date, date], ...] = ()
     trailing: tuple[str, ...] = ()
+    answered_from: str = "events"
 
     @property
     def dimension_columns(self) -> tuple[str, ...]:
@@ -919,6 +921,7 @@ def compile_metric(
     *,
     schema: str | None = None,
     week_start_index: int | None = None,
+    use_rollups: bool = True,
 ) -> CompiledMetric:
     """Validate a definition and compile it to one SELECT for `dialect` (docs/reference.md).
 
@@ -926,7 +929,9 @@ def compile_metric(
     dimension columns then `value`. With a `time_grain` and both bounds (whole days) the rows
     are per period: `period_start`, `period_end`, the dimensions, with `compare_to` also
     `previous_value` and `growth_pct`, then `value`. Weeks start on `week_start_index`
-    (0 = Monday; default the configured week start). Anything not accepted raises
+    (0 = Monday; default the configured week start). When a rollup holds exactly the answer
+    (custom_metrics.rollup_answers) it is read from there unless `use_rollups` is false;
+    `.answered_from` names the source read. Anything not accepted raises
     MetricValidationError.
     """
     if dialect not in DIALECTS:
@@ -945,7 +950,15 @@ def compile_metric(
         return _compile_funnel(model, source, rw, dialect, schema_name, start, end)
     if model.metric_type is MetricType.RETENTION:
         return _compile_retention(model, source, rw, dialect, schema_name, start, end, week_start)
-    parts = _parts(model, source, rw, schema_name)
+    parts = _parts(model, source, rw, schema_name)  # validates, whatever answers it
+    answer = None
+    if use_rollups:
+        answer = rollup_answer(model, _windows(model, start, end, week_start), week_start)
+    if answer is not None:
+        source = get_source(answer.source)
+        binder = _Binder()
+        rw = _Rewriter(source, dialect, binder)
+        parts = _rollup_parts(model, answer, source, rw, schema_name)
 
     if model.time_grain is not None and start is not None and end is not None:
         days = whole_day_period(start, end)
@@ -954,7 +967,15 @@ def compile_metric(
         )
         trailing = COMPARE_COLUMNS if model.compare_to else ()
         return CompiledMetric(
-            sql, dict(binder.params), dialect, columns, model, days, reported, trailing
+            sql,
+            dict(binder.params),
+            dialect,
+            columns,
+            model,
+            days,
+            reported,
+            trailing,
+            answered_from=source.name,
         )
 
     lo, hi = resolve_period(model, source, start, end)
@@ -965,7 +986,60 @@ def compile_metric(
     sql = _render(query, binder, dialect)
     period = (lo, hi) if lo is not None and hi is not None else None
     return CompiledMetric(
-        sql, dict(binder.params), dialect, (*parts.aliases, VALUE_COLUMN), model, period
+        sql,
+        dict(binder.params),
+        dialect,
+        (*parts.aliases, VALUE_COLUMN),
+        model,
+        period,
+        answered_from=source.name,
+    )
+
+
+def _windows(
+    model: MetricDefinition, start: PeriodBound, end: PeriodBound, week_start: int
+) -> list[tuple[date, date]] | None:
+    """The whole-day windows the answer reads, or None (no period, or not whole days)."""
+    if start is None or end is None:
+        return None
+    try:
+        lo, hi = whole_day_period(start, end)
+        if model.time_grain is not None:
+            return [(p.window_start, p.end) for p in plan_series(model, lo, hi, week_start)]
+        if model.lookback_days is not None:
+            return [(hi - timedelta(days=model.lookback_days), hi)]
+    except (MetricValidationError, OverflowError):
+        return None  # the events path reports it
+    return [(lo, hi)]
+
+
+def _rollup_parts(
+    model: MetricDefinition, answer: RollupAnswer, source: DataSource, rw: _Rewriter, schema: str
+) -> _Parts:
+    """The same answer read from a rollup: its level's rows, its measure summed."""
+    conditions: list[exp.Expression] = []
+    for name in ROLLUP_DIMENSIONS:
+        column = exp.column(name)
+        if name in model.filters:
+            conditions += _filters({name: model.filters[name]}, source, rw)
+        elif name in model.dimensions:
+            conditions.append(exp.NEQ(this=column, expression=rw.binder.constant("all", ALL)))
+        else:
+            conditions.append(exp.EQ(this=column, expression=rw.binder.constant("all", ALL)))
+    value: exp.Expression = exp.Sum(this=exp.column(answer.measure))
+    if answer.zero_when_empty:
+        value = exp.cast(
+            exp.Coalesce(this=value, expressions=[exp.Literal.number(0)]),
+            exp.DataType.build("bigint"),
+        )
+    dimensions: list[exp.Expression] = [exp.column(d) for d in model.dimensions]
+    return _Parts(
+        dimensions,
+        list(model.dimensions),
+        value,
+        conditions,
+        _table(source, schema),
+        exp.column(source.time_column),
     )
 
 

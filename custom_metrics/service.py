@@ -71,6 +71,7 @@ class CalculationResult:
     cost: CostEstimate | None = None
     error: str | None = None
     calculation_id: str = ""
+    answered_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,11 @@ class TestRun:
     rows: list[tuple[Any, ...]]
     cost: CostEstimate
     duration_ms: int
+
+    @property
+    def answered_from(self) -> str:
+        """The data source read: `events`, or the rollup that holds exactly the answer."""
+        return self.compiled.answered_from
 
 
 def _values(
@@ -303,6 +309,7 @@ class CustomMetricService:
         except MetricValidationError as error:
             record.failed(f"no longer valid: {error}", None, None)
             raise
+        record.answered_from = compiled.answered_from
         try:
             (result,) = self.runner.run([compiled])
         except QueryFailure as failure:
@@ -358,6 +365,7 @@ class _Audit:
         self.started_at = started_at
         self.began = began
         self.calculation_id = uuid.uuid4().hex
+        self.answered_from: str | None = None
 
     def _write(
         self,
@@ -386,6 +394,7 @@ class _Audit:
                 cost_class=cost.cost_class.value if cost else None,
                 estimated_cost=cost.estimate if cost else None,
                 timeout_ms=timeout_ms,
+                answered_from=self.answered_from,
             )
         )
         store.touch_usage(
@@ -409,6 +418,7 @@ class _Audit:
             dearest.cost,
             None,
             self.calculation_id,
+            self.answered_from,
         )
 
 

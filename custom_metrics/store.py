@@ -109,8 +109,10 @@ def _ddl(schema: str, value_type: str) -> list[str]:
             error text,
             cost_class text,
             estimated_cost double precision,
-            timeout_ms bigint
+            timeout_ms bigint,
+            answered_from text
         )""",
+        f"alter table {schema}.{CALCULATIONS} add column if not exists answered_from text",
         f"""create table if not exists {schema}.{USAGE} (
             definition_id text primary key,
             use_count bigint not null,
@@ -151,6 +153,7 @@ class CalculationRecord:
     cost_class: str | None = None
     estimated_cost: float | None = None
     timeout_ms: int | None = None
+    answered_from: str | None = None
 
 
 @dataclass(frozen=True)

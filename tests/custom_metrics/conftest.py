@@ -26,8 +26,8 @@ def events() -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="session")
-def rollups() -> dict[str, list[dict[str, Any]]]:
-    return make_rollups()
+def rollups(events: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    return make_rollups(events)
 
 
 @pytest.fixture(scope="session")

@@ -69,29 +69,6 @@ def make_events(n: int = 1500, seed: int = 7) -> list[dict[str, Any]]:
     return rows
 
 
-def _rollup_rows(
-    rng: random.Random, time_column: str, periods: Sequence[date], extras: Sequence[str], n: int
-) -> list[dict[str, Any]]:
-    rows = []
-    for _ in range(n):
-        row: dict[str, Any] = {
-            time_column: rng.choice(periods),
-            "entity_type": rng.choice([*ENTITY_TYPES, "*"]),
-            "entity_id": rng.choice(["*", "a1", "l2", "o3"]),
-            "event_type": rng.choice([*EVENT_TYPES, "*"]),
-            "event_count": rng.randrange(1, 500),
-            "unique_actors": rng.randrange(0, 100),
-            "revenue_cents": rng.randrange(0, 1_000_000),
-        }
-        for column in extras:
-            if column.startswith("prev_") or column.endswith("_growth_pct"):
-                row[column] = None if rng.random() < 0.3 else _num(rng, column)
-            else:
-                row[column] = _num(rng, column)
-        rows.append(row)
-    return rows
-
-
 def _num(rng: random.Random, column: str) -> Any:
     if column.endswith("_pct") or column.startswith("avg_"):
         return Decimal(rng.randrange(-50_000, 50_000)) / 100
@@ -113,18 +90,61 @@ PERIOD_EXTRAS = [
 ]
 
 
-def make_rollups(seed: int = 11) -> dict[str, list[dict[str, Any]]]:
-    """Random rollup rows (shape only; the compiler just reads them)."""
+LEVELS = [
+    ("entity_type", "entity_id", "event_type"),
+    ("entity_type", "entity_id"),
+    ("entity_type", "event_type"),
+    ("entity_type",),
+    ("event_type",),
+    (),
+]
+
+
+def _period_of(day: date, column: str) -> date:
+    if column == "week_start":
+        return day - timedelta(days=day.weekday())  # weeks from Monday, the default
+    if column == "month_start":
+        return day.replace(day=1)
+    return day
+
+
+def rollup_rows(
+    events: Sequence[Mapping[str, Any]], column: str, extras: Sequence[str], rng: random.Random
+) -> list[dict[str, Any]]:
+    """The rollup of `events` by `column` at the six levels, as dbt builds it: event count,
+    distinct non-NULL actors, revenue (0 where none); extras are random (shape only)."""
+    groups: dict[tuple[Any, ...], list[Mapping[str, Any]]] = defaultdict(list)
+    for row in events:
+        period = _period_of(row["event_date"], column)
+        for level in LEVELS:
+            key = tuple(row[d] if d in level else "*" for d in ROLLUP_DIMS)
+            groups[(period, *key)].append(row)
+    out = []
+    for (period, *key), rows in sorted(groups.items(), key=lambda item: str(item[0])):
+        record: dict[str, Any] = {column: period, **dict(zip(ROLLUP_DIMS, key, strict=True))}
+        record["event_count"] = len(rows)
+        record["unique_actors"] = len({r["actor_id"] for r in rows} - {None})
+        record["revenue_cents"] = sum(r["revenue_cents"] or 0 for r in rows)
+        for extra in extras:
+            if extra.startswith("prev_") or extra.endswith("_growth_pct"):
+                record[extra] = None if rng.random() < 0.3 else _num(rng, extra)
+            else:
+                record[extra] = _num(rng, extra)
+        out.append(record)
+    return out
+
+
+def make_rollups(
+    events: Sequence[Mapping[str, Any]] | None = None, seed: int = 11
+) -> dict[str, list[dict[str, Any]]]:
+    """The rollups of `events` (default the session's generated events), so that a definition
+    answered from a rollup gives what the events give; the extra columns are random."""
     rng = random.Random(seed)
-    days = [START.date() + timedelta(days=d) for d in range(DAYS)]
-    weeks = [date(2024, 12, 30) + timedelta(weeks=w) for w in range(9)]
-    months = [date(2025, m, 1) for m in (1, 2, 3)]
+    rows = make_events() if events is None else events
     return {
-        "daily_metrics": _rollup_rows(rng, "metric_date", days, [], 400),
-        "weekly_metrics": _rollup_rows(rng, "week_start", weeks, PERIOD_EXTRAS, 200),
-        "monthly_metrics": _rollup_rows(
-            rng, "month_start", months, ["days_in_month", *PERIOD_EXTRAS], 100
-        ),
+        "daily_metrics": rollup_rows(rows, "metric_date", [], rng),
+        "weekly_metrics": rollup_rows(rows, "week_start", PERIOD_EXTRAS, rng),
+        "monthly_metrics": rollup_rows(rows, "month_start", ["days_in_month", *PERIOD_EXTRAS], rng),
     }
 
 

@@ -26,7 +26,8 @@ def carols_definition(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A DuckDB warehouse (through the environment) holding one PRIVATE definition of carol."""
     path = tmp_path / "identity.duckdb"
     wh = duckdb_warehouse(path)
-    load_sources(wh, make_events(100, seed=3), make_rollups())
+    events = make_events(100, seed=3)
+    load_sources(wh, events, make_rollups(events))
     stored = CustomMetricService(wh, Principal("carol", "blue", "acme")).create_definition(PRIVATE)
     wh.close()
     for name in ("METRICS_USER", "METRICS_TEAM", "METRICS_ORG", "METRICS_ADMIN"):

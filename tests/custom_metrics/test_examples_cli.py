@@ -142,7 +142,8 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A DuckDB warehouse file the CLI's `connect()` opens through the environment."""
     path = tmp_path / "cli.duckdb"
     wh = duckdb_warehouse(path)
-    load_sources(wh, make_events(400, seed=5), make_rollups())
+    events = make_events(400, seed=5)
+    load_sources(wh, events, make_rollups(events))
     wh.close()
     monkeypatch.setenv("METRICS_TARGET", "duckdb")
     monkeypatch.setenv("METRICS_DUCKDB_PATH", str(path))

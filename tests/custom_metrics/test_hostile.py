@@ -376,8 +376,9 @@ def test_compile_rejects(overrides: dict[str, Any], field: str, dialect: str) ->
 
 def test_recorder_sees_valid_work(recorded: tuple[CustomMetricService, RecordingRaw]) -> None:
     service, recorder = recorded
-    service.test_metric_definition(BASE, "2025-01-01", "2025-01-08")
-    assert any("stg_events" in s for s in recorder.statements)
+    run = service.test_metric_definition(BASE, "2025-01-01", "2025-01-08")
+    assert run.answered_from == "daily_metrics"  # a whole-day count is read from the rollup
+    assert any("daily_metrics" in str(s) for s in recorder.statements)
 
 
 def test_nothing_reaches_the_database(recorded: tuple[CustomMetricService, RecordingRaw]) -> None:

@@ -381,7 +381,7 @@ def test_calculation_is_read_only(fresh_wh: Warehouse) -> None:
 
 def test_calculate_all_active(fresh_wh: Warehouse) -> None:
     events = make_events(300, seed=3)
-    load_sources(fresh_wh, events, make_rollups())
+    load_sources(fresh_wh, events, make_rollups(events))
     alice = _svc(fresh_wh)
     a = alice.create_definition(COUNT_BY_TYPE)
     b = alice.create_definition({**COUNT_BY_TYPE, "visibility": "PRIVATE", "name": "private"})

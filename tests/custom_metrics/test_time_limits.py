@@ -32,7 +32,7 @@ DAILY: dict[str, Any] = {
     "name": "daily purchases",
     "metric_type": "COUNT",
     "data_source": "events",
-    "calculation_formula": "*",
+    "calculation_formula": "event_id",  # not `*`: that would be read from daily_metrics
     "time_grain": "day",
     "visibility": "PUBLIC",
 }

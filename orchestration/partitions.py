@@ -20,7 +20,7 @@ from dagster import (
 )
 
 from orchestration.settings import OrchestrationSettings
-from warehouse.calendar import Calendar, Grain
+from warehouse.calendar import Calendar, Grain, period_after
 
 __all__ = ["Grain", "partitions_def"]
 
@@ -56,9 +56,8 @@ def period_start(grain: Grain, day: date, week_start_index: int = 0) -> date:
 
 
 def next_period_start(grain: Grain, start: date) -> date:
-    """First day of the period after the one starting on `start` (a period start, so the
-    calendar whose weeks start on its weekday holds it)."""
-    return Calendar(start.weekday()).next_start(grain, start)
+    """First day of the period after the one starting on `start`."""
+    return period_after(grain, start)
 
 
 def previous_period_start(grain: Grain, start: date, week_start_index: int = 0) -> date:

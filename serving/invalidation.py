@@ -23,10 +23,11 @@ Tag scheme, chosen so that a materialization invalidates exactly the entries tha
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date
 from typing import TYPE_CHECKING
 
 from serving.keys import GRAINS, custom_tag, grain_tag, period_tag
+from warehouse.calendar import Calendar, Grain, period_after
 
 if TYPE_CHECKING:
     from serving.cache import MetricsCache
@@ -47,15 +48,17 @@ __all__ = [
 DEFAULT_MAX_PERIOD_TAGS = 400
 
 
+ISO_WEEKS = Calendar(0)  # the daily tag buckets: ISO weeks, whatever METRICS_WEEK_START says
+
+
 def month_start(day: date) -> date:
     """The first day of ``day``'s month."""
-    return day.replace(day=1)
+    return ISO_WEEKS.period_start(Grain.MONTH, day)
 
 
 def add_months(day: date, months: int) -> date:
     """The first day of the month ``months`` after ``day``'s month (negative goes back)."""
-    index = day.year * 12 + day.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1)
+    return ISO_WEEKS.shift(Grain.MONTH, day, months)
 
 
 def _check_grain(grain: str) -> None:
@@ -71,30 +74,15 @@ def _check_range(start: date, end: date) -> None:
 
 
 def _period_starts(grain: str, start: date, end: date) -> Iterator[date]:
-    """Start dates of the ``grain`` periods that begin in ``[start, end)``."""
-    if grain == "daily":
-        current = start
-        while current < end:
-            yield current
-            current += timedelta(days=1)
-    elif grain == "weekly":
-        current = start
-        while current < end:
-            yield current
-            current += timedelta(days=7)
-    else:
-        current = start if start.day == 1 else add_months(start, 1)
-        while current < end:
-            yield current
-            current = add_months(current, 1)
+    """Start dates of the ``grain`` periods that begin in ``[start, end)`` (weeks counted from
+    ``start``, which is a week start)."""
+    if start < end:
+        calendar = Calendar(start.weekday())
+        yield from (p for p in calendar.periods(Grain.parse(grain), start, end) if p >= start)
 
 
 def _next_period(grain: str, period: date) -> date:
-    if grain == "daily":
-        return period + timedelta(days=1)
-    if grain == "weekly":
-        return period + timedelta(days=7)
-    return add_months(period, 1)
+    return period_after(Grain.parse(grain), period)
 
 
 def daily_cover_tags(start: date, end: date) -> list[str]:
@@ -103,15 +91,12 @@ def daily_cover_tags(start: date, end: date) -> list[str]:
     tags: list[str] = []
     current = start
     while current < end:
-        if current.day == 1 and add_months(current, 1) <= end:
-            tags.append(period_tag("daily", "month", current))
-            current = add_months(current, 1)
-        elif current.weekday() == 0 and current + timedelta(days=7) <= end:
-            tags.append(period_tag("daily", "week", current))
-            current += timedelta(days=7)
-        else:
-            tags.append(period_tag("daily", "", current))
-            current += timedelta(days=1)
+        for grain, bucket in ((Grain.MONTH, "month"), (Grain.WEEK, "week"), (Grain.DAY, "")):
+            following = period_after(grain, current)
+            if ISO_WEEKS.period_start(grain, current) == current and following <= end:
+                tags.append(period_tag("daily", bucket, current))
+                current = following
+                break
     return tags
 
 
@@ -149,7 +134,7 @@ def tags_for_materialization(
     for period in periods:
         if grain == "daily":
             tags.append(period_tag("daily", "", period))
-            tags.append(period_tag("daily", "week", period - timedelta(days=period.weekday())))
+            tags.append(period_tag("daily", "week", ISO_WEEKS.period_start(Grain.WEEK, period)))
             tags.append(period_tag("daily", "month", month_start(period)))
         else:
             tags.append(period_tag(grain, "", period))

@@ -153,6 +153,12 @@ class Calendar:
                 return
 
 
+def period_after(grain: Grain, start: date) -> date:
+    """First day of the period after the one starting on `start`, whatever the week start
+    (`start` is a period start, so the calendar whose weeks start on its weekday holds it)."""
+    return Calendar(start.weekday()).next_start(grain, start)
+
+
 def rounded_ratio(numerator: int, denominator: int, scale: int) -> Decimal | None:
     """numerator / denominator rounded half away from zero to `scale` decimals, exactly
     (integer arithmetic, as the SQL macro does); None when the denominator is 0."""

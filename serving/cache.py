@@ -21,8 +21,10 @@ Design (docs/architecture.md):
   the policy the realtime client follows too). An entry that cannot be decoded is a counted
   miss, never an exception.
 
-The hit script reads the tag version keys by name, so on Redis Cluster they would need to share
-the entry's slot; this cache targets a standalone (or Sentinel-managed) Redis, as the project runs.
+* Redis Cluster (``from_url(url, cluster=True)``): every key of a namespace carries the hash tag
+  ``{<namespace>::}`` (`serving.layout`), so an entry, its lock, the generation and its tags'
+  versions share one slot and every script runs there unchanged; a hit is still one EVALSHA.
+  A namespace therefore lives on one primary: several namespaces spread over the nodes.
 """
 
 from __future__ import annotations
@@ -35,12 +37,14 @@ import re
 import secrets
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Final, NamedTuple, TypeVar, cast
 
 import redis
 import redis.asyncio
+import redis.cluster
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 from redis.retry import Retry
@@ -107,7 +111,7 @@ class MetricsCache:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: redis.Redis | redis.cluster.RedisCluster,
         *,
         namespace: str = "metrics",
         stale_grace: float = 60.0,
@@ -116,9 +120,10 @@ class MetricsCache:
         tag_ttl: int = 7 * 86400,
         retry_after: float = 1.0,
         decoded_memo_bytes: int = 8 * 1024 * 1024,
-        async_client: Callable[[], redis.asyncio.Redis] | None = None,
+        async_client: Callable[[], redis.asyncio.Redis | AsyncRedisCluster] | None = None,
     ) -> None:
-        """Wrap a redis-py client (bytes responses). Prefer `from_url`, which sets timeouts.
+        """Wrap a redis-py client (bytes responses; `redis.Redis` or `RedisCluster`). Prefer
+        `from_url`, which sets timeouts.
 
         ``stale_grace``: seconds (capped at the TTL) an expired value is kept to serve while one
         caller recomputes; 0 disables. ``lock_ttl``: how long a crashed computer can block
@@ -142,7 +147,9 @@ class MetricsCache:
         self._stats = CacheStats()
         self._plans: dict[tuple[Any, ...], _Plan] = {}
         self.availability = Availability(retry_after, logger, "the metrics cache computes uncached")
-        scripts = {name: client.register_script(script_source(name)) for name in _SCRIPTS}
+        # redis-py types register_script for redis.Redis only; RedisCluster has the same one.
+        register = cast(redis.Redis, client).register_script
+        scripts = {name: register(script_source(name)) for name in _SCRIPTS}
         self._hit, self._versions, self._bump, self._write, self._release = (
             scripts[name] for name in _SCRIPTS
         )
@@ -150,7 +157,7 @@ class MetricsCache:
         self._execute: Callable[..., Any] = client.execute_command
         self._make_async_client = async_client
         self._async_clients: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, redis.asyncio.Redis
+            asyncio.AbstractEventLoop, redis.asyncio.Redis | AsyncRedisCluster
         ] = weakref.WeakKeyDictionary()
 
     @classmethod
@@ -162,11 +169,14 @@ class MetricsCache:
         socket_timeout: float = 0.5,
         connect_timeout: float = 0.5,
         max_connections: int = 64,
+        cluster: bool = False,
         **options: Any,
     ) -> MetricsCache:
         """A cache on a pooled connection to ``url`` (default ``REDIS_URL``), with short timeouts.
 
-        Extra keyword arguments (``stale_grace``, ``lock_wait`` ...) go to the constructor.
+        ``cluster=True``: ``url`` names any node of a Redis Cluster (`RedisCluster`, which finds
+        the others). Extra keyword arguments (``stale_grace``, ``lock_wait`` ...) go to the
+        constructor.
         """
         url = url or os.environ.get("REDIS_URL") or "redis://localhost:6379/0"
         connection: dict[str, Any] = {
@@ -177,18 +187,30 @@ class MetricsCache:
         }
         # One immediate retry survives a connection dropped by a Redis restart; more would
         # only multiply the wait when Redis is really down.
-        pool = redis.ConnectionPool.from_url(url, retry=Retry(NoBackoff(), 1), **connection)
-
-        def async_client() -> redis.asyncio.Redis:
-            return redis.asyncio.Redis(
-                connection_pool=redis.asyncio.ConnectionPool.from_url(url, **connection)
+        client: redis.Redis | redis.cluster.RedisCluster
+        async_client: Callable[[], redis.asyncio.Redis | AsyncRedisCluster]
+        if cluster:
+            client = redis.cluster.RedisCluster.from_url(
+                url, retry=Retry(NoBackoff(), 1), **connection
             )
 
+            def async_client() -> redis.asyncio.Redis | AsyncRedisCluster:
+                return AsyncRedisCluster.from_url(url, **connection)
+
+        else:
+            pool = redis.ConnectionPool.from_url(url, retry=Retry(NoBackoff(), 1), **connection)
+            client = redis.Redis(connection_pool=pool)
+
+            def async_client() -> redis.asyncio.Redis | AsyncRedisCluster:
+                return redis.asyncio.Redis(
+                    connection_pool=redis.asyncio.ConnectionPool.from_url(url, **connection)
+                )
+
         options.setdefault("async_client", async_client)
-        return cls(redis.Redis(connection_pool=pool), namespace=namespace, **options)
+        return cls(client, namespace=namespace, **options)
 
     @property
-    def client(self) -> redis.Redis:
+    def client(self) -> redis.Redis | redis.cluster.RedisCluster:
         """The underlying redis-py client."""
         return self._client
 
@@ -551,19 +573,31 @@ class MetricsCache:
         deadline = time.monotonic() + scan_budget
         try:
             for pattern in self.layout.scan_patterns():
-                cursor = 0
-                while True:
-                    cursor, batch = cast(
-                        "tuple[int, list[bytes]]",
-                        self._client.scan(cursor=cursor, match=pattern, count=1000),
-                    )
-                    if batch:
+                batch: list[bytes] = []
+                for found in self._scan(pattern):
+                    batch.append(found)
+                    if len(batch) >= 1000:
                         removed += cast(int, self._client.unlink(*batch))
-                    if cursor == 0 or time.monotonic() > deadline:
-                        break
+                        batch.clear()
+                        if time.monotonic() > deadline:
+                            break
+                if batch:
+                    removed += cast(int, self._client.unlink(*batch))
+                if time.monotonic() > deadline:
+                    break
         except RedisError as error:  # the generation bump already made everything invalid
             self._redis_failed(None, error)
         return removed
+
+    def _scan(self, pattern: str) -> Iterator[bytes]:
+        """SCAN for ``pattern``; on a cluster only the primary holding the namespace's slot."""
+        client = self._client
+        if isinstance(client, redis.cluster.RedisCluster):
+            node = client.get_node_from_key(self.layout.generation)  # type: ignore[no-untyped-call]
+            return cast(
+                "Iterator[bytes]", client.scan_iter(match=pattern, count=1000, target_nodes=node)
+            )
+        return cast("Iterator[bytes]", client.scan_iter(match=pattern, count=1000))
 
     # ------------------------------------------------------------------ warming and stats
 
@@ -606,16 +640,25 @@ class MetricsCache:
         if not ready:
             return 0
         try:
-            pipe = self._client.pipeline(transaction=False)
-            for _, keys, args in ready:
-                self._write(keys=keys, args=args, client=pipe)
-            pipe.execute()
+            try:
+                self._pipelined_writes(ready)
+            except NoScriptError:  # a cluster pipeline does not load scripts on its own
+                self._client.script_load(self._write.script)
+                self._pipelined_writes(ready)
         except RedisError as error:
             self._redis_failed(None, error)
             return 0
         for plan, _, _ in ready:
             self._stats.add(plan.prefix, writes=1)
         return len(ready)
+
+    def _pipelined_writes(
+        self, ready: Sequence[tuple[_Plan, list[str], list[bytes | int | str]]]
+    ) -> None:
+        pipe = self._client.pipeline(transaction=False)
+        for _, keys, args in ready:
+            self._write(keys=keys, args=args, client=pipe)
+        pipe.execute()
 
     def get_stats(self) -> dict[str, Any]:
         """Counters of this process: hits, misses, errors (Redis failures, skipped calls and

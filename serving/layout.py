@@ -1,10 +1,15 @@
-"""Where one cache namespace keeps its data in Redis: no two namespaces ever share a key.
+"""Where one cache namespace keeps its data in Redis: one hash slot, no key shared with another.
 
-Every key of namespace ``ns`` starts with ``ns::`` (entries ``ns::e:<key>``, stampede locks
-``ns::l:<key>``, tag versions ``ns::t:<tag>``, the generation ``ns::g``). A namespace is
-colon-separated segments that are never empty, so it cannot contain ``::``: the root of
-``metrics`` is not a prefix of any key of ``metrics:e:tenant2`` (root ``metrics:e:tenant2::``),
-of namespace ``metrics:t``, or of a realtime key under ``metrics:e:``, and the other way round.
+Every key of namespace ``ns`` starts with the root ``{ns::}`` (entries ``{ns::}e:<key>``,
+stampede locks ``{ns::}l:<key>``, tag versions ``{ns::}t:<tag>``, the generation ``{ns::}g``).
+The braces are a Redis Cluster hash tag: all of a namespace's keys hash to one slot, so the hit
+script reads an entry and the versions of its tags together on Redis Cluster as on one Redis.
+Cache keys and tags may not contain braces, so nothing after the root can move a key elsewhere.
+A namespace is colon-separated segments that are never empty, so it cannot contain ``::``: the
+root of ``metrics`` is not a prefix of any key of ``metrics:e:tenant2`` (root
+``{metrics:e:tenant2::}``) or of namespace ``metrics:t``, and the other way round; realtime keys
+never start with ``{`` followed by ``::}`` (their prefix has no braces and their hash tag holds
+``|``).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ class Layout:
                 "joined by single ':'"
             )
         self.namespace = namespace
-        self.root = f"{namespace}::"
+        self.root = f"{{{namespace}::}}"
         self.generation = f"{self.root}g"
 
     def entry(self, key: str) -> str:
@@ -46,5 +51,5 @@ class Layout:
         return f"{self.root}t:{tag}"
 
     def scan_patterns(self) -> tuple[str, str]:
-        """SCAN patterns of the entries and locks (the namespace has no glob characters)."""
+        """SCAN patterns of the entries and locks (braces are literal in a Redis glob)."""
         return f"{self.root}e:*", f"{self.root}l:*"

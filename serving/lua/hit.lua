@@ -1,6 +1,7 @@
 -- A cache lookup in one round trip: the entry, returned only while every version it was
 -- written with (the namespace generation, then its own tags') is still current.
--- KEYS[1]: the entry. ARGV[1]: the namespace's root ("<namespace>::").
+-- KEYS[1]: the entry. ARGV[1]: the namespace's root ("{<namespace>::}", serving/layout.py); every
+-- key read here shares its hash slot, so the script runs on Redis Cluster too.
 -- Returns the entry; 0 when it is invalid (a version moved or is gone, a malformed header,
 -- not a string); nil when there is none.
 -- Header (serving/entry.py): c2 <expires_ms> <version>,<version>... [<tag> <tag>...]

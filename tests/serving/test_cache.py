@@ -73,9 +73,11 @@ def test_every_key_is_under_the_namespace(
     cache.clear_all()
     touched = [k.decode() for k in raw_redis.scan_iter(match=f"*{marker}*", count=1000)]
     assert touched
-    assert all(k.startswith(redis_prefix) for k in touched)
-    generation = [k.decode() for k in raw_redis.scan_iter(match=f"{redis_prefix}*", count=1000)]
-    assert all(k.startswith(redis_prefix) for k in generation)
+    root = cache.layout.root
+    assert root == "{" + redis_prefix + ":}"  # the namespace, hash-tagged (one cluster slot)
+    assert all(k.startswith(root) for k in touched)
+    generation = [k.decode() for k in raw_redis.scan_iter(match=f"{root}*", count=1000)]
+    assert f"{root}g" in generation and all(k.startswith(root) for k in generation)
 
 
 @pytest.mark.parametrize(("tier", "seconds"), [*TTL_TIERS.items(), (42, 42), (2.5, 2.5)])
@@ -178,10 +180,10 @@ def test_invalidation_is_o1_and_leaves_no_tag_sets(
     for i in range(50):
         cache.get_or_compute(f"k:many:{i}", Counter(), tags=["shared"])
     cache.invalidate_by_tag("shared")
-    version_key = f"{cache.namespace}::t:shared"
+    version_key = f"{cache.layout.root}t:shared"
     assert raw_redis.type(version_key) == b"string"
     assert 0 < raw_redis.ttl(version_key) <= max(cache.tag_ttl, 3600 + 60) + 1
-    keys = list(raw_redis.scan_iter(match=f"{redis_prefix}*", count=1000))
+    keys = list(raw_redis.scan_iter(match=f"{cache.layout.root}*", count=1000))
     assert len(keys) == 50 + 2  # the entries, one tag version, the generation
 
 
@@ -195,7 +197,7 @@ def test_evicted_tag_version_never_revives_old_entries(
 ) -> None:
     compute = Counter()
     cache.get_or_compute("k:evict", compute, tags=["t"])
-    raw_redis.delete(f"{cache.namespace}::t:t")  # as if evicted or expired
+    raw_redis.delete(f"{cache.layout.root}t:t")  # as if evicted or expired
     cache.get_or_compute("k:evict", compute, tags=["t"])
     assert compute.calls == 2
     cache.get_or_compute("k:evict", compute, tags=["t"])
@@ -234,7 +236,7 @@ def test_clear_all_uses_no_keys_command(
     assert "KEYS" not in sent
     assert "SCAN" in sent
     assert removed == 30
-    assert list(raw_redis.scan_iter(match=f"{cache.namespace}::e:*")) == []
+    assert list(raw_redis.scan_iter(match=f"{cache.layout.root}e:*")) == []
     cache.get_or_compute("k:clear:0", compute, tags=["t"])
     assert compute.calls == 31
 
@@ -347,7 +349,7 @@ def test_stale_value_is_served_while_another_caller_recomputes(
     cache = make_cache(stale_grace=30)
     first = cache.get_or_compute("k:stale", Counter("old"), ttl=1)
     time.sleep(1.1)
-    raw_redis.set(f"{cache.namespace}::l:k:stale", "someone-else", px=5000)
+    raw_redis.set(f"{cache.layout.root}l:k:stale", "someone-else", px=5000)
     fresh = Counter("new")
     assert cache.get_or_compute("k:stale", fresh, ttl=1) == first
     assert fresh.calls == 0
@@ -361,7 +363,7 @@ def test_invalidated_value_is_never_served_stale(
     cache.get_or_compute("k:inv", Counter("old"), ttl=1, tags=["t"])
     time.sleep(1.1)
     cache.invalidate_by_tag("t")
-    raw_redis.set(f"{cache.namespace}::l:k:inv", "someone-else", px=5000)
+    raw_redis.set(f"{cache.layout.root}l:k:inv", "someone-else", px=5000)
     assert cache.get_or_compute("k:inv", Counter("new"), ttl=1, tags=["t"])["value"] == "new"
 
 
@@ -369,7 +371,7 @@ def test_lock_of_a_dead_holder_expires(
     make_cache: Callable[..., MetricsCache], raw_redis: redis.Redis
 ) -> None:
     cache = make_cache(lock_wait=3)
-    raw_redis.set(f"{cache.namespace}::l:k:dead", "crashed-holder", px=300)
+    raw_redis.set(f"{cache.layout.root}l:k:dead", "crashed-holder", px=300)
     compute = Counter()
     started = time.monotonic()
     assert cache.get_or_compute("k:dead", compute)["call"] == 1
@@ -382,7 +384,7 @@ def test_waiting_is_bounded_then_computes_locally(
     make_cache: Callable[..., MetricsCache], raw_redis: redis.Redis
 ) -> None:
     cache = make_cache(lock_wait=0.3)
-    raw_redis.set(f"{cache.namespace}::l:k:slow", "slow-holder", px=60_000)
+    raw_redis.set(f"{cache.layout.root}l:k:slow", "slow-holder", px=60_000)
     started = time.monotonic()
     assert cache.get_or_compute("k:slow", Counter())["call"] == 1
     assert time.monotonic() - started < 1.5
@@ -397,7 +399,7 @@ def test_compute_error_propagates_releases_lock_and_caches_nothing(
 
     with pytest.raises(ZeroDivisionError):
         cache.get_or_compute("k:boom", boom)
-    assert raw_redis.exists(f"{cache.namespace}::l:k:boom") == 0
+    assert raw_redis.exists(f"{cache.layout.root}l:k:boom") == 0
     assert raw_redis.exists(cache.entry_key("k:boom")) == 0
     assert cache.get_or_compute("k:boom", Counter())["call"] == 1
 
@@ -407,7 +409,7 @@ def test_unserializable_value_raises_and_releases_lock(
 ) -> None:
     with pytest.raises(SerializationError):
         cache.get_or_compute("k:set", lambda: {1, 2})
-    assert raw_redis.exists(f"{cache.namespace}::l:k:set") == 0
+    assert raw_redis.exists(f"{cache.layout.root}l:k:set") == 0
 
 
 @pytest.mark.parametrize("bad", ["", "has space", "{slot}x", "a\nb", "x" * 1025])

@@ -76,14 +76,14 @@ def test_every_key_of_a_namespace_sits_under_its_own_root(
     for cache in caches.values():
         _fill(cache, calls)
         cache.invalidate_by_tag("g")
-    roots = [f"{cache.namespace}::" for cache in caches.values()]
+    roots = [cache.layout.root for cache in caches.values()]
     for cache in caches.values():
-        mine = {k.decode() for k in raw_redis.scan_iter(match=f"{cache.namespace}::*")}
+        mine = {k.decode() for k in raw_redis.scan_iter(match=f"{cache.layout.root}*")}
         assert mine and all(
             not key.startswith(root)
             for key in mine
             for root in roots
-            if root != f"{cache.namespace}::"
+            if root != cache.layout.root
         )
 
 

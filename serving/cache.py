@@ -333,7 +333,7 @@ class MetricsCache:
         if found.fresh:
             self._stats.hit(plan.prefix)
             return found.value
-        return self._fill(plan, compute, found.stale, decode)
+        return self._fill(plan, compute, found.stale, decode, raw)
 
     async def fresh_json(
         self, key: str, ttl: int | float | str = "default", tags: Iterable[str] = ()
@@ -400,9 +400,16 @@ class MetricsCache:
         return value if decode else dumps(value)
 
     def _fill(
-        self, plan: _Plan, compute: Callable[[], Any], stale: bytes | None, decode: bool
+        self,
+        plan: _Plan,
+        compute: Callable[[], Any],
+        stale: bytes | None,
+        decode: bool,
+        seen: Any,
     ) -> Any:
-        """The miss path: take the lock and compute, or serve stale, or wait for the holder."""
+        """The miss path: take the lock and compute, or serve stale, or wait for the holder.
+
+        ``seen`` is the hit script's reply that made this a miss."""
         prefix = plan.prefix
         token = secrets.token_hex(8)
         try:
@@ -424,19 +431,46 @@ class MetricsCache:
             if outcome is None:  # Redis failed while waiting (already counted)
                 self._stats.add(prefix, misses=1)
                 return self._uncached(compute, decode)
-            found, acquired = outcome
+            found, acquired, seen = outcome
             if found.fresh:
                 self._stats.add(prefix, hits=1)
                 return found.value
             if not acquired:
                 self._stats.add(prefix, lock_timeouts=1)
+        if acquired:
+            filled = self._filled_meanwhile(plan, token, decode, seen)
+            if filled is not None:
+                self._stats.add(prefix, hits=1)
+                return filled.value
         return self._compute_and_store(plan, token if acquired else "", compute, decode)
+
+    def _filled_meanwhile(self, plan: _Plan, token: str, decode: bool, seen: Any) -> _Found | None:
+        """With the lock just taken, the entry if a previous holder stored it since our lookup.
+
+        The write script stores the entry before it frees the lock, so looking again closes
+        the gap between a miss and taking the lock in which the herd would compute twice.
+        Releases the lock when a new fresh entry is there; None (keep the lock, compute)
+        otherwise. An unchanged reply is not read twice (nor counted twice if undecodable).
+        """
+        try:
+            raw = self._lookup(plan)
+        except RedisError as error:
+            self._redis_failed(plan.prefix, error)
+            return None
+        if raw == seen:
+            return None
+        found = self._found(plan, raw, decode)
+        if not found.fresh:
+            return None
+        self._release_lock(plan.lock_key, token)
+        return found
 
     def _take_lock(self, plan: _Plan, token: str) -> bool:
         return bool(self._client.set(plan.lock_key, token, nx=True, px=int(self.lock_ttl * 1000)))
 
-    def _wait(self, plan: _Plan, token: str, decode: bool) -> tuple[_Found, bool] | None:
-        """Poll (bounded) for another caller's result: (what was found, lock acquired).
+    def _wait(self, plan: _Plan, token: str, decode: bool) -> tuple[_Found, bool, Any] | None:
+        """Poll (bounded) for another caller's result: (what was found, lock acquired, the last
+        hit script reply).
 
         Returns None when Redis failed. If the lock frees up without a value (the holder failed
         or died), this caller takes it over.
@@ -446,16 +480,16 @@ class MetricsCache:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return _NOTHING, False
+                return _NOTHING, False, None
             time.sleep(min(delay, remaining))
             delay = min(delay * 1.5, 0.05)
             try:
                 raw = self._lookup(plan)
                 found = self._found(plan, raw, decode)
                 if found.fresh:
-                    return found, False
+                    return found, False, raw
                 if self._take_lock(plan, token):
-                    return _NOTHING, True
+                    return _NOTHING, True, raw
             except RedisError as error:
                 self._redis_failed(plan.prefix, error)
                 return None
@@ -655,9 +689,12 @@ class MetricsCache:
     def _pipelined_writes(
         self, ready: Sequence[tuple[_Plan, list[str], list[bytes | int | str]]]
     ) -> None:
+        """EVALSHA the write script per entry in one pipeline (a cluster pipeline refuses
+        redis-py's Script objects, and sends all of one namespace's calls to its slot's node)."""
         pipe = self._client.pipeline(transaction=False)
+        sha = self._write.sha
         for _, keys, args in ready:
-            self._write(keys=keys, args=args, client=pipe)
+            pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
         pipe.execute()
 
     def get_stats(self) -> dict[str, Any]:

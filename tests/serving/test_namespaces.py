@@ -80,10 +80,7 @@ def test_every_key_of_a_namespace_sits_under_its_own_root(
     for cache in caches.values():
         mine = {k.decode() for k in raw_redis.scan_iter(match=f"{cache.layout.root}*")}
         assert mine and all(
-            not key.startswith(root)
-            for key in mine
-            for root in roots
-            if root != cache.layout.root
+            not key.startswith(root) for key in mine for root in roots if root != cache.layout.root
         )
 
 

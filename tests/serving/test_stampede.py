@@ -124,3 +124,23 @@ def test_failing_computer_hands_over_to_a_waiter(redis_url: str, redis_prefix: s
     assert outcomes.count("ok") == THREADS - 1
     assert len(calls) == 2
     cache.close()
+
+
+def test_an_entry_stored_between_the_miss_and_the_lock_is_served(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """The holder stores and frees the lock right after our miss: taking the lock then must not
+    compute a second time (the gap that made a herd compute twice now and then)."""
+    holder = MetricsCache.from_url(redis_url, namespace=redis_prefix)
+
+    class Late(MetricsCache):
+        def _take_lock(self, plan: Any, token: str) -> bool:
+            holder.get_or_compute(plan.key, lambda: {"from": "holder"}, tags=["t"])
+            return super()._take_lock(plan, token)
+
+    cache = Late(holder.client, namespace=redis_prefix)
+    value = cache.get_or_compute("k:gap", lambda: pytest.fail("computed twice"), tags=["t"])
+    assert value == {"from": "holder"}
+    assert cache.client.exists(cache.layout.lock("k:gap")) == 0
+    assert (cache.get_stats()["hits"], cache.get_stats()["misses"]) == (1, 0)
+    holder.close()

@@ -11,6 +11,8 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +152,23 @@ def create_cluster(servers: list[RedisServer]) -> None:
                 time.sleep(0.05)
         finally:
             client.close()
+
+
+@contextmanager
+def running_cluster(base: Path, nodes: int = 3) -> Iterator[str]:
+    """A loopback Redis Cluster of ``nodes`` primaries under ``base``; yields one node's URL and
+    stops every node afterwards (the realtime and cache cluster tests share it)."""
+    servers = [
+        RedisServer(base / f"node{i}", free_cluster_port(), *CLUSTER_OPTIONS) for i in range(nodes)
+    ]
+    try:
+        for server in servers:
+            server.start()
+        create_cluster(servers)
+        yield servers[0].url
+    finally:
+        for server in servers:
+            server.stop()
 
 
 def keys_under(client: redis.Redis, prefix: str) -> list[bytes]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from redis.cluster import RedisCluster
@@ -15,14 +14,7 @@ from realtime import AsyncRealtimeMetrics, RealtimeMetrics
 from realtime.persistence import backup_to_warehouse, restore_from_warehouse
 from realtime.registry import cleanup
 from realtime.series import KINDS
-from tests.realtime.support import (
-    CLUSTER_OPTIONS,
-    REDIS_CLI,
-    REDIS_SERVER,
-    RedisServer,
-    create_cluster,
-    free_cluster_port,
-)
+from tests.realtime.support import REDIS_CLI, REDIS_SERVER, running_cluster
 from warehouse import Warehouse
 
 pytestmark = pytest.mark.skipif(
@@ -32,18 +24,8 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    base: Path = tmp_path_factory.mktemp("cluster")
-    servers = [
-        RedisServer(base / f"node{i}", free_cluster_port(), *CLUSTER_OPTIONS) for i in range(3)
-    ]
-    try:
-        for server in servers:
-            server.start()
-        create_cluster(servers)
-        yield servers[0].url
-    finally:
-        for server in servers:
-            server.stop()
+    with running_cluster(tmp_path_factory.mktemp("cluster")) as url:
+        yield url
 
 
 @pytest.fixture()

@@ -245,7 +245,7 @@ def main() -> int:
             )
     finally:
         removed = 0
-        for key in bare.scan_iter(match=f"{namespace}:*", count=1000):
+        for key in bare.scan_iter(match=f"*{namespace}:*", count=1000):
             removed += cast(int, bare.delete(key))
         cache.close()
         decoding.close()

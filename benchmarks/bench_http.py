@@ -166,7 +166,7 @@ def _clean_redis(namespace: str) -> None:
     """Delete the keys the server wrote under the benchmark's cache namespace."""
     client = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     try:
-        for key in client.scan_iter(match=f"{namespace}:*", count=1000):
+        for key in client.scan_iter(match=f"*{namespace}:*", count=1000):
             client.delete(key)
     finally:
         client.close()

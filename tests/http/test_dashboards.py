@@ -49,7 +49,7 @@ def test_dashboard_is_cached_per_caller_scope(api: Api, redis_url: str) -> None:
 
     client = redis.Redis.from_url(redis_url)
     try:
-        keys = [k.decode() for k in client.scan_iter(match=f"{api.settings.cache_namespace}*")]
+        keys = [k.decode() for k in client.scan_iter(match=f"*{api.settings.cache_namespace}:*")]
     finally:
         client.close()
     dashboard_keys = [k for k in keys if ":dashboard:" in k]

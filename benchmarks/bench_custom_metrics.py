@@ -30,8 +30,12 @@ SCHEMA = "bench_cm"
 PERIOD = ("2025-01-01", "2025-03-01")
 
 DEFINITIONS: dict[str, dict[str, Any]] = {
-    "renewal_rate_by_industry": dict(load_examples()["license_renewal_rate_by_industry"]),
-    "active_users_30d": dict(load_examples()["active_users_30d"]),
+    # One total over the period (without their time_grain, which would answer per period).
+    "renewal_rate_by_industry": {
+        **dict(load_examples()["license_renewal_rate_by_industry"]),
+        "time_grain": None,
+    },
+    "active_users_30d": {**dict(load_examples()["active_users_30d"]), "time_grain": None},
     "revenue_by_type_where": {
         "name": "revenue by type",
         "metric_type": "SUM",

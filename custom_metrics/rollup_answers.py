@@ -5,10 +5,12 @@ event_type) with `*` for "all", the deduplicated event count, the exact distinct
 actors and the revenue. So, over whole days, with `filters` and `dimensions` only on those
 three columns forming one of the levels and no `where`:
 
-- COUNT of `*` is the sum of `event_count` from `daily_metrics` (0 where there are no rows);
-- SUM of `coalesce(revenue_cents, 0)` is the sum of `revenue_cents` (NULL where there are no
-  rows, as on the events; plain `revenue_cents` is not exact: the rollup stores 0 where every
-  revenue was NULL, the events sum to NULL);
+- COUNT of `*` is the sum of `event_count` (0 where there are no rows), read from
+  `monthly_metrics` when every window is whole months, `weekly_metrics` when whole weeks, else
+  `daily_metrics`;
+- SUM of `coalesce(revenue_cents, 0)` is the sum of `revenue_cents` likewise (NULL where there
+  are no rows, as on the events; plain `revenue_cents` is not exact: the rollup stores 0 where
+  every revenue was NULL, the events sum to NULL);
 - DISTINCT_COUNT of `actor_id` is `unique_actors` of `weekly_metrics` / `monthly_metrics`
   when every window is exactly one whole week (from the configured week start) or one month,
   and filters are single values.
@@ -86,6 +88,19 @@ def _one_whole(window: tuple[date, date], week_start_index: int) -> str | None:
     return None
 
 
+def _month_start(day: date) -> bool:
+    return day.day == 1
+
+
+def _coarsest(windows: Sequence[tuple[date, date]], week_start_index: int) -> str:
+    """Additive measures sum over whole periods: months, else weeks, else days."""
+    if all(_month_start(lo) and _month_start(hi) for lo, hi in windows):
+        return "monthly_metrics"
+    if all(lo.weekday() == week_start_index and (hi - lo).days % 7 == 0 for lo, hi in windows):
+        return "weekly_metrics"
+    return "daily_metrics"
+
+
 def rollup_answer(
     model: MetricDefinition,
     windows: Sequence[tuple[date, date]] | None,
@@ -104,10 +119,9 @@ def rollup_answer(
         or frozenset({*model.filters, *model.dimensions}) not in _LEVELS
     ):
         return None
-    if model.metric_type is MetricType.COUNT:
-        return RollupAnswer("daily_metrics", "event_count", True)
-    if model.metric_type is MetricType.SUM:
-        return RollupAnswer("daily_metrics", "revenue_cents", False)
+    if model.metric_type in (MetricType.COUNT, MetricType.SUM):
+        measure = "event_count" if model.metric_type is MetricType.COUNT else "revenue_cents"
+        return RollupAnswer(_coarsest(windows, week_start_index), measure, measure == "event_count")
     tables = {_one_whole(w, week_start_index) for w in windows}
     if len(tables) != 1 or None in tables:
         return None

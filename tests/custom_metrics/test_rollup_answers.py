@@ -69,7 +69,15 @@ ROLLUP_CASES = [
         ),
         date(2025, 1, 1),
         date(2025, 3, 1),
-        "daily_metrics",
+        "monthly_metrics",  # whole months: the coarsest rollup that covers them exactly
+        _count,
+    ),
+    (
+        "count-whole-weeks",
+        d("COUNT", "*", filters={"event_type": "purchase"}, dimensions=["entity_type"]),
+        JAN6,
+        FEB3,
+        "weekly_metrics",
         _count,
     ),
     (
@@ -93,7 +101,7 @@ ROLLUP_CASES = [
         d("SUM", "coalesce(revenue_cents, 0)", dimensions=["entity_type"]),
         date(2025, 1, 1),
         date(2025, 2, 1),
-        "daily_metrics",
+        "monthly_metrics",
         _revenue,
     ),
     (
@@ -249,11 +257,13 @@ def test_test_run_and_audit_say_which_source(wh: Warehouse) -> None:
     service = CustomMetricService(wh, OWNER)
     counted = d("COUNT", "*", dimensions=["event_type"], time_grain="week")
     run = service.test_metric_definition(counted, JAN6, FEB3)
-    assert run.answered_from == "daily_metrics"
+    assert run.answered_from == "weekly_metrics"  # whole weeks
     stored = service.create_definition(counted)
     result = service.calculate_metric(stored.definition_id, JAN6, FEB3)
-    assert result.answered_from == "daily_metrics"
+    assert result.answered_from == "weekly_metrics"
     other = service.create_definition({**counted, "where": "actor_id is not null"})
     assert service.calculate_metric(other.definition_id, JAN6, FEB3).answered_from == "events"
     audits = service.calculations(stored.definition_id) + service.calculations(other.definition_id)
-    assert [a.answered_from for a in audits] == ["daily_metrics", "events"]
+    assert [a.answered_from for a in audits] == ["weekly_metrics", "events"]
+    days = service.test_metric_definition(counted, date(2025, 1, 8), FEB3)
+    assert days.answered_from == "daily_metrics"  # a partial first week: read by day

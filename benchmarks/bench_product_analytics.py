@@ -1,0 +1,296 @@
+"""Custom metrics for product analytics: FUNNEL and RETENTION vs hand-written SQL, and a
+rollup-aware 90-day COUNT vs the same definition answered from the events.
+
+Run: .venv/bin/python benchmarks/bench_product_analytics.py [--rows N] [--repeat N]
+
+Targets (issue 17): over 2M events, the compiled funnel and retention run within 1.5x of the same
+queries written by hand (results compared, ABBA alternating, median of --repeat runs); a 90-day
+COUNT answered from daily_metrics is at least 20x faster than from the events, equal values. On
+DuckDB and, when reachable, PostgreSQL (the rollup with the metric_date index dbt gives it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench_custom_metrics import median_ms, postgres_database, table
+
+from custom_metrics import compile_metric, load_examples
+
+RATIO_TARGET = 1.5
+SPEEDUP_TARGET = 20.0
+SCHEMA = "bench_pa"
+FUNNEL_PERIOD = ("2025-02-01", "2025-03-01")
+RETENTION_PERIOD = ("2025-01-06", "2025-02-03")
+# 90 days as three whole months (read from monthly_metrics), and as a rolling window that
+# starts mid-month (read from daily_metrics).
+COUNT_PERIODS = {
+    "whole months": ("2025-01-01", "2025-04-01"),
+    "rolling days": ("2025-01-02", "2025-04-02"),
+}
+
+FUNNEL = dict(load_examples()["view_checkout_purchase_funnel"])
+RETENTION = dict(load_examples()["weekly_retention_8_weeks"])
+COUNT_90D: dict[str, Any] = {
+    "name": "asset events by type",
+    "metric_type": "COUNT",
+    "data_source": "events",
+    "calculation_formula": "*",
+    "filters": {"entity_type": "asset"},
+    "dimensions": ["event_type"],
+}
+
+# 2M events over 120 days: 100k actors (NULL for 1 in 11), 500 entities of three types.
+EVENTS = {
+    "duckdb": """select 'e' || i as event_id, t.occurred_at,
+        cast(t.occurred_at as date) as event_date,
+        (['page_view', 'page_view', 'page_view', 'click', 'click', 'asset_checkout',
+          'purchase'])[1 + (i * 17) % 7] as event_type,
+        case when i % 11 = 0 then null else 'u' || (i * 31 % 100000) end as actor_id,
+        (['asset', 'license', 'org'])[1 + (i // 5) % 3] as entity_type,
+        'x' || (i * 13 % 500) as entity_id,
+        case when i % 3 = 0 then null else (i * 37 % 100000)::bigint end as revenue_cents,
+        null::json as properties, t.occurred_at as ingested_at
+        from (select i, timestamptz '2025-01-01 00:00:00+00'
+                        + to_seconds((i * 7919) % 10368000) as occurred_at
+              from range({rows}) r(i)) t""",
+    "postgres": """select 'e' || i as event_id, t.occurred_at,
+        (t.occurred_at at time zone 'UTC')::date as event_date,
+        (array['page_view', 'page_view', 'page_view', 'click', 'click', 'asset_checkout',
+          'purchase'])[1 + (i * 17) % 7] as event_type,
+        case when i % 11 = 0 then null else 'u' || (i * 31 % 100000) end as actor_id,
+        (array['asset', 'license', 'org'])[1 + (i / 5) % 3] as entity_type,
+        'x' || (i * 13 % 500) as entity_id,
+        case when i % 3 = 0 then null else (i * 37 % 100000)::bigint end as revenue_cents,
+        null::jsonb as properties, t.occurred_at as ingested_at
+        from (select i, timestamptz '2025-01-01 00:00:00+00'
+                        + ((i * 7919) % 10368000) * interval '1 second' as occurred_at
+              from generate_series(0::bigint, {rows} - 1) i) t""",
+}
+
+# The rollups as the dbt models build them (their measures): six levels, `*` for "all".
+LEVELS = [
+    ("entity_type", "entity_id", "event_type"),
+    ("entity_type", "entity_id", "'*'"),
+    ("entity_type", "'*'", "event_type"),
+    ("entity_type", "'*'", "'*'"),
+    ("'*'", "'*'", "event_type"),
+    ("'*'", "'*'", "'*'"),
+]
+
+
+ROLLUPS = {
+    "daily_metrics": ("metric_date", "event_date"),
+    "weekly_metrics": ("week_start", "cast(date_trunc('week', event_date) as date)"),
+    "monthly_metrics": ("month_start", "cast(date_trunc('month', event_date) as date)"),
+}
+
+
+def rollup_sql(schema: str, table: str) -> str:
+    column, period = ROLLUPS[table]
+    parts = [
+        f"""select {period} as {column}, {a} as entity_type, {b} as entity_id,
+            {c} as event_type, count(*) as event_count,
+            count(distinct actor_id) as unique_actors,
+            coalesce(sum(revenue_cents), 0) as revenue_cents
+        from {schema}.stg_events
+        group by {", ".join([period, *(x for x in (a, b, c) if x != "'*'")])}"""
+        for a, b, c in LEVELS
+    ]
+    return f"create table {schema}.{table} as " + " union all ".join(parts)
+
+
+HAND_FUNNEL = """
+with e as (
+    select actor_id as who, occurred_at as ts, event_type from {s}.stg_events
+    where actor_id is not null and event_type in ('page_view', 'asset_checkout', 'purchase')
+      and occurred_at >= timestamptz '2025-02-01 00:00:00+00'
+      and occurred_at < timestamptz '2025-03-08 00:00:00+00'),
+f1 as (
+    select who, min(ts) as entered from e
+    where event_type = 'page_view' and ts < timestamptz '2025-03-01 00:00:00+00'
+    group by who),
+f2 as (
+    select f1.who, f1.entered, min(e.ts) as ts from f1
+    join e on e.who = f1.who and e.event_type = 'asset_checkout' and e.ts >= f1.entered
+          and e.ts < f1.entered + interval '7 days'
+    group by f1.who, f1.entered),
+f3 as (
+    select f2.who from f2
+    join e on e.who = f2.who and e.event_type = 'purchase' and e.ts >= f2.ts
+          and e.ts < f2.entered + interval '7 days'
+    group by f2.who)
+select 1, count(*) from f1 union all select 2, count(*) from f2
+union all select 3, count(*) from f3
+"""
+
+HAND_RETENTION = """
+with e as (
+    select actor_id as who, event_date as d, event_type from {s}.stg_events
+    where actor_id is not null
+      and event_type in ('page_view', 'click', 'asset_checkout', 'purchase')
+      and event_date < date '2025-03-31'),
+first_seen as (
+    select who, cast(date_trunc('week', min(d)) as date) as cohort from e
+    where event_type = 'page_view' and d < date '2025-02-03' group by who),
+c as (select who, cohort from first_seen where cohort >= date '2025-01-06'),
+back as (
+    select distinct c.cohort, c.who, (cast(date_trunc('week', e.d) as date) - c.cohort) / 7 as k
+    from c join e on e.who = c.who and e.d >= c.cohort and e.d < c.cohort + 63)
+select cohort, k, count(*) from back group by cohort, k
+"""
+
+HAND_COUNT = """
+select event_type, count(*) from {s}.stg_events
+where entity_type = 'asset' and occurred_at >= timestamptz '{lo} 00:00:00+00'
+  and occurred_at < timestamptz '{hi} 00:00:00+00'
+group by event_type
+"""
+
+Run = Callable[[str, dict[str, Any]], list[tuple[Any, ...]]]
+
+
+def abba(
+    first: Callable[[], object], second: Callable[[], object], repeat: int
+) -> tuple[float, float]:
+    """Median ms of each, alternating which runs first, after one warm-up each."""
+    first(), second()
+    a: list[float] = []
+    b: list[float] = []
+    for i in range(repeat):
+        pairs = [(a, first), (b, second)]
+        for times, fn in pairs if i % 2 == 0 else pairs[::-1]:
+            times.append(median_ms(fn, 1))
+    return statistics.median(a), statistics.median(b)
+
+
+def side_by_side(run: Run, dialect: str, repeat: int) -> list[tuple[Any, ...]]:
+    out: list[tuple[Any, ...]] = []
+    funnel = compile_metric(FUNNEL, dialect, *FUNNEL_PERIOD, schema=SCHEMA)
+    got = [(r[0], r[-1]) for r in run(funnel.sql, funnel.params)]
+    hand = [tuple(r) for r in run(HAND_FUNNEL.format(s=SCHEMA), {})]
+    assert got == hand, f"funnel differs: {got} vs {hand}"
+    retention = compile_metric(
+        RETENTION, dialect, *RETENTION_PERIOD, schema=SCHEMA, week_start_index=0
+    )
+    got_r = {(r[0], r[2]): r[-1] for r in run(retention.sql, retention.params) if r[-1]}
+    hand_r = {(r[0], r[1]): r[2] for r in run(HAND_RETENTION.format(s=SCHEMA), {})}
+    assert got_r == hand_r, "retention differs"
+    for name, compiled, sql in (
+        (f"funnel ({got[0][1]:,} entered)", funnel, HAND_FUNNEL),
+        (f"retention ({len(got_r)} cells)", retention, HAND_RETENTION),
+    ):
+        c, h = abba(
+            lambda c=compiled: run(c.sql, c.params),
+            lambda q=sql: run(q.format(s=SCHEMA), {}),
+            repeat,
+        )
+        verdict = "PASS" if c / h <= RATIO_TARGET else "BELOW TARGET"
+        out.append((name, "compiled vs hand", c, h, c / h, verdict))
+
+    for label, (lo, hi) in COUNT_PERIODS.items():
+        rollup = compile_metric(COUNT_90D, dialect, lo, hi, schema=SCHEMA)
+        events = compile_metric(COUNT_90D, dialect, lo, hi, schema=SCHEMA, use_rollups=False)
+        assert rollup.answered_from != "events" and events.answered_from == "events"
+        fast = sorted((r[0], int(r[1])) for r in run(rollup.sql, rollup.params))
+        slow = sorted((r[0], int(r[1])) for r in run(events.sql, events.params))
+        by_hand = sorted(
+            (r[0], int(r[1])) for r in run(HAND_COUNT.format(s=SCHEMA, lo=lo, hi=hi), {})
+        )
+        assert fast == slow == by_hand, f"90-day count differs: {fast} {slow}"
+        r_ms, e_ms = abba(
+            lambda r=rollup: run(r.sql, r.params),
+            lambda e=events: run(e.sql, e.params),
+            repeat,
+        )
+        speedup = e_ms / r_ms
+        verdict = "PASS" if speedup >= SPEEDUP_TARGET else "BELOW TARGET"
+        name = f"90-day COUNT, {label} ({rollup.answered_from})"
+        out.append((name, "rollup vs events", r_ms, e_ms, 1 / speedup, verdict))
+    return out
+
+
+def bench_duckdb(rows: int, repeat: int) -> list[tuple[Any, ...]]:
+    import duckdb
+
+    conn = duckdb.connect()
+    conn.execute("set timezone = 'UTC'")
+    conn.execute(f"create schema {SCHEMA}")
+    conn.execute(f"create table {SCHEMA}.stg_events as " + EVENTS["duckdb"].format(rows=rows))
+    for rollup in ROLLUPS:
+        conn.execute(rollup_sql(SCHEMA, rollup) + f" order by {ROLLUPS[rollup][0]}")
+
+    def run(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return conn.execute(sql, params or None).fetchall()
+
+    try:
+        return side_by_side(run, "duckdb", repeat)
+    finally:
+        conn.close()
+
+
+def bench_postgres(rows: int, repeat: int) -> list[tuple[Any, ...]] | str:
+    try:
+        import psycopg2
+
+        context = postgres_database()
+        conn = context.__enter__()
+    except (ImportError, psycopg2.Error) as error:
+        return f"PostgreSQL not reachable ({str(error).strip()}); skipped"
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"create schema {SCHEMA}")
+            cur.execute(
+                f"create table {SCHEMA}.stg_events as " + EVENTS["postgres"].format(rows=rows)
+            )
+            for rollup, (column, _) in ROLLUPS.items():
+                cur.execute(rollup_sql(SCHEMA, rollup))
+                cur.execute(f"create index on {SCHEMA}.{rollup} ({column})")  # as dbt does
+                cur.execute(f"analyze {SCHEMA}.{rollup}")
+            cur.execute(f"analyze {SCHEMA}.stg_events")
+
+        def run(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+            with conn.cursor() as cur:
+                cur.execute(sql, params or None)
+                return list(cur.fetchall())
+
+        return side_by_side(run, "postgres", repeat)
+    finally:
+        context.__exit__(None, None, None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=2_000_000, help="events per warehouse")
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs per query")
+    args = parser.parse_args(argv)
+    failures = 0
+    headers = ["query", "compared", "ours ms", "baseline ms", "ratio", "result"]
+    for label, bench in (
+        ("DuckDB", lambda: bench_duckdb(args.rows, args.repeat)),
+        ("PostgreSQL", lambda: bench_postgres(args.rows, args.repeat)),
+    ):
+        result = bench()
+        print(
+            f"\n{label}, {args.rows:,} events (median of {args.repeat}, ABBA alternating; "
+            f"targets: funnel and retention ratio <= {RATIO_TARGET:g}, rollup ratio <= "
+            f"1/{SPEEDUP_TARGET:g})"
+        )
+        if isinstance(result, str):
+            print(result)
+            continue
+        print(table(headers, result))
+        failures += sum(r[-1] != "PASS" for r in result)
+    print(f"\n{'all targets met' if not failures else f'{failures} below target'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -277,7 +277,7 @@ def test_month_backfill_through_the_graphql_api(
                         "range": {"start": MONTH_START.isoformat(), "end": MONTH_START.isoformat()}
                     },
                 }
-                for name in ("monthly_metrics", "monthly_weekly_breakdown")
+                for name in ("monthly_totals", "monthly_metrics", "monthly_weekly_breakdown")
             ),
         ],
         "title": "February 2024",

@@ -52,6 +52,12 @@ def _default_redis_url() -> str:
     return os.environ.get("REDIS_URL", "").strip() or "redis://localhost:6379/0"
 
 
+def _default_redis_cluster() -> bool:
+    from realtime.environment import redis_cluster_from_env
+
+    return redis_cluster_from_env()
+
+
 class RealtimeResource(ConfigurableResource):  # type: ignore[type-arg]
     """Where the realtime metrics and the dashboard cache live (REDIS_URL by default)."""
 
@@ -64,13 +70,17 @@ class RealtimeResource(ConfigurableResource):  # type: ignore[type-arg]
     cache_namespace: str = Field(
         default_factory=lambda: os.environ.get("METRICS_CACHE_NAMESPACE", "").strip() or "metrics"
     )
+    # redis_url names a node of a Redis Cluster (METRICS_REDIS_CLUSTER=1).
+    redis_cluster: bool = Field(default_factory=_default_redis_cluster)
 
     @contextmanager
     def metrics(self) -> Iterator["RealtimeMetrics"]:
         """A RealtimeMetrics client for the run, closed afterwards."""
         from realtime import RealtimeMetrics
 
-        rt = RealtimeMetrics.from_url(self.redis_url, prefix=self.metrics_prefix)
+        rt = RealtimeMetrics.from_url(
+            self.redis_url, prefix=self.metrics_prefix, cluster=self.redis_cluster
+        )
         try:
             yield rt
         finally:
@@ -81,7 +91,9 @@ class RealtimeResource(ConfigurableResource):  # type: ignore[type-arg]
         """A MetricsCache client, closed afterwards."""
         from serving import MetricsCache
 
-        cache = MetricsCache.from_url(self.redis_url, namespace=self.cache_namespace)
+        cache = MetricsCache.from_url(
+            self.redis_url, namespace=self.cache_namespace, cluster=self.redis_cluster
+        )
         try:
             yield cache
         finally:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from realtime import RealtimeMetrics
+from realtime.environment import redis_cluster_from_env
 from serving.cache import MetricsCache
 from serving.http.connections import ConnectionPool
 from serving.http.tokens import TokenRecord, TokenStore, hash_token
@@ -30,6 +31,8 @@ class ServerSettings:
     cache_namespace: str = field(
         default_factory=lambda: os.environ.get("METRICS_CACHE_NAMESPACE", "").strip() or "metrics"
     )
+    # REDIS_URL names a node of a Redis Cluster (METRICS_REDIS_CLUSTER=1).
+    redis_cluster: bool = field(default_factory=lambda: redis_cluster_from_env())
     # A revoked token stops working within this many seconds (lookups are memoized this long).
     token_memo_seconds: float = 5.0
     session_seconds: int = 12 * 3600
@@ -49,13 +52,17 @@ class ServerContext:
     @cached_property
     def cache(self) -> MetricsCache:
         return MetricsCache.from_url(
-            self.settings.redis_url, namespace=self.settings.cache_namespace
+            self.settings.redis_url,
+            namespace=self.settings.cache_namespace,
+            cluster=self.settings.redis_cluster,
         )
 
     @cached_property
     def realtime(self) -> RealtimeMetrics:
         return RealtimeMetrics.from_url(
-            self.settings.redis_url, prefix=self.settings.realtime_prefix
+            self.settings.redis_url,
+            prefix=self.settings.realtime_prefix,
+            cluster=self.settings.redis_cluster,
         )
 
     def remembered_token(self, text: str) -> tuple[bool, TokenRecord | None]:

@@ -249,3 +249,37 @@ def test_a_node_that_is_not_the_namespace_home_is_never_asked(ccache: MetricsCac
     for name, calls in after.items():
         changed = sum(n - before[name].get(c, 0) for c, n in calls.items())
         assert (changed > 0) == (name == home), (name, home)
+
+
+def test_the_server_and_dagster_use_the_cluster_when_told(
+    cluster_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestration.realtime_ops import RealtimeResource
+    from serving.http.context import ServerContext, ServerSettings
+
+    namespace = f"ct{uuid.uuid4().hex[:8]}:server"
+    monkeypatch.setenv("REDIS_URL", cluster_url)
+    monkeypatch.setenv("METRICS_REDIS_CLUSTER", "1")
+    monkeypatch.setenv("METRICS_CACHE_NAMESPACE", namespace)
+    monkeypatch.setenv("METRICS_REALTIME_PREFIX", f"{namespace}:rt:")
+    settings = ServerSettings()
+    assert settings.redis_cluster
+    context = ServerContext(settings)
+    assert isinstance(context.cache.client, RedisCluster)
+    assert context.cache.get_or_compute("k", lambda: {"n": 3}, tags=["grain:daily"]) == {"n": 3}
+    assert context.realtime.increment_counter("views", 4) == 4
+    resource = RealtimeResource()
+    with resource.cache() as cache, resource.metrics() as rt:
+        assert isinstance(cache.client, RedisCluster)
+        assert cache.get_or_compute("k", lambda: pytest.fail("recomputed")) == {"n": 3}
+        cache.invalidate_by_tag("grain:daily")  # what the materialization sensor does
+        assert rt.get_counter("views") == 4
+    assert context.cache.get_or_compute("k", lambda: {"n": 5}) == {"n": 5}
+    context.cache.close()
+    context.realtime.close()
+
+    monkeypatch.setenv("METRICS_REDIS_CLUSTER", "maybe")
+    with pytest.raises(ValueError, match="METRICS_REDIS_CLUSTER"):
+        ServerSettings()
+    monkeypatch.setenv("METRICS_REDIS_CLUSTER", "0")
+    assert not ServerSettings().redis_cluster and not RealtimeResource().redis_cluster

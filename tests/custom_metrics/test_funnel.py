@@ -260,3 +260,27 @@ def test_conversions_round_half_away_from_zero(edge_wh: Warehouse) -> None:
     rows = [tuple(r) for r in edge_wh.query(compiled.sql, compiled.params)]
     assert rows[1][1:3] == (Decimal("55.56"), Decimal("55.56"))
     assert rows[2][1:3] == (Decimal("40.00"), Decimal("22.22"))
+
+
+def test_cost_is_classed_by_what_the_funnel_scans(wh: Warehouse) -> None:
+    """EXPLAIN prices the funnel's query like any other: a policy whose LOW class ends below
+    that estimate classes it MEDIUM, one whose LOW class ends above it classes it LOW."""
+    from custom_metrics import CostClass, ExecutionPolicy
+
+    definition = funnel(VIEW_CLICK_BUY, 7)
+    estimate = CustomMetricService(wh, OWNER).estimate_cost(
+        definition, date(2025, 1, 5), date(2025, 2, 5)
+    )
+    assert estimate.estimate > 0 and estimate.unit == (
+        "cost" if wh.dialect == "postgres" else "rows"
+    )
+    for low_ends, expected in (
+        (estimate.estimate / 2, CostClass.MEDIUM),
+        (estimate.estimate * 2, CostClass.LOW),
+    ):
+        limits = (low_ends, estimate.estimate * 4)
+        policy = ExecutionPolicy(postgres_cost_limits=limits, duckdb_rows_limits=limits)
+        classed = CustomMetricService(wh, OWNER, policy=policy).estimate_cost(
+            definition, date(2025, 1, 5), date(2025, 2, 5)
+        )
+        assert classed.cost_class is expected

@@ -302,3 +302,19 @@ def test_a_range_without_a_period_start_is_refused() -> None:
     with pytest.raises(MetricValidationError) as caught:
         compile_metric(definition, "postgres")
     assert caught.value.field == "start"
+
+
+def test_cost_is_classed_by_what_the_retention_scans(wh: Warehouse) -> None:
+    """The retention query's EXPLAIN estimate grows with the events it reads."""
+    definition = retention({"event_type": "page_view"}, {"event_type": "click"}, "week", 4)
+    service = CustomMetricService(wh, OWNER)
+    estimate = service.estimate_cost(definition, date(2025, 1, 6), date(2025, 2, 3))
+    assert estimate.estimate > 0
+    counted = {
+        "name": "c",
+        "metric_type": "COUNT",
+        "data_source": "events",
+        "calculation_formula": "event_id",
+    }
+    scan = service.estimate_cost(counted, date(2025, 1, 6), date(2025, 2, 3))
+    assert estimate.estimate >= scan.estimate  # at least the scan of the events

@@ -155,9 +155,9 @@ def create_cluster(servers: list[RedisServer]) -> None:
 
 
 @contextmanager
-def running_cluster(base: Path, nodes: int = 3) -> Iterator[str]:
-    """A loopback Redis Cluster of ``nodes`` primaries under ``base``; yields one node's URL and
-    stops every node afterwards (the realtime and cache cluster tests share it)."""
+def cluster_nodes(base: Path, nodes: int = 3) -> Iterator[list[RedisServer]]:
+    """A loopback Redis Cluster of ``nodes`` primaries under ``base``; yields its servers (a
+    stopped one restarts into the cluster) and stops every node afterwards."""
     servers = [
         RedisServer(base / f"node{i}", free_cluster_port(), *CLUSTER_OPTIONS) for i in range(nodes)
     ]
@@ -165,10 +165,17 @@ def running_cluster(base: Path, nodes: int = 3) -> Iterator[str]:
         for server in servers:
             server.start()
         create_cluster(servers)
-        yield servers[0].url
+        yield servers
     finally:
         for server in servers:
             server.stop()
+
+
+@contextmanager
+def running_cluster(base: Path, nodes: int = 3) -> Iterator[str]:
+    """`cluster_nodes`, yielding one node's URL (the realtime and cache cluster tests use it)."""
+    with cluster_nodes(base, nodes) as servers:
+        yield servers[0].url
 
 
 def keys_under(client: redis.Redis, prefix: str) -> list[bytes]:

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
 from serving.cache import MetricsCache
 from serving.invalidation import invalidate_for_materialization, period_tags
-from tests.realtime.support import REDIS_CLI, REDIS_SERVER, running_cluster
+from tests.realtime.support import REDIS_CLI, REDIS_SERVER, cluster_nodes, running_cluster
 from tests.serving.test_stampede import THREADS, SlowCompute, _race
 
 pytestmark = pytest.mark.skipif(
@@ -283,3 +286,34 @@ def test_the_server_and_dagster_use_the_cluster_when_told(
         ServerSettings()
     monkeypatch.setenv("METRICS_REDIS_CLUSTER", "0")
     assert not ServerSettings().redis_cluster and not RealtimeResource().redis_cluster
+
+
+def test_a_down_node_means_computing_uncached_never_an_error(tmp_path: Path) -> None:
+    """The namespace's primary stops: reads compute (counted), invalidation raises for the
+    sensor to retry; once it is back (empty) the cache fills again."""
+    with cluster_nodes(tmp_path) as servers:
+        # retry_after=0: every call tries Redis (no pause to sleep through in a test).
+        cache = MetricsCache.from_url(servers[0].url, namespace="down", cluster=True, retry_after=0)
+        client = cache.client
+        assert isinstance(client, RedisCluster)
+        assert cache.get_or_compute("k", Counter(1), tags=["t"]) == 1
+        home = client.get_node_from_key(cache.layout.root)
+        node = next(server for server in servers if server.port == home.port)
+        node.stop()
+        compute = Counter(2)
+        assert [cache.get_or_compute("k", compute, tags=["t"]) for _ in range(3)] == [2, 2, 2]
+        assert compute.calls == 3
+        stats = cache.get_stats()
+        assert (stats["errors"], stats["hits"]) == (3, 0)
+        with pytest.raises(redis.RedisError):
+            cache.invalidate_by_tag("t")
+        node.start()
+        deadline = time.monotonic() + 30  # until the restarted node serves its slots again
+        with redis.Redis(port=node.port) as direct:
+            while direct.execute_command("CLUSTER INFO").get("cluster_state") != "ok":
+                assert time.monotonic() < deadline, "the node did not rejoin the cluster"
+                time.sleep(0.05)
+        again = Counter(3)
+        assert [cache.get_or_compute("k", again, tags=["t"]) for _ in range(2)] == [3, 3]
+        assert again.calls == 1
+        cache.close()

@@ -63,12 +63,13 @@ def _floor_seconds(target: str) -> float:
 
 
 def _model_seconds(dagster_home: Path, since: float) -> float:
-    """Seconds dbt spent executing the models during the backfill: the sum of the `Execution
-    Duration` dagster-dbt records on each materialization since `since` (a Unix time)."""
+    """Seconds dbt spent executing the models during the backfill: the `Execution Duration`
+    dagster-dbt records for each model in each run since `since` (a Unix time). A ranged run
+    records one materialization per partition with the same duration: counted once per run."""
     from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
 
     models = ("stg_events", "weekly_totals", "monthly_totals", *TABLES)
-    total = 0.0
+    durations: dict[tuple[str, str], float] = {}
     with DagsterInstance.from_config(str(dagster_home)) as instance:
         for model in models:
             records = instance.fetch_materializations(
@@ -81,8 +82,8 @@ def _model_seconds(dagster_home: Path, since: float) -> float:
                     materialization.metadata.get("Execution Duration") if materialization else None
                 )
                 if duration is not None:
-                    total += float(duration.value)  # type: ignore[arg-type]
-    return total
+                    durations[(record.run_id, model)] = float(duration.value)  # type: ignore[arg-type]
+    return sum(durations.values())
 
 
 def _backfill_seconds(dagster_home: Path) -> tuple[float, float]:

@@ -182,3 +182,98 @@ def test_test_run_calculate_and_values_match_python(api: Api) -> None:
         {"start": "2025-01-05", "end": "2025-01-01"},
     )
     assert bad.status == 422 and bad.json()["field"] == "start"
+
+
+def test_series_compare_and_funnel_over_http(api: Api) -> None:
+    """Per-period answers with previous value and growth, and a FUNNEL, through the API."""
+    from datetime import UTC, datetime
+    from decimal import ROUND_HALF_UP, Decimal
+
+    from custom_metrics import load_examples
+
+    rows = daily_rows(FIRST, 14)
+    steps = ["page_view", "asset_checkout", "purchase"]
+    events = [
+        (f"f{i}", datetime(2025, 1, 6 + i // 3, 9 + i % 3, tzinfo=UTC), steps[i % 3], f"u{i // 3}")
+        for i in range(8)  # u0, u1 go through all three steps; u2 views and checks out
+    ]
+    with api.warehouse() as wh:
+        insert_rows(wh, "daily_metrics", rows)
+        wh.execute(
+            f"create table {wh.schema}.stg_events (event_id text, occurred_at timestamptz, "
+            "event_date date, event_type text, actor_id text, entity_type text, entity_id text, "
+            "revenue_cents bigint, ingested_at timestamptz)"
+        )
+        insert_rows(
+            wh,
+            "stg_events",
+            [
+                {
+                    "event_id": e,
+                    "occurred_at": at,
+                    "event_date": at.date(),
+                    "event_type": kind,
+                    "actor_id": who,
+                    "entity_type": "asset",
+                    "entity_id": "a1",
+                    "revenue_cents": None,
+                    "ingested_at": at,
+                }
+                for e, at, kind, who in events
+            ],
+        )
+    alice = api.client("alice")
+    start, end = FIRST + timedelta(days=3), FIRST + timedelta(days=9)
+    growth = _definition("growth", "PRIVATE", time_grain="day", compare_to="previous_period")
+    tested = alice.post(f"/v1/custom-metrics/test?start={start}&end={end}", growth)
+    assert tested.status == 200, tested.body
+    body = tested.json()
+    assert body["columns"] == [
+        "period_start",
+        "period_end",
+        "entity_id",
+        "previous_value",
+        "growth_pct",
+        "value",
+    ]
+
+    def day_sum(day: date, entity: str) -> int | None:
+        found = [
+            r["event_count"]
+            for r in rows
+            if r["metric_date"] == day
+            and r["entity_type"] == "asset"
+            and r["event_type"] == "*"
+            and r["entity_id"] == entity
+        ]
+        return sum(found) if found else None
+
+    assert len(body["rows"]) == 6 * 3  # six days; a1, a2 and the "*" total
+    for lo, hi, entity, previous, change, value in body["rows"]:
+        day = date.fromisoformat(lo)
+        assert date.fromisoformat(hi) == day + timedelta(days=1)
+        assert value == day_sum(day, entity)
+        assert previous == day_sum(day - timedelta(days=1), entity)
+        want = (
+            None
+            if not previous
+            else (
+                Decimal(100)
+                * (Decimal(str(value)) - Decimal(str(previous)))
+                / Decimal(str(previous))
+            ).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        )
+        assert change == (None if want is None else float(want))
+
+    funnel = {**dict(load_examples()["view_checkout_purchase_funnel"]), "visibility": "PRIVATE"}
+    funnel = {k: (v.value if hasattr(v, "value") else v) for k, v in funnel.items()}
+    created = alice.post("/v1/custom-metrics", funnel)
+    assert created.status == 201, created.body
+    reply = alice.post(
+        f"/v1/custom-metrics/{created.json()['id']}/calculate",
+        {"start": "2025-01-06", "end": "2025-01-13"},
+    )
+    assert reply.status == 200, reply.body
+    values = reply.json()["values"]
+    assert [(v["dimensions"]["step"], v["value"]) for v in values] == [(1, 3), (2, 3), (3, 2)]
+    assert [v["conversion_from_first_pct"] for v in values] == [100.0, 100.0, 66.67]

@@ -31,6 +31,7 @@ from pydantic import (
 
 from custom_metrics.errors import MetricValidationError
 from custom_metrics.sources import SOURCES
+from warehouse.calendar import Grain
 
 MAX_EXPRESSION_LENGTH: Final = 2000
 MAX_DIMENSIONS: Final = 8
@@ -83,12 +84,9 @@ class Visibility(StrEnum):
     PUBLIC = "PUBLIC"
 
 
-class TimeGrain(StrEnum):
-    """The bucket size when a definition is calculated as a series."""
-
-    DAY = "day"
-    WEEK = "week"
-    MONTH = "month"
+# The bucket size when a definition is calculated as a series: the project's one grain
+# (day, week, month; weeks start on METRICS_WEEK_START), under the name definitions use.
+TimeGrain = Grain
 
 
 class CompareTo(StrEnum):

@@ -1,12 +1,13 @@
-"""Calendar helpers: whole-day periods and splitting a period into day/week/month buckets."""
+"""Whole-day periods and their buckets, on the project's one calendar (warehouse.calendar)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Final
 
 from custom_metrics.definitions import TimeGrain
 from custom_metrics.errors import MetricValidationError
+from warehouse.calendar import Calendar, CalendarError
 
 MAX_BUCKETS: Final = 1000
 
@@ -46,13 +47,14 @@ def whole_day_period(start: object, end: object) -> tuple[date, date]:
 def next_boundary(day: date, grain: TimeGrain, week_start_index: int) -> date | None:
     """The start of the next bucket; None when it would be after 9999-12-31."""
     try:
-        if grain is TimeGrain.DAY:
-            return day + timedelta(days=1)
-        if grain is TimeGrain.WEEK:
-            return day + timedelta(days=(week_start_index - day.weekday() - 1) % 7 + 1)
-        return date(day.year + day.month // 12, day.month % 12 + 1, 1)
-    except (OverflowError, ValueError):
+        return Calendar(week_start_index).next_start(grain, day)
+    except CalendarError:
         return None
+
+
+def starts_period(day: date, grain: TimeGrain, week_start_index: int) -> bool:
+    """Whether `day` is the first day of its period (weeks start on `week_start_index`)."""
+    return Calendar(week_start_index).period_start(grain, day) == day
 
 
 def split_period(

@@ -21,7 +21,7 @@ from sqlglot import exp
 from custom_metrics.definitions import TimeGrain
 from custom_metrics.errors import MetricValidationError
 from custom_metrics.percent import rounded_percent
-from custom_metrics.periods import MAX_BUCKETS, next_boundary
+from custom_metrics.periods import MAX_BUCKETS, next_boundary, starts_period
 from custom_metrics.series import PERIOD_COLUMNS
 
 RETENTION_COLUMNS: Final = (*PERIOD_COLUMNS, "k", "cohort_size", "retention_pct", "value")
@@ -47,18 +47,12 @@ class Cohort:
     end: date
 
 
-def _starts_period(day: date, grain: TimeGrain, week_start_index: int) -> bool:
-    if grain is TimeGrain.WEEK:
-        return day.weekday() == week_start_index
-    return grain is TimeGrain.DAY or day.day == 1
-
-
 def reported_cohorts(
     start: date, end: date, grain: TimeGrain, week_start_index: int
 ) -> list[Cohort]:
     """The whole periods of the grain that start inside [start, end)."""
     day: date | None = start
-    if not _starts_period(start, grain, week_start_index):
+    if not starts_period(start, grain, week_start_index):
         day = next_boundary(start, grain, week_start_index)
     cohorts: list[Cohort] = []
     while day is not None and day < end:

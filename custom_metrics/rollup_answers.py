@@ -23,10 +23,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Final
 
 from custom_metrics.definitions import MetricDefinition, MetricType
+from custom_metrics.periods import starts_period
+from warehouse.calendar import Grain, period_after
 
 ROLLUP_DIMENSIONS: Final = ("entity_type", "entity_id", "event_type")
 ALL: Final = "*"
@@ -81,22 +83,25 @@ def _filters_fit(model: MetricDefinition) -> bool:
 def _one_whole(window: tuple[date, date], week_start_index: int) -> str | None:
     """`weekly_metrics` or `monthly_metrics` when the window is exactly one such period."""
     lo, hi = window
-    if lo.weekday() == week_start_index and hi - lo == timedelta(days=7):
+    if starts_period(lo, Grain.WEEK, week_start_index) and hi == period_after(Grain.WEEK, lo):
         return "weekly_metrics"
-    if lo.day == 1 and hi == date(lo.year + lo.month // 12, lo.month % 12 + 1, 1):
+    if starts_period(lo, Grain.MONTH, week_start_index) and hi == period_after(Grain.MONTH, lo):
         return "monthly_metrics"
     return None
 
 
 def _month_start(day: date) -> bool:
-    return day.day == 1
+    return starts_period(day, Grain.MONTH, 0)
 
 
 def _coarsest(windows: Sequence[tuple[date, date]], week_start_index: int) -> str:
     """Additive measures sum over whole periods: months, else weeks, else days."""
     if all(_month_start(lo) and _month_start(hi) for lo, hi in windows):
         return "monthly_metrics"
-    if all(lo.weekday() == week_start_index and (hi - lo).days % 7 == 0 for lo, hi in windows):
+    if all(
+        starts_period(lo, Grain.WEEK, week_start_index) and (hi - lo).days % 7 == 0
+        for lo, hi in windows
+    ):
         return "weekly_metrics"
     return "daily_metrics"
 

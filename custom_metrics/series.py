@@ -14,7 +14,8 @@ from typing import Final
 
 from custom_metrics.definitions import MetricDefinition, TimeGrain
 from custom_metrics.errors import MetricValidationError
-from custom_metrics.periods import split_period
+from custom_metrics.periods import split_period, starts_period
+from warehouse.calendar import CalendarError, period_before
 
 PERIOD_COLUMNS: Final = ("period_start", "period_end")
 COMPARE_COLUMNS: Final = ("previous_value", "growth_pct")
@@ -46,21 +47,11 @@ def _window_start(definition: MetricDefinition, start: date, end: date) -> date:
         ) from None
 
 
-def _is_boundary(day: date, grain: TimeGrain, week_start_index: int) -> bool:
-    if grain is TimeGrain.WEEK:
-        return day.weekday() == week_start_index
-    return grain is TimeGrain.DAY or day.day == 1
-
-
 def _previous_start(start: date, grain: TimeGrain) -> date:
     """The start of the whole period just before the one starting at `start`."""
     try:
-        if grain is TimeGrain.DAY:
-            return start - timedelta(days=1)
-        if grain is TimeGrain.WEEK:
-            return start - timedelta(days=7)
-        return date(start.year - (start.month == 1), (start.month - 2) % 12 + 1, 1)
-    except (OverflowError, ValueError):
+        return period_before(grain, start)
+    except CalendarError:
         raise MetricValidationError(
             "start", f"the period before {start} is before year 1; pick a later start"
         ) from None
@@ -73,7 +64,7 @@ def _check_aligned(start: date, end: date, grain: TimeGrain, week_start_index: i
         TimeGrain.MONTH: "the first day of a month",
     }[grain]
     for label, day in (("start", start), ("end", end)):
-        if not _is_boundary(day, grain, week_start_index):
+        if not starts_period(day, grain, week_start_index):
             raise MetricValidationError(
                 label,
                 f"compare_to needs whole {grain.value}s: {day} is not {what}",

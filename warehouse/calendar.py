@@ -159,6 +159,11 @@ def period_after(grain: Grain, start: date) -> date:
     return Calendar(start.weekday()).next_start(grain, start)
 
 
+def period_before(grain: Grain, start: date) -> date:
+    """First day of the period before the one starting on `start`, whatever the week start."""
+    return Calendar(start.weekday()).previous_start(grain, start)
+
+
 def rounded_ratio(numerator: int, denominator: int, scale: int) -> Decimal | None:
     """numerator / denominator rounded half away from zero to `scale` decimals, exactly
     (integer arithmetic, as the SQL macro does); None when the denominator is 0."""

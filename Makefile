@@ -8,7 +8,7 @@ LOCK := requirements.lock
 STAMP := $(VENV)/.installed-stamp
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup demo test lint format lock ui serve bench clean
+.PHONY: setup java demo test test-spark lint format lock ui serve bench clean
 
 setup: $(STAMP)
 
@@ -33,8 +33,18 @@ demo: setup
 	@mkdir -p $(DAGSTER_HOME)
 	@$(PY) -m orchestration.demo
 
+# The Spark tests (marker `spark`) are their own target: a local Spark session is slow to start
+# and to run many small queries, so `make test` leaves them out and .ci/run runs both.
 test: setup
-	@$(PY) -m pytest -q -p no:cacheprovider
+	@$(PY) -m pytest -q -p no:cacheprovider -m "not spark"
+
+test-spark: setup java
+	@$(PY) -m pytest -q -p no:cacheprovider -m spark
+
+# METRICS_TARGET=spark runs Spark in a JVM: Java 17 from Debian when no java is on the PATH.
+java:
+	@command -v java >/dev/null || { echo "installing Java 17 for Spark ..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; }
 
 # sqlfluff renders the models with dbt on the PostgreSQL target (the PG* variables; default the
 # local server), the dialect its parser reads best.

@@ -56,7 +56,8 @@ def _fail(message: str) -> int:
 
 
 def _write(wh: Warehouse, config: GeneratorConfig, *, replace: bool) -> int:
-    """Load the stream; with `replace`, delete the old rows in the same transaction."""
+    """Load the stream; with `replace`, delete the old rows in the same transaction (on Spark,
+    which has neither transactions nor row deletes, the table is truncated first)."""
 
     def progress(rows: int) -> None:
         print(f"  loaded {rows:,} rows ...", flush=True)
@@ -64,7 +65,8 @@ def _write(wh: Warehouse, config: GeneratorConfig, *, replace: bool) -> int:
     if not replace:
         return load_events(wh, generate_events(config), progress=progress)
     with wh.transaction():
-        wh.execute(f"delete from {wh.source_schema}.events")
+        empty = "truncate table" if wh.dialect == "spark" else "delete from"
+        wh.execute(f"{empty} {wh.source_schema}.events")
         return load_events(wh, generate_events(config), progress=progress)
 
 

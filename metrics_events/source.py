@@ -1,7 +1,8 @@
 """The source table `{METRICS_SOURCE_SCHEMA}.events` (docs/reference.md): create, load, delete.
 
 The application owns this table; these helpers are for the demo, the tests and benchmarks.
-Loading goes through CSV and COPY on both warehouses: millions of rows in seconds.
+Loading goes through CSV on every warehouse (COPY, read_csv, Spark's CSV reader): millions of
+rows in seconds.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import IO
 
 from metrics_events.generator import Event
@@ -33,9 +35,26 @@ _CHUNK = 200_000
 
 def ensure_source_table(wh: Warehouse) -> None:
     """Create the source schema and table (and the indexes an app would keep) if missing."""
-    json_type = "jsonb" if wh.dialect == "postgres" else "json"
     schema = wh.source_schema
     wh.execute(f"create schema if not exists {schema}")
+    if wh.dialect == "spark":
+        wh.execute(
+            f"""
+            create table if not exists {schema}.events (
+                event_id string,
+                occurred_at timestamp,
+                event_type string,
+                actor_id string,
+                entity_type string,
+                entity_id string,
+                revenue_cents bigint,
+                properties string,
+                ingested_at timestamp
+            ) using parquet
+            """
+        )
+        return
+    json_type = "jsonb" if wh.dialect == "postgres" else "json"
     wh.execute(
         f"""
         create table if not exists {schema}.events (
@@ -110,8 +129,10 @@ def load_csv(wh: Warehouse, path: str | os.PathLike[str]) -> None:
     if wh.dialect == "postgres":
         with open(path, encoding="utf-8") as file:
             _copy_postgres(wh, file)
-        return
-    _insert_csv_duckdb(wh, str(path))
+    elif wh.dialect == "spark":
+        _insert_csv_spark(wh, str(Path(path).resolve()))
+    else:
+        _insert_csv_duckdb(wh, str(path))
 
 
 def _copy_postgres(wh: Warehouse, file: IO[str]) -> None:
@@ -140,6 +161,27 @@ def _insert_csv_duckdb(wh: Warehouse, path: str) -> None:
     )
 
 
+def _insert_csv_spark(wh: Warehouse, path: str) -> None:
+    """Spark reads the CSV as text columns (quotes doubled, as written), then casts them."""
+    if "'" in path or "\\" in path:
+        raise ValueError(f"a CSV path for Spark must not contain quotes or backslashes: {path!r}")
+    text_columns = ", ".join(f"{column} string" for column in COLUMNS)
+    wh.execute(
+        f"create or replace temporary view metrics_events_csv ({text_columns}) using csv "
+        f"options (path '{path}', header 'false', quote '\"', escape '\"', mode 'FAILFAST')"
+    )
+    wh.execute(
+        f"""
+        insert into {wh.source_schema}.events
+        select event_id, cast(occurred_at as timestamp), event_type, actor_id, entity_type,
+               entity_id, cast(revenue_cents as bigint), properties,
+               cast(ingested_at as timestamp)
+        from metrics_events_csv
+        """
+    )
+    wh.execute("drop view if exists metrics_events_csv")
+
+
 def _copy(wh: Warehouse, lines: Sequence[str]) -> int:
     if wh.dialect == "postgres":
         _copy_postgres(wh, io.StringIO("".join(lines)))
@@ -148,7 +190,10 @@ def _copy(wh: Warehouse, lines: Sequence[str]) -> int:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as file:
             file.writelines(lines)
-        _insert_csv_duckdb(wh, path)
+        if wh.dialect == "spark":
+            _insert_csv_spark(wh, path)
+        else:
+            _insert_csv_duckdb(wh, path)
     finally:
         os.unlink(path)
     return len(lines)
@@ -160,8 +205,28 @@ def delete_events(wh: Warehouse, event_ids: Iterable[str]) -> int:
     if not ids:
         return 0
     table = f"{wh.source_schema}.events"
+    if wh.dialect == "spark":
+        _delete_events_spark(wh, ids)
+        return len(ids)
     for start in range(0, len(ids), 1000):
         chunk = {f"id{i}": value for i, value in enumerate(ids[start : start + 1000])}
         placeholders = ", ".join(wh.param(name) for name in chunk)
         wh.execute(f"delete from {table} where event_id in ({placeholders})", chunk)
     return len(ids)
+
+
+def _delete_events_spark(wh: Warehouse, ids: list[str]) -> None:
+    """Parquet tables cannot delete rows: the rows kept are copied aside and written back."""
+    table, kept = f"{wh.source_schema}.events", f"{wh.source_schema}.events__kept"
+    params = {f"id{i}": value for i, value in enumerate(ids)}
+    placeholders = ", ".join(wh.param(name) for name in params)
+    wh.execute(f"drop table if exists {kept}")
+    wh.execute(
+        f"create table {kept} using parquet as "
+        f"select * from {table} where event_id not in ({placeholders})",
+        params,
+    )
+    try:
+        wh.execute(f"insert overwrite table {table} select * from {kept}")
+    finally:
+        wh.execute(f"drop table if exists {kept}")

@@ -8,6 +8,7 @@ METRICS_REQUIRE_SERVICES=1, in which case they fail.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 
@@ -108,3 +109,24 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
             client.delete(*batch)
     finally:
         client.close()
+
+
+@pytest.fixture(scope="session")
+def spark_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The Spark warehouse directory and metastore of this test run: a Spark session keeps
+    both for the life of the process, so every Spark test shares them (own schemas each)."""
+    root = tmp_path_factory.mktemp("spark")
+    return {
+        "METRICS_SPARK_WAREHOUSE_DIR": str(root / "warehouse"),
+        "METRICS_SPARK_METASTORE_DIR": str(root / "metastore_db"),
+    }
+
+
+@pytest.fixture()
+def spark_env(spark_dirs: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Point the Spark settings at this run's warehouse (Java is needed: make setup)."""
+    if shutil.which("java") is None:
+        _unavailable("Java (for Spark)", RuntimeError("no java on PATH"))
+    for key, value in spark_dirs.items():
+        monkeypatch.setenv(key, value)
+    return spark_dirs

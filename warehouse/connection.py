@@ -1,7 +1,8 @@
-"""A thin, typed wrapper over a DuckDB or PostgreSQL connection with one calling convention.
+"""A thin, typed wrapper over a DuckDB, PostgreSQL or Spark connection with one calling convention.
 
 Parameters are always a dict; SQL uses the driver's native named style
-(`%(name)s` for psycopg2, `$name` for DuckDB). `Warehouse.param(name)` writes one for you.
+(`%(name)s` for psycopg2, `$name` for DuckDB, `:name` for Spark SQL). `Warehouse.param(name)`
+writes one for you.
 """
 
 from __future__ import annotations
@@ -54,11 +55,15 @@ class Warehouse:
 
     def param(self, name: str) -> str:
         """Placeholder for a named parameter in this driver's native style."""
+        if self.dialect == "spark":
+            return f":{name}"
         return f"%({name})s" if self.dialect == "postgres" else f"${name}"
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         """Run one statement (autocommit unless inside `transaction()`)."""
-        if self.dialect == "postgres":
+        if self.dialect == "spark":
+            self.raw.sql(sql, args=dict(params) if params else None).collect()
+        elif self.dialect == "postgres":
             with self.raw.cursor() as cur:
                 cur.execute(sql, dict(params) if params else None)
         else:
@@ -73,6 +78,9 @@ class Warehouse:
         self, sql: str, params: Mapping[str, Any] | None = None
     ) -> tuple[list[tuple[Any, ...]], list[str]]:
         """Run a query and return (rows, column names)."""
+        if self.dialect == "spark":
+            frame = self.raw.sql(sql, args=dict(params) if params else None)
+            return [tuple(r) for r in frame.collect()], list(frame.columns)
         if self.dialect == "postgres":
             with self.raw.cursor() as cur:
                 cur.execute(sql, dict(params) if params else None)
@@ -86,7 +94,10 @@ class Warehouse:
         """Run one statement for many parameter sets."""
         if not rows:
             return
-        if self.dialect == "postgres":
+        if self.dialect == "spark":
+            for row in rows:
+                self.execute(sql, row)
+        elif self.dialect == "postgres":
             from psycopg2.extras import execute_batch
 
             with self.raw.cursor() as cur:
@@ -96,8 +107,13 @@ class Warehouse:
 
     @contextmanager
     def transaction(self) -> Iterator[Warehouse]:
-        """Everything inside commits together or not at all."""
-        if self.dialect == "postgres":
+        """Everything inside commits together or not at all (PostgreSQL, DuckDB).
+
+        Spark has no transactions: there each statement takes effect when it runs.
+        """
+        if self.dialect == "spark":
+            yield self
+        elif self.dialect == "postgres":
             self.raw.autocommit = False
             try:
                 yield self
@@ -117,6 +133,8 @@ class Warehouse:
                 raise
 
     def table_exists(self, schema: str, table: str) -> bool:
+        if self.dialect == "spark":
+            return bool(self.raw.catalog.tableExists(f"{schema}.{table}"))
         rows = self.query(
             "select count(*) from information_schema.tables "
             f"where table_schema = {self.param('s')} and table_name = {self.param('t')}",
@@ -125,7 +143,9 @@ class Warehouse:
         return bool(rows[0][0])
 
     def close(self) -> None:
-        self.raw.close()
+        """Close the connection; a Spark session stays up for the process (see warehouse.spark)."""
+        if self.dialect != "spark":
+            self.raw.close()
 
     def __enter__(self) -> Warehouse:
         return self
@@ -148,6 +168,8 @@ def connect(
     config = config or WarehouseConfig()
     if config.target == "postgres":
         return _connect_postgres(config)
+    if config.target == "spark":
+        return _connect_spark(config)
     deadline = time.monotonic() + max(0.0, wait_seconds)
     delay = 0.05
     while True:
@@ -193,6 +215,21 @@ def _postgres_hint(error: Exception, params: Mapping[str, Any]) -> str:
         f"cannot connect to PostgreSQL at {where} ({detail}): check PGHOST, PGPORT, PGUSER "
         "and PGPASSWORD"
     )
+
+
+def _connect_spark(config: WarehouseConfig) -> Warehouse:
+    from warehouse.spark import spark_session
+
+    try:
+        session = spark_session(config)
+    except Exception as error:
+        detail = (str(error).strip().splitlines() or ["no detail"])[0]
+        raise WarehouseUnavailableError(
+            f"cannot start the Spark session ({detail}): check that Java 17 is installed "
+            "(make setup installs it) and METRICS_SPARK_WAREHOUSE_DIR / "
+            "METRICS_SPARK_METASTORE_DIR, whose metastore one process at a time may open"
+        ) from error
+    return Warehouse(config, session)
 
 
 def _connect_duckdb(config: WarehouseConfig, read_only: bool) -> Warehouse:

@@ -112,7 +112,7 @@
 
 {#- UTC midnight of a day, as a timestamptz literal (day boundaries are UTC). -#}
 {% macro metrics_timestamp_literal(day) -%}
-    cast('{{ day.isoformat() }} 00:00:00+00' as timestamptz)
+    cast('{{ day.isoformat() }} 00:00:00+00:00' as {{ metrics_timestamptz() }})
 {%- endmacro %}
 
 

@@ -3,7 +3,14 @@
 {#- First day of the configured week (METRICS_WEEK_START) containing a date. -#}
 {% macro week_start_of(date_column) -%}
     {%- set start_isodow = metrics_week_start_index() + 1 -%}
-    cast({{ dbt.dateadd('day', '-1 * ((cast(extract(isodow from ' ~ date_column ~ ') as integer) - ' ~ start_isodow ~ ' + 7) % 7)', date_column) }} as date)
+    cast({{ dbt.dateadd('day', '-1 * ((' ~ iso_weekday(date_column) ~ ' - ' ~ start_isodow ~ ' + 7) % 7)', date_column) }} as date)
+{%- endmacro %}
+
+
+{#- 1 for Monday ... 7 for Sunday. -#}
+{% macro iso_weekday(date_column) -%}
+    {%- set field = 'dayofweek_iso' if target.type == 'spark' else 'isodow' -%}
+    cast(extract({{ field }} from {{ date_column }}) as integer)
 {%- endmacro %}
 
 

@@ -1,4 +1,6 @@
-"""Fixtures that give each batch test its own warehouse: a DuckDB file or PostgreSQL schemas."""
+"""Fixtures that give each batch test its own warehouse: a DuckDB file, PostgreSQL schemas, or
+schemas in the test run's Spark warehouse (one session per process: spark_dirs in
+tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -23,15 +25,21 @@ def _harness(target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ba
     return BatchHarness(target, schema, source_schema, tmp_path / "dbt_target")
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
+@pytest.fixture(params=["duckdb", "postgres", pytest.param("spark", marks=pytest.mark.spark)])
 def batch(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[BatchHarness]:
-    """A fresh warehouse on each target; PostgreSQL schemas are dropped afterwards."""
+    """A fresh warehouse on each target; PostgreSQL and Spark schemas are dropped afterwards."""
     if request.param == "postgres":
         request.getfixturevalue("pg_env")
+    if request.param == "spark":
+        request.getfixturevalue("spark_env")
     harness = _harness(request.param, tmp_path, monkeypatch)
     yield harness
+    if request.param == "spark":
+        with connect(WarehouseConfig()) as wh:
+            for schema in (harness.schema, harness.source_schema, harness.schema + "_fresh"):
+                wh.execute(f"drop schema if exists {schema} cascade")
     if request.param == "postgres":
         with connect(WarehouseConfig()) as wh:
             for schema in (harness.schema, harness.source_schema, harness.schema + "_fresh"):

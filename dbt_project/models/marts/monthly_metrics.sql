@@ -6,6 +6,7 @@
 {{ config(
     incremental_strategy='window_replace',
     incremental_predicates=[metrics_period_range('month_start', 'month', with_next=true)],
+    partition_by=metrics_partition_by('month_start'),
     indexes=([{'columns': ['month_start']}] if target.type == 'postgres' else []),
 ) }}
 

@@ -6,6 +6,7 @@
 {{ config(
     incremental_strategy='window_replace',
     incremental_predicates=[metrics_period_range('week_start', 'week', with_next=true)],
+    partition_by=metrics_partition_by('week_start'),
     indexes=([{'columns': ['week_start']}] if target.type == 'postgres' else []),
 ) }}
 

@@ -7,6 +7,7 @@
 {{ config(
     incremental_strategy='window_replace',
     incremental_predicates=[metrics_period_range('event_date', 'day')],
+    partition_by=metrics_partition_by('event_date'),
     indexes=([{'columns': ['event_date']}] if target.type == 'postgres' else []),
     contract={'enforced': true},
 ) }}
@@ -25,14 +26,14 @@ typed as (
 
     select
         cast(event_id as {{ dbt.type_string() }}) as event_id,
-        cast(occurred_at as timestamptz) as occurred_at,
+        cast(occurred_at as {{ metrics_timestamptz() }}) as occurred_at,
         cast(event_type as {{ dbt.type_string() }}) as event_type,
         cast(actor_id as {{ dbt.type_string() }}) as actor_id,
         cast(entity_type as {{ dbt.type_string() }}) as entity_type,
         cast(entity_id as {{ dbt.type_string() }}) as entity_id,
         cast(revenue_cents as bigint) as revenue_cents,
         properties,
-        cast(ingested_at as timestamptz) as ingested_at
+        cast(ingested_at as {{ metrics_timestamptz() }}) as ingested_at
     from source
 
 ),
@@ -54,7 +55,7 @@ deduplicated as (
     select
         event_id,
         occurred_at,
-        cast(occurred_at at time zone 'UTC' as date) as event_date,
+        {{ utc_date_of('occurred_at') }} as event_date,
         event_type,
         actor_id,
         entity_type,

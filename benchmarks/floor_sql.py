@@ -62,11 +62,17 @@ def floor_statements(source: str, schema: str, dialect: str) -> list[str]:
         group by {LEVELS.format(p=period)}
         """
 
+    # Spark's timestamps are instants shown in the session time zone (UTC here).
+    event_date = (
+        "cast(occurred_at as date)"
+        if dialect == "spark"
+        else "cast(occurred_at at time zone 'UTC' as date)"
+    )
     return [
         f"create schema if not exists {schema}",
         f"""
         create table {schema}.events as
-        select event_id, occurred_at, cast(occurred_at at time zone 'UTC' as date) as event_date,
+        select event_id, occurred_at, {event_date} as event_date,
             event_type, actor_id, entity_type, entity_id, revenue_cents, properties, ingested_at
         from (
             select *, row_number() over (partition by event_id order by ingested_at) as rank

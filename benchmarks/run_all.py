@@ -34,6 +34,11 @@ BENCHMARKS: dict[str, tuple[list[str], str]] = {
         "Dagster backfill of 10M events vs the same aggregation as plain SQL "
         "(back-to-back pairs: the median of three on DuckDB, one on PostgreSQL)",
     ),
+    "spark": (
+        [PY, "benchmarks/bench_spark.py"],
+        "dbt full build of 2M events on a local Spark session vs the same aggregation as plain "
+        "Spark SQL; one-day window re-run vs the full build",
+    ),
     "realtime": (
         [PY, "benchmarks/bench_realtime.py"],
         "realtime writes vs bare redis-py INCR; batched writes vs pipelined INCRs",

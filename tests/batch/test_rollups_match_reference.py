@@ -79,3 +79,16 @@ def test_deleted_and_late_events_then_rebuild_from_scratch(batch: BatchHarness) 
     batch.build(full_refresh=True)
     for table in TABLES:
         assert_same_rows(table, batch.fetch(table, schema=fresh), incremental[table])
+
+
+def test_a_day_whose_events_all_vanished(batch: BatchHarness) -> None:
+    """Every event of the leap day is deleted: its window re-run leaves no row for that day,
+    and its week and month (and their growth after it) equal the reference without it."""
+    events = all_events()
+    batch.load(events)
+    batch.build()
+    day = date(2024, 2, 29)
+    batch.delete(e.event_id for e in events if e.event_date == day)
+    batch.build(day, day + timedelta(days=1))
+    batch.assert_matches_reference([e for e in events if e.event_date != day])
+    assert not [key for key in batch.fetch("daily_metrics") if key[0] == day]

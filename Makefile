@@ -8,7 +8,7 @@ LOCK := requirements.lock
 STAMP := $(VENV)/.installed-stamp
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup java demo test test-spark lint format lock ui serve bench clean
+.PHONY: setup java demo test test-spark test-e2e lint format lock ui serve bench clean
 
 setup: $(STAMP)
 
@@ -33,10 +33,14 @@ demo: setup
 	@mkdir -p $(DAGSTER_HOME)
 	@$(PY) -m orchestration.demo
 
-# The Spark tests (marker `spark`) are their own target: a local Spark session is slow to start
-# and to run many small queries, so `make test` leaves them out and .ci/run runs both.
+# The Spark tests (marker `spark`) and the end-to-end test through `dagster dev` and a browser
+# (marker `e2e`, about five minutes) are their own targets: `make test` leaves them out so it
+# stays under fifteen minutes, and .ci/run runs all three.
 test: setup
-	@$(PY) -m pytest -q -p no:cacheprovider -m "not spark"
+	@$(PY) -m pytest -q -p no:cacheprovider -m "not spark and not e2e"
+
+test-e2e: setup
+	@$(PY) -m pytest -q -p no:cacheprovider -m e2e
 
 test-spark: setup java
 	@$(PY) -m pytest -q -p no:cacheprovider -m spark

@@ -27,7 +27,7 @@ from tests.batch.harness import assert_same_rows, rows_by_grain
 from tests.browser import chromium_path
 from warehouse import WarehouseConfig, connect
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 ROOT = Path(__file__).resolve().parents[2]
 MONTH_START, MONTH_END = date(2024, 2, 1), date(2024, 3, 1)

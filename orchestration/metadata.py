@@ -12,6 +12,7 @@ from decimal import Decimal
 from orchestration.partitions import Grain, previous_period_start
 from warehouse import Warehouse
 from warehouse.calendar import growth_pct
+from warehouse.marts import rollup_for
 
 MOVERS_LIMIT = 5
 MOVERS_MIN_PREVIOUS_EVENTS = 5
@@ -43,11 +44,8 @@ def count_rows_matching(wh: Warehouse, table: str, predicates: list[str]) -> int
 
 def latest_period_with_rows(wh: Warehouse, grain: Grain, start: date, end: date) -> date | None:
     """The latest period in [start, end) that has rows in the grain's rollup."""
-    table, column = {
-        Grain.DAY: ("daily_metrics", "metric_date"),
-        Grain.WEEK: ("weekly_metrics", "week_start"),
-        Grain.MONTH: ("monthly_metrics", "month_start"),
-    }[grain]
+    rollup = rollup_for(grain)
+    table, column = rollup.name, rollup.period_column
     p = wh.param
     rows = wh.query(
         f"select max({column}) from {wh.schema}.{table} "
@@ -69,10 +67,8 @@ def _movers_query(wh: Warehouse, grain: Grain) -> str:
             f"where cur.metric_date = {p('period')} and cur.event_type = '*' "
             f"and cur.entity_id <> '*' and prev.event_count >= {p('min_previous')}"
         )
-    if grain is Grain.WEEK:
-        table, column = "weekly_metrics", "week_start"
-    else:
-        table, column = "monthly_metrics", "month_start"
+    rollup = rollup_for(grain)
+    table, column = rollup.name, rollup.period_column
     return (
         f"select entity_type, entity_id, prev_event_count, event_count from {wh.schema}.{table} "
         f"where {column} = {p('period')} and event_type = '*' and entity_id <> '*' "

@@ -8,6 +8,9 @@ warehouse per target. The floor is benchmarks/floor_sql.py run directly on a con
 backfill is what an operator runs: `metrics backfill --grain all` over the whole range (days,
 then weeks, then months: one Dagster run and one dbt invocation per grain, tests included).
 Both build the same tables from the same source; the row counts are checked to agree.
+The models' own time is the seconds during which dbt was running at least one model (from the
+execution start and end each materialization records), so models run side by side on dbt's
+threads count once, as on the floor's clock; the sum over models is printed beside it.
 This machine's speed drifts by a quarter from one minute to the next, so each target measures
 floor and backfill as back-to-back pairs (their order alternating, the outputs dropped between
 pairs) and reports the median of the pairs' ratios: three pairs on DuckDB, one on PostgreSQL
@@ -26,7 +29,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -62,32 +67,58 @@ def _floor_seconds(target: str) -> float:
         return time.perf_counter() - began
 
 
-def _model_seconds(dagster_home: Path, since: float) -> float:
-    """Seconds dbt spent executing the models during the backfill: the `Execution Duration`
-    dagster-dbt records for each model in each run since `since` (a Unix time). A ranged run
-    records one materialization per partition with the same duration: counted once per run."""
-    from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
+def _model_seconds(dagster_home: Path, since: float) -> tuple[float, float]:
+    """Seconds dbt spent executing the models during the backfill, from the materializations
+    recorded since `since` (a Unix time), as (sum, busy):
 
-    models = ("stg_events", "weekly_totals", "monthly_totals", *TABLES)
+    - sum: the `Execution Duration` dagster-dbt records per model, added up over models;
+    - busy: the seconds during which at least one model's SQL was running (the union of the
+      `dbt_execute_started_at` .. `dbt_execute_completed_at` intervals), so models that dbt ran
+      side by side on its threads count once, as they do on a clock.
+
+    A ranged run records one materialization per partition with the same values: counted once
+    per run and model."""
+    from dagster import AssetRecordsFilter, DagsterInstance
+
     durations: dict[tuple[str, str], float] = {}
+    intervals: dict[tuple[str, str], tuple[float, float]] = {}
     with DagsterInstance.from_config(str(dagster_home)) as instance:
-        for model in models:
+        for key in instance.get_asset_keys(prefix=["metrics"]):
             records = instance.fetch_materializations(
-                AssetRecordsFilter(asset_key=AssetKey(["metrics", model]), after_timestamp=since),
-                limit=1000,
+                AssetRecordsFilter(asset_key=key, after_timestamp=since), limit=1000
             ).records
             for record in records:
-                materialization = record.asset_materialization
-                duration = (
-                    materialization.metadata.get("Execution Duration") if materialization else None
+                metadata = (
+                    record.asset_materialization.metadata if record.asset_materialization else {}
                 )
-                if duration is not None:
-                    durations[(record.run_id, model)] = float(duration.value)  # type: ignore[arg-type]
-    return sum(durations.values())
+                node = (record.run_id, key.to_user_string())
+                if "Execution Duration" in metadata:
+                    durations[node] = float(metadata["Execution Duration"].value)  # type: ignore[arg-type]
+                if "dbt_execute_started_at" in metadata and "dbt_execute_completed_at" in metadata:
+                    intervals[node] = (
+                        float(metadata["dbt_execute_started_at"].value),  # type: ignore[arg-type]
+                        float(metadata["dbt_execute_completed_at"].value),  # type: ignore[arg-type]
+                    )
+    busy, reached = 0.0, float("-inf")
+    for began, ended in sorted(intervals.values()):
+        if ended > reached:
+            busy += ended - max(began, reached)
+            reached = ended
+    return sum(durations.values()), busy
 
 
-def _backfill_seconds(dagster_home: Path) -> tuple[float, float]:
-    """(wall seconds of the whole backfill, seconds dbt spent executing its models)."""
+@dataclass(frozen=True)
+class Pair:
+    """One floor/backfill pair, in seconds."""
+
+    floor: float
+    backfill: float
+    model_sum: float  # Execution Duration added up over models
+    model_busy: float  # seconds during which at least one model ran
+
+
+def _backfill_seconds(dagster_home: Path) -> tuple[float, tuple[float, float]]:
+    """(wall seconds of the whole backfill, (sum, busy) model seconds: see _model_seconds)."""
     end = START + timedelta(days=DAYS)
     env = {
         **os.environ,
@@ -126,8 +157,8 @@ def _drop_outputs() -> None:
             wh.execute(f"drop schema if exists {schema} cascade")
 
 
-def _pair(target: str, tmp: Path, backfill_first: bool) -> tuple[float, float, float]:
-    """(floor seconds, backfill seconds, backfill model seconds), measured one after the other."""
+def _pair(target: str, tmp: Path, backfill_first: bool) -> Pair:
+    """The floor and the backfill, measured one after the other."""
     home = tmp / f"dagster_{target}"
     if backfill_first:
         backfill, models = _backfill_seconds(home)
@@ -138,14 +169,14 @@ def _pair(target: str, tmp: Path, backfill_first: bool) -> tuple[float, float, f
     ours, theirs = _counts(WarehouseConfig().schema), _counts("floor")
     if ours != theirs:
         raise SystemExit(f"{target}: row counts differ: backfill {ours}, floor {theirs}")
-    return floor, backfill, models
+    return Pair(floor, backfill, *models)
 
 
 def run(
     target: str, csv_path: Path, rows: int, tmp: Path, pairs: int
 ) -> list[tuple[str, str, str, str]]:
     # The scratch PostgreSQL database holds Dagster's storage, and the warehouse on postgres.
-    measured: list[tuple[float, float, float]] = []
+    measured: list[Pair] = []
     with scratch_postgres(), scratch_duckdb(tmp) if target == "duckdb" else nullcontext():
         with connect(WarehouseConfig()) as wh:
             began = time.perf_counter()
@@ -157,27 +188,50 @@ def run(
         for index in range(pairs):
             if index:
                 _drop_outputs()
-            floor, backfill, models = _pair(target, tmp, backfill_first=index % 2 == 1)
-            measured.append((floor, backfill, models))
+            pair = _pair(target, tmp, backfill_first=index % 2 == 1)
+            measured.append(pair)
             print(
-                f"{target}: pair {index + 1}/{pairs}: plain SQL floor {floor:.1f}s, "
-                f"Dagster backfill {backfill:.1f}s ({models:.1f}s in dbt models), "
-                f"ratio {backfill / floor:.2f}",
+                f"{target}: pair {index + 1}/{pairs}: plain SQL floor {pair.floor:.1f}s, "
+                f"Dagster backfill {pair.backfill:.1f}s (dbt models busy {pair.model_busy:.1f}s, "
+                f"{pair.model_sum:.1f}s summed over threads), "
+                f"ratio {pair.backfill / pair.floor:.2f}",
                 flush=True,
             )
-    floor = statistics.median(f for f, _, _ in measured)
-    backfill = statistics.median(b for _, b, _ in measured)
-    models = statistics.median(m for _, _, m in measured)
-    ratio = statistics.median(b / f for f, b, _ in measured)
-    model_ratio = statistics.median(m / f for f, _, m in measured)
+
+    def median(of: Callable[[Pair], float]) -> float:
+        return statistics.median(of(pair) for pair in measured)
+
+    model_ratio = median(lambda p: p.model_busy / p.floor)
+    ratio = median(lambda p: p.backfill / p.floor)
     limit = WHOLE_BACKFILL_TARGET[target]
     of = f"median of {pairs} pairs" if pairs > 1 else "one pair"
     return [
-        (f"{target}: plain SQL floor, {rows:,} deliveries ({of})", f"{floor:.1f}s", "", ""),
-        (f"{target}: Dagster backfill, 3 grains ({of})", f"{backfill:.1f}s", "", ""),
-        (f"{target}: dbt model seconds in the backfill ({of})", f"{models:.1f}s", "", ""),
         (
-            f"{target}: model seconds / floor ({of})",
+            f"{target}: plain SQL floor, {rows:,} deliveries ({of})",
+            f"{median(lambda p: p.floor):.1f}s",
+            "",
+            "",
+        ),
+        (
+            f"{target}: Dagster backfill, 3 grains ({of})",
+            f"{median(lambda p: p.backfill):.1f}s",
+            "",
+            "",
+        ),
+        (
+            f"{target}: dbt models running, busy seconds ({of})",
+            f"{median(lambda p: p.model_busy):.1f}s",
+            "",
+            "",
+        ),
+        (
+            f"{target}: dbt model seconds summed over threads ({of})",
+            f"{median(lambda p: p.model_sum):.1f}s",
+            "",
+            "",
+        ),
+        (
+            f"{target}: model busy seconds / floor ({of})",
             f"{model_ratio:.2f}",
             f"<= {MODEL_TARGET}",
             "PASS" if model_ratio <= MODEL_TARGET else "BELOW TARGET",

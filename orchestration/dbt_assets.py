@@ -91,9 +91,10 @@ def _model_metadata(
     window: tuple[date, date],
     settings: OrchestrationSettings,
 ) -> dict[str, dict[str, Any]]:
-    """Metadata per written model: rows written and, for rollups, the top growth movers of
-    the latest period in the window that has data. `models` comes from the run's own manifest,
-    parsed with the run's window, so a model's incremental_predicates name the rows it owns."""
+    """Metadata per written model: rows written, when its SQL ran and, for rollups, the top
+    growth movers of the latest period in the window that has data. `models` comes from the
+    run's own manifest, parsed with the run's window, so a model's incremental_predicates name
+    the rows it owns."""
     start, end = window
     by_model: dict[str, dict[str, Any]] = {}
     with open_warehouse() as wh:
@@ -113,6 +114,9 @@ def _model_metadata(
             if rows is not None:
                 entry["rows_written"] = MetadataValue.int(rows)
                 entry["rows_written_from"] = MetadataValue.text(source)
+            if node.executed is not None:  # when the SQL ran: overlaps show dbt's threads at work
+                entry["dbt_execute_started_at"] = MetadataValue.timestamp(node.executed[0])
+                entry["dbt_execute_completed_at"] = MetadataValue.timestamp(node.executed[1])
             if node.name in MOVERS_MODELS and last_period is not None:
                 movers = top_movers(wh, grain, last_period, settings.week_start_index)
                 entry["top_growth_movers"] = MetadataValue.md(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from orchestration.audit_log import JobStatus
@@ -19,6 +20,7 @@ class NodeResult:
     status: str
     message: str
     rows_affected: int | None
+    executed: tuple[datetime, datetime] | None = None  # dbt's "execute" timing, when reported
 
     @property
     def resource_type(self) -> str:
@@ -82,6 +84,19 @@ class DbtOutcome:
         return "\n".join(lines) or "dbt failed without reporting a node"
 
 
+def _execute_timing(result: Mapping[str, Any]) -> tuple[datetime, datetime] | None:
+    """When the node's SQL ran (the "execute" step of its timing), or None if not reported."""
+    for step in result.get("timing") or []:
+        if step.get("name") == "execute" and step.get("started_at") and step.get("completed_at"):
+            try:
+                started = datetime.fromisoformat(str(step["started_at"]).replace("Z", "+00:00"))
+                completed = datetime.fromisoformat(str(step["completed_at"]).replace("Z", "+00:00"))
+            except ValueError:
+                return None
+            return started, completed
+    return None
+
+
 def parse_run_results(
     run_results: Mapping[str, Any] | None, process_error: str | None
 ) -> DbtOutcome:
@@ -96,6 +111,7 @@ def parse_run_results(
                 status=str(result.get("status", "")).lower(),
                 message=str(result.get("message") or ""),
                 rows_affected=int(rows) if isinstance(rows, int) and rows >= 0 else None,
+                executed=_execute_timing(result),
             )
         )
     return DbtOutcome(nodes=nodes, process_error=process_error)

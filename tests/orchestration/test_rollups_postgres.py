@@ -64,3 +64,8 @@ def test_rows_written_come_from_the_adapter_response(pg: BuiltWarehouse) -> None
             "where week_start >= '2024-01-29' and week_start <= '2025-02-03'"
         )[0][0]
     assert metadata["rows_written"].value == in_range
+    # when the model's SQL ran, as dbt timed it: within the run, start before end
+    started = metadata["dbt_execute_started_at"].value
+    completed = metadata["dbt_execute_completed_at"].value
+    assert isinstance(started, float) and isinstance(completed, float)
+    assert started <= completed

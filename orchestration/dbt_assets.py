@@ -40,13 +40,14 @@ from orchestration.settings import OrchestrationSettings
 from orchestration.translator import ASSET_PREFIX, MetricsDbtTranslator
 from orchestration.warehouse_access import open_warehouse
 from warehouse.dbt_runner import window_vars
+from warehouse.marts import rollup_for
 
 WAREHOUSE_POOL = "metrics_warehouse"
 # dbt unit tests check the SQL logic against fixed inputs: they run in `make test` and from the
 # dbt CLI, and, as dbt recommends, not again in every production run.
 BUILD_ARGS = ["build", "--exclude-resource-type", "unit_test"]
 SOURCE_SELECTION = "source:raw"
-MOVERS_MODELS = frozenset({"daily_metrics", "weekly_metrics", "monthly_metrics"})
+MOVERS_MODELS = frozenset(rollup_for(grain).name for grain in Grain)
 
 
 def dbt_selection(grain: Grain) -> str:
@@ -89,7 +90,6 @@ def _model_metadata(
     models: Mapping[str, Mapping[str, Any]],
     grain: Grain,
     window: tuple[date, date],
-    settings: OrchestrationSettings,
 ) -> dict[str, dict[str, Any]]:
     """Metadata per written model: rows written, when its SQL ran and, for rollups, the top
     growth movers of the latest period in the window that has data. `models` comes from the
@@ -118,7 +118,7 @@ def _model_metadata(
                 entry["dbt_execute_started_at"] = MetadataValue.timestamp(node.executed[0])
                 entry["dbt_execute_completed_at"] = MetadataValue.timestamp(node.executed[1])
             if node.name in MOVERS_MODELS and last_period is not None:
-                movers = top_movers(wh, grain, last_period, settings.week_start_index)
+                movers = top_movers(wh, grain, last_period)
                 entry["top_growth_movers"] = MetadataValue.md(
                     movers_markdown(grain, last_period, movers)
                 )
@@ -149,7 +149,6 @@ def materialize_window(
     context: AssetExecutionContext,
     dbt: DbtCliResource,
     grain: Grain,
-    settings: OrchestrationSettings,
 ) -> Iterator[Any]:
     """Build the run's partition window with dbt, log the attempt, attach metadata, yield events."""
     keys = list(context.partition_keys)
@@ -182,7 +181,7 @@ def materialize_window(
         )
         try:
             models = _models(_artifact(invocation, "manifest.json") or {})
-            extra = _model_metadata(outcome, models, grain, (start, end), settings)
+            extra = _model_metadata(outcome, models, grain, (start, end))
         except Exception as error:  # metadata is a nicety; never fail a good build over it
             context.log.warning(f"could not compute materialization metadata: {error}")
             extra = {}
@@ -240,6 +239,6 @@ def build_grain_assets(
         pool=WAREHOUSE_POOL,
     )
     def _rollups(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
-        yield from materialize_window(context, dbt, grain, settings)
+        yield from materialize_window(context, dbt, grain)
 
     return _rollups

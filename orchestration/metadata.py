@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from orchestration.partitions import Grain, previous_period_start
+from orchestration.partitions import Grain
 from warehouse import Warehouse
-from warehouse.calendar import growth_pct
+from warehouse.calendar import growth_pct, period_before
 from warehouse.marts import rollup_for
 
 MOVERS_LIMIT = 5
@@ -76,11 +76,11 @@ def _movers_query(wh: Warehouse, grain: Grain) -> str:
     )
 
 
-def top_movers(wh: Warehouse, grain: Grain, period: date, week_start_index: int = 0) -> list[Mover]:
+def top_movers(wh: Warehouse, grain: Grain, period: date) -> list[Mover]:
     """Entities whose event count moved most (either way) against the previous period."""
     params: dict[str, object] = {"period": period, "min_previous": MOVERS_MIN_PREVIOUS_EVENTS}
     if grain is Grain.DAY:
-        params["previous"] = previous_period_start(grain, period, week_start_index)
+        params["previous"] = period_before(grain, period)
     rows = wh.query(_movers_query(wh, grain), params)
     movers = [Mover(str(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in rows]
     movers.sort(key=lambda m: (-abs(m.growth_pct), m.entity_type, m.entity_id))

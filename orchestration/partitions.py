@@ -55,16 +55,6 @@ def period_start(grain: Grain, day: date, week_start_index: int = 0) -> date:
     return Calendar(week_start_index).period_start(grain, day)
 
 
-def next_period_start(grain: Grain, start: date) -> date:
-    """First day of the period after the one starting on `start`."""
-    return period_after(grain, start)
-
-
-def previous_period_start(grain: Grain, start: date, week_start_index: int = 0) -> date:
-    """First day of the period before the one starting on `start`."""
-    return Calendar(week_start_index).previous_start(grain, start)
-
-
 def partition_key(grain: Grain, day: date, week_start_index: int = 0) -> str:
     """The partition key (its period's first day, YYYY-MM-DD) of the period containing `day`."""
     return period_start(grain, day, week_start_index).isoformat()
@@ -93,14 +83,14 @@ def window_of_keys(grain: Grain, first_key: str, last_key: str) -> tuple[date, d
     first, last = date.fromisoformat(first_key), date.fromisoformat(last_key)
     if last < first:
         raise ValueError(f"partition range {first_key}..{last_key} is reversed")
-    return first, next_period_start(grain, last)
+    return first, period_after(grain, last)
 
 
 def contiguous_ranges(grain: Grain, keys: Iterable[str]) -> list[tuple[str, str]]:
     """Sorted partition keys grouped into runs of consecutive periods: [(first, last), ...]."""
     ranges: list[tuple[str, str]] = []
     for key in sorted(set(keys)):
-        following = next_period_start(grain, date.fromisoformat(ranges[-1][1])) if ranges else None
+        following = period_after(grain, date.fromisoformat(ranges[-1][1])) if ranges else None
         if following is not None and following.isoformat() == key:
             ranges[-1] = (ranges[-1][0], key)
         else:

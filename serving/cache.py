@@ -5,11 +5,16 @@ Design (docs/architecture.md):
 * Keys live under the namespace's root ``<namespace>::`` (`serving.layout`), so namespaces never
   touch each other's keys.
 * Tags belong to an entry and are set when it is written. The entry (`serving.entry`) remembers
-  the namespace generation and the versions of its own tags when its computation started; the
-  hit script (serving/lua/hit.lua) returns it only while they are all current. A read with the
-  same, other or no tags therefore hits a valid entry, in one round trip. Invalidating a tag is
-  one version bump: O(1), no tag sets to leak, and still correct when a version key is evicted
-  or expires (a missing version is re-created from Redis ``TIME``, never reused).
+  the namespace generation and the versions of its own tags when its computation started, and
+  is valid only while they are all current. A hit is one MGET of the entry and the current
+  versions of the tags it is expected to carry: the reader's own tags, or the ones this process
+  last saw in the entry's header. When the header names other tags (the first read of an entry
+  by a reader with other or no tags), a second MGET reads theirs and the process remembers
+  them. A read with the same, other or no tags therefore hits a valid entry. Versions only
+  move forward, so versions read just after the entry prove it valid when it was read.
+  Invalidating a tag is one version bump: O(1), no tag sets to leak, and still correct when a
+  version key is evicted or expires (a missing version is re-created from Redis ``TIME``,
+  never reused).
 * Version keys carry a long TTL (``tag_ttl``, 7 days by default, and never shorter than the
   entries that use them); every write extends it. Nothing the cache writes lives forever.
 * An entry's Redis TTL is its logical TTL plus a short stale grace. After the logical TTL one
@@ -23,7 +28,7 @@ Design (docs/architecture.md):
 
 * Redis Cluster (``from_url(url, cluster=True)``): every key of a namespace carries the hash tag
   ``{<namespace>::}`` (`serving.layout`), so an entry, its lock, the generation and its tags'
-  versions share one slot and every script runs there unchanged; a hit is still one EVALSHA.
+  versions share one slot, so the hit's MGET and every script run there unchanged.
   A namespace therefore lives on one primary: several namespaces spread over the nodes.
 """
 
@@ -93,6 +98,32 @@ class _Plan(NamedTuple):
     tags_blob: bytes
     prefix: str
     ttl_ms: int
+    lookup: _Lookup  # the hit's MGET when the entry carries this request's tags
+
+
+class _Lookup(NamedTuple):
+    """The tags an entry is expected to carry, and the MGET of it and their versions."""
+
+    tags_blob: bytes
+    mget: tuple[str | bytes, ...]  # "MGET", the entry key, the generation, the tags' versions
+
+
+class _Hit(NamedTuple):
+    """A valid entry as the hit's MGET found it (the expiry parsed only when read)."""
+
+    expires: bytes
+    body: bytes
+
+
+class _OtherTags(NamedTuple):
+    """An entry whose header names tags other than the expected: the MGET of their versions."""
+
+    raw: bytes
+    head: entry.Header
+    versions_mget: tuple[str | bytes, ...]
+
+
+_INVALID: Final = 0  # an entry is there, but a version moved (or it is not a cache entry)
 
 
 class _Found(NamedTuple):
@@ -146,14 +177,15 @@ class MetricsCache:
         self._memo = DecodedMemo(decoded_memo_bytes)
         self._stats = CacheStats()
         self._plans: dict[tuple[Any, ...], _Plan] = {}
+        # Per entry key, the tags its header named when they differed from the reader's.
+        self._seen_tags: dict[str, _Lookup] = {}
         self.availability = Availability(retry_after, logger, "the metrics cache computes uncached")
         # redis-py types register_script for redis.Redis only; RedisCluster has the same one.
         register = cast(redis.Redis, client).register_script
         scripts = {name: register(script_source(name)) for name in _SCRIPTS}
-        self._hit, self._versions, self._bump, self._write, self._release = (
+        self._versions, self._bump, self._write, self._release = (
             scripts[name] for name in _SCRIPTS
         )
-        self._hit_sha: str = self._hit.sha
         self._execute: Callable[..., Any] = client.execute_command
         self._make_async_client = async_client
         self._async_clients: weakref.WeakKeyDictionary[
@@ -262,14 +294,16 @@ class MetricsCache:
             )
         layout = self.layout
         versions = (layout.generation, *(layout.tag(tag) for tag in ordered))
+        entry_key = layout.entry(key)
         plan = _Plan(
             key,
-            layout.entry(key),
+            entry_key,
             layout.lock(key),
             versions,
             tags_blob,
             key_prefix(key),
             ttl_ms,
+            self._mget(entry_key, tags_blob, versions),
         )
         if memo_key is not None:
             if len(self._plans) >= _MAX_PLANS:
@@ -351,34 +385,96 @@ class MetricsCache:
         client = self._async_clients.get(loop)
         if client is None:
             client = self._async_clients[loop] = self._make_async_client()
+        expected = self._seen_tags.get(plan.entry_key) or plan.lookup
         try:
-            reply = client.evalsha(self._hit_sha, 1, plan.entry_key, self.layout.root)
-            raw = await cast(Awaitable[Any], reply)
-        except RedisError:  # NOSCRIPT or an outage: the blocking path reloads or records it
+            reply = client.execute_command(*expected.mget)
+            found = self._judge(plan, expected, await cast(Awaitable[list[Any]], reply))
+            if isinstance(found, _OtherTags):
+                reply = client.execute_command(*found.versions_mget)
+                found = self._checked(found.raw, found.head, await cast(Awaitable[Any], reply))
+        except RedisError:  # an outage: the blocking path records it
             return None
-        parts = entry.split(raw) if isinstance(raw, bytes) else None
-        if parts is None or parts[0] <= time.time() * 1000:
+        if not isinstance(found, _Hit):
+            return None
+        try:
+            if int(found.expires) <= time.time() * 1000:
+                return None
+        except ValueError:
             return None
         self._stats.hit(plan.prefix)
-        return parts[1]
+        return found.body
 
-    def _lookup(self, plan: _Plan) -> Any:
-        """The hit script's reply for one entry (one EVALSHA; the script is loaded on NOSCRIPT)."""
+    def _mget(self, entry_key: str, tags_blob: bytes, version_keys: Iterable[str]) -> _Lookup:
+        """The lookup of an entry expected to carry ``tags_blob`` (keys encoded once, here)."""
+        keys = (entry_key, *version_keys)
+        return _Lookup(tags_blob, ("MGET", *(k.encode("utf-8") for k in keys)))
+
+    def _lookup(self, plan: _Plan) -> _Hit | int | None:
+        """The entry if it is valid, `_INVALID` if it is there but not valid, None if absent.
+
+        One MGET of the entry and the versions of the tags it is expected to carry; when its
+        header names other tags, a second MGET of theirs, which are remembered for next time.
+        """
+        expected = self._seen_tags.get(plan.entry_key) or plan.lookup
+        found = self._judge(plan, expected, self._execute(*expected.mget))
+        if isinstance(found, _OtherTags):
+            return self._checked(found.raw, found.head, self._execute(*found.versions_mget))
+        return found
+
+    def _judge(
+        self, plan: _Plan, expected: _Lookup, values: Sequence[bytes | None]
+    ) -> _Hit | int | _OtherTags | None:
+        """Read the lookup's MGET reply: the entry then the versions of the ``expected`` tags."""
+        raw = values[0]
+        if raw is None:
+            return None
+        head = entry.header(raw)
+        if head is None:
+            return _INVALID
+        if head.tags == expected.tags_blob:
+            return self._checked(raw, head, values[1:])
+        learned = self._learn(plan, head.tags)
+        if learned is None:
+            return _INVALID
+        return _OtherTags(raw, head, (learned.mget[0], *learned.mget[2:]))
+
+    def _learn(self, plan: _Plan, tags_blob: bytes) -> _Lookup | None:
+        """Remember that ``plan``'s entry carries ``tags_blob``; None if they are not tags."""
         try:
-            return self._execute("EVALSHA", self._hit_sha, 1, plan.entry_key, self.layout.root)
-        except NoScriptError:
-            self._hit_sha = cast(str, self._client.script_load(self._hit.script))
-            return self._execute("EVALSHA", self._hit_sha, 1, plan.entry_key, self.layout.root)
+            tags = tags_blob.decode("utf-8").split(" ") if tags_blob else []
+        except UnicodeDecodeError:
+            return None
+        if not all(_TAG_RE.fullmatch(tag) for tag in tags):
+            return None
+        layout = self.layout
+        learned = self._mget(
+            plan.entry_key, tags_blob, (layout.generation, *(layout.tag(t) for t in tags))
+        )
+        if learned.tags_blob == plan.tags_blob:
+            self._seen_tags.pop(plan.entry_key, None)
+        else:
+            if len(self._seen_tags) >= _MAX_PLANS:
+                self._seen_tags.clear()
+            self._seen_tags[plan.entry_key] = learned
+        return learned
 
-    def _found(self, plan: _Plan, raw: Any, decode: bool) -> _Found:
-        """Read a hit script reply: a fresh value, a stale body, or nothing usable."""
-        if not isinstance(raw, bytes):  # nil (no entry) or 0 (invalidated)
+    @staticmethod
+    def _checked(raw: bytes, head: entry.Header, versions: Sequence[bytes | None]) -> _Hit | int:
+        """The entry if its stored versions are the current ``versions``, else `_INVALID`."""
+        if not entry.current(head.versions, versions):
+            return _INVALID
+        return _Hit(head.expires, raw[head.body_start :])
+
+    def _found(self, plan: _Plan, raw: _Hit | int | None, decode: bool) -> _Found:
+        """Read what `_lookup` found: a fresh value, a stale body, or nothing usable."""
+        if not isinstance(raw, _Hit):  # no entry, or an invalid one
             return _NOTHING
-        parts = entry.split(raw)
-        if parts is None:
+        try:
+            expires_ms = int(raw.expires)
+        except ValueError:
             self._undecodable(plan, "has a malformed header")
             return _NOTHING
-        expires_ms, body = parts
+        body = raw.body
         if expires_ms <= time.time() * 1000:
             return _Found(False, None, body)
         if not decode:
@@ -405,11 +501,11 @@ class MetricsCache:
         compute: Callable[[], Any],
         stale: bytes | None,
         decode: bool,
-        seen: Any,
+        seen: _Hit | int | None,
     ) -> Any:
         """The miss path: take the lock and compute, or serve stale, or wait for the holder.
 
-        ``seen`` is the hit script's reply that made this a miss."""
+        ``seen`` is what the lookup that made this a miss found."""
         prefix = plan.prefix
         token = secrets.token_hex(8)
         try:
@@ -444,13 +540,15 @@ class MetricsCache:
                 return filled.value
         return self._compute_and_store(plan, token if acquired else "", compute, decode)
 
-    def _filled_meanwhile(self, plan: _Plan, token: str, decode: bool, seen: Any) -> _Found | None:
+    def _filled_meanwhile(
+        self, plan: _Plan, token: str, decode: bool, seen: _Hit | int | None
+    ) -> _Found | None:
         """With the lock just taken, the entry if a previous holder stored it since our lookup.
 
         The write script stores the entry before it frees the lock, so looking again closes
         the gap between a miss and taking the lock in which the herd would compute twice.
         Releases the lock when a new fresh entry is there; None (keep the lock, compute)
-        otherwise. An unchanged reply is not read twice (nor counted twice if undecodable).
+        otherwise. An unchanged entry is not read twice (nor counted twice if undecodable).
         """
         try:
             raw = self._lookup(plan)
@@ -468,9 +566,11 @@ class MetricsCache:
     def _take_lock(self, plan: _Plan, token: str) -> bool:
         return bool(self._client.set(plan.lock_key, token, nx=True, px=int(self.lock_ttl * 1000)))
 
-    def _wait(self, plan: _Plan, token: str, decode: bool) -> tuple[_Found, bool, Any] | None:
-        """Poll (bounded) for another caller's result: (what was found, lock acquired, the last
-        hit script reply).
+    def _wait(
+        self, plan: _Plan, token: str, decode: bool
+    ) -> tuple[_Found, bool, _Hit | int | None] | None:
+        """Poll (bounded) for another caller's result: (what was found, lock acquired, what the
+        last lookup found).
 
         Returns None when Redis failed. If the lock frees up without a value (the holder failed
         or died), this caller takes it over.
@@ -709,4 +809,4 @@ class MetricsCache:
         self._stats.reset()
 
 
-_SCRIPTS: Final = ("hit", "versions", "bump", "write", "release")
+_SCRIPTS: Final = ("versions", "bump", "write", "release")

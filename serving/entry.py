@@ -2,17 +2,26 @@
 
 ``c2 <expires_ms> <generation>,<tag version>... <tag> <tag>...\\n<json>``: the logical expiry
 (after it the entry is stale), the namespace generation and the versions of the entry's own
-tags when its computation started, and the tags, sorted. The hit script (serving/lua/hit.lua)
-compares the versions with the current ones inside Redis, so a valid entry comes back in one
-round trip whatever tags the reader passes.
+tags when its computation started, and the tags, sorted. A hit reads the entry and the current
+versions of those tags in one MGET (serving/cache.py) and is valid only while they are equal,
+so a valid entry is found whatever tags the reader passes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, NamedTuple, cast
 
 FORMAT: Final = b"c2"
+
+
+class Header(NamedTuple):
+    """An entry's header fields as stored (the expiry is parsed only once the entry is valid)."""
+
+    expires: bytes
+    versions: bytes
+    tags: bytes
+    body_start: int
 
 
 def encode(expires_ms: int, versions: Sequence[bytes], tags_blob: bytes, payload: bytes) -> bytes:
@@ -23,13 +32,19 @@ def encode(expires_ms: int, versions: Sequence[bytes], tags_blob: bytes, payload
     return header + b"\n" + payload
 
 
-def split(raw: bytes) -> tuple[int, bytes] | None:
-    """The logical expiry (ms since the epoch) and JSON body of an entry; None if malformed."""
-    header, newline, body = raw.partition(b"\n")
-    parts = header.split(b" ", 2)
-    if not newline or len(parts) < 3 or parts[0] != FORMAT:
+def header(raw: bytes) -> Header | None:
+    """The header of an entry; None if it is not one (wrong format, no versions, no newline)."""
+    end = raw.find(b"\n")
+    if end < 0:
         return None
-    try:
-        return int(parts[1]), body
-    except ValueError:
+    parts = raw[:end].split(b" ", 3)
+    if len(parts) < 3 or parts[0] != FORMAT:
         return None
+    return Header(parts[1], parts[2], parts[3] if len(parts) == 4 else b"", end + 1)
+
+
+def current(versions: bytes, found: Sequence[bytes | None]) -> bool:
+    """Whether an entry's stored ``versions`` equal the ``found`` ones (None: a missing key)."""
+    if None in found:
+        return False
+    return b",".join(cast("Sequence[bytes]", found)) == versions

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 
-SCRIPT_NAMES = ("hit", "versions", "bump", "write", "release")
+SCRIPT_NAMES = ("versions", "bump", "write", "release")
 
 
 @cache

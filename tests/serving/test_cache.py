@@ -174,6 +174,39 @@ def test_tags_belong_to_the_entry_written(cache: MetricsCache) -> None:
     assert compute.calls == 2
 
 
+def test_tags_a_reader_learned_never_outlive_the_entry(
+    cache: MetricsCache, redis_url: str, raw_redis: redis.Redis
+) -> None:
+    """A reader remembers the tags an entry carried when they differed from its own; another
+    process rewriting the entry with other tags, or an invalidation, still decides."""
+    other = MetricsCache.from_url(redis_url, namespace=cache.namespace)  # another process
+    try:
+        compute = Counter()
+        other.get_or_compute("k:learn", compute, tags=["a", "b"])
+        for _ in range(3):  # the first read learns the entry's tags, the next use them
+            assert cache.get_or_compute("k:learn", compute, tags=["c"])["call"] == 1
+        other.invalidate_by_tag("b")
+        assert cache.get_or_compute("k:learn", compute, tags=["c"])["call"] == 2  # now own tag
+        other.invalidate_by_tag("a")
+        assert cache.get_or_compute("k:learn", compute, tags=["c"])["call"] == 2
+        assert other.get_or_compute("k:learn", compute, tags=["a", "b"])["call"] == 2
+        other.invalidate_by_tag("c")
+        assert other.get_or_compute("k:learn", compute, tags=["a", "b"])["call"] == 3
+        assert cache.get_or_compute("k:learn", compute, tags=["c"])["call"] == 3  # learns a, b
+        cache.invalidate_by_tag("a")
+        assert cache.get_or_compute("k:learn", compute, tags=["c"])["call"] == 4
+        # A header naming what cannot be a tag (a brace would leave the slot) is a miss.
+        raw = raw_redis.get(cache.entry_key("k:learn"))
+        header, _, body = raw.partition(b"\n")
+        fields = header.split(b" ")
+        raw_redis.set(cache.entry_key("k:learn"), b" ".join([*fields[:3], b"{x}"]) + b"\n" + body)
+        assert cache.get_or_compute("k:learn", compute)["call"] == 5
+        stats = cache.get_stats()
+        assert (stats["hits"], stats["errors"]) == (5, 0)
+    finally:
+        other.close()
+
+
 def test_invalidation_is_o1_and_leaves_no_tag_sets(
     cache: MetricsCache, raw_redis: redis.Redis, redis_prefix: str
 ) -> None:

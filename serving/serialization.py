@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import date, datetime, time
 from decimal import Decimal
-from functools import lru_cache
-from typing import Any
+from functools import lru_cache, partial
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -28,7 +29,7 @@ import orjson
 __all__ = [
     "SerializationError",
     "UndecodableError",
-    "copy_tree",
+    "copier",
     "dumps",
     "loads",
     "loads_plain",
@@ -155,8 +156,11 @@ def dumps(value: Any) -> bytes:
 
 
 def needs_hooks(raw: bytes) -> bool:
-    """Whether decoding `raw` needs the Python hooks (Decimals, markers), not orjson alone."""
-    return b"E" in raw or b'"$' in raw
+    """Whether decoding `raw` needs the Python hooks (Decimals, markers), not orjson alone.
+
+    The one-byte searches run first: they are memchr, while ``'"$'`` is searched for at
+    every quote of the JSON (about 2 us on a 2.4 kB dashboard bundle against 0.1 us)."""
+    return b"E" in raw or (b"$" in raw and b'"$' in raw)
 
 
 def loads_plain(raw: bytes) -> Any:
@@ -187,18 +191,57 @@ def loads(data: bytes | str) -> Any:
         raise UndecodableError(f"undecodable cache value: {error!r}") from error
 
 
-def copy_tree(value: Any) -> Any:
-    """A copy of a decoded value that shares nothing mutable with it: new dicts and lists, the
-    same (immutable) leaves. Much cheaper than decoding again (see MetricsCache's memo)."""
+def copier(value: Any) -> Callable[[], Any]:
+    """A function returning copies of a decoded value that share nothing mutable with it (new
+    dicts and lists, the same immutable leaves), for a value nobody mutates (the memo's).
+
+    Which containers hold containers is worked out once, here, so a copy is mostly C-level
+    ``dict.copy`` and ``list.copy``: a dashboard bundle copies in about a quarter of the time
+    orjson takes to decode it. Raises RecursionError for values nested too deep to plan.
+    """
+    copy = _copy_plan(value)
+    return partial(copy, value)
+
+
+def _copy_plan(value: Any) -> Callable[[Any], Any]:
+    """How to copy ``value`` (and only it): a function of it returning the copy."""
     kind = value.__class__
     if kind is dict:
-        return {
-            key: copy_tree(item) if item.__class__ in _CONTAINERS else item
-            for key, item in value.items()
-        }
+        nested = [
+            (key, _copy_plan(item)) for key, item in value.items() if item.__class__ in _CONTAINERS
+        ]
+        if not nested:
+            return _COPY_DICT
+        return partial(_copy_dict, nested)
     if kind is list:
-        return [copy_tree(item) if item.__class__ in _CONTAINERS else item for item in value]
+        plans = [_copy_plan(item) if item.__class__ in _CONTAINERS else None for item in value]
+        if not any(plans):
+            return _COPY_LIST
+        if all(plan is _COPY_DICT for plan in plans):  # rows: a list of flat dicts
+            return _copy_rows
+        return partial(_copy_list, plans)
+    return _same
+
+
+def _copy_dict(nested: list[tuple[str, Callable[[Any], Any]]], value: dict[str, Any]) -> Any:
+    out = value.copy()
+    for key, copy in nested:
+        out[key] = copy(value[key])
+    return out
+
+
+def _copy_list(plans: list[Callable[[Any], Any] | None], value: list[Any]) -> Any:
+    return [item if plan is None else plan(item) for item, plan in zip(value, plans, strict=True)]
+
+
+def _copy_rows(value: list[dict[str, Any]]) -> Any:
+    return [row.copy() for row in value]
+
+
+def _same(value: Any) -> Any:
     return value
 
 
-_CONTAINERS = frozenset({dict, list})
+_COPY_DICT: Final = dict.copy
+_COPY_LIST: Final = list.copy
+_CONTAINERS: Final = frozenset({dict, list})

@@ -55,9 +55,22 @@ def test_disabled_or_oversized_entries_are_not_kept() -> None:
     assert len(small) == 0
 
 
-def test_plain_json_is_decoded_not_kept() -> None:
-    """orjson decodes plain JSON faster than the memo could copy it."""
+def test_plain_json_is_kept_too_and_copied() -> None:
+    """A planned copy is cheaper than orjson decoding plain JSON again."""
     memo = DecodedMemo()
-    plain = {"series": [{"date": "2025-01-06", "n": 3, "growth": 1.5}]}
+    plain = {"series": [{"date": "2025-01-06", "n": 3, "growth": 1.5}], "n": [1, 2]}
+    first = memo.loads("k", dumps(plain))
+    first["series"][0]["n"] = 0
+    first["n"].append(3)
     assert memo.loads("k", dumps(plain)) == plain
+    assert len(memo) == 1
+
+
+def test_a_value_too_deep_to_plan_a_copy_is_returned_not_kept() -> None:
+    body = b"[" * 1000 + b"]" * 1000  # orjson reads up to 1024 levels, Python recursion stops first
+    memo = DecodedMemo()
+    value = memo.loads("k", body)
+    for _ in range(999):
+        (value,) = value
+    assert value == []
     assert len(memo) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
@@ -10,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from serving.serialization import SerializationError, copy_tree, dumps, loads
+from serving.serialization import SerializationError, copier, dumps, loads
 
 CASES: list[Any] = [
     None,
@@ -94,13 +95,36 @@ def test_entries_written_with_decimal_markers_still_decode() -> None:
     }
 
 
-def test_copy_tree_shares_no_container() -> None:
-    value = {"rows": [{"day": date(2025, 1, 1), "n": Decimal("1.5")}], "meta": {"k": [1]}}
-    copy = copy_tree(value)
-    assert copy == value
-    copy["rows"][0]["n"] = 0
-    copy["meta"]["k"].append(2)
-    assert value == {"rows": [{"day": date(2025, 1, 1), "n": Decimal("1.5")}], "meta": {"k": [1]}}
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"rows": [{"day": date(2025, 1, 1), "n": Decimal("1.5")}], "meta": {"k": [1]}},
+        {"series": {"n": [1, 2], "d": ["2025-01-01", None]}, "flat": 1, "empty": {}},
+        [[1, [2, {"a": [3]}]], {"b": {}}, 4, [], [{"x": 1}, {"y": [2]}]],
+        [{"a": 1}, {"b": 2}],
+        "leaf",
+        None,
+    ],
+)
+def test_copier_shares_no_container(value: Any) -> None:
+    original = copy.deepcopy(value)
+    copy_of = copier(value)
+    for _ in range(2):
+        made = copy_of()
+        assert made == original
+        _mutate_every_container(made)
+        assert value == original
+
+
+def _mutate_every_container(value: Any) -> None:
+    if isinstance(value, dict):
+        for item in list(value.values()):
+            _mutate_every_container(item)
+        value["added"] = True
+    elif isinstance(value, list):
+        for item in list(value):
+            _mutate_every_container(item)
+        value.append("added")
 
 
 def test_tuples_come_back_as_lists() -> None:

@@ -1,7 +1,7 @@
 """Benchmark of the metrics cache, as ratios against baselines measured in the same run.
 
-1. A cache hit (`MetricsCache.get_or_compute`: one EVALSHA of the hit script, which returns the
-   entry only while its stored tag versions are current, then JSON-decoded) against a bare
+1. A cache hit (`MetricsCache.get_or_compute`: one MGET of the entry and the current versions
+   of its tags, valid only while they equal the stored ones, then decoded) against a bare
    redis-py GET of the very same stored bytes, on a plain redis-py client (no socket timeout).
    Target: <= 1.5x. The cache's client is the one `MetricsCache.from_url` makes: redis-py's
    own pool and socket timeouts, nothing bypassed. Repeated hits of one entry are served from the

@@ -27,6 +27,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError
 
 from realtime.aggregation import MERGED, Aggregator
+from realtime.async_cluster import ClusterGate, needs_gate
 from realtime.availability import UNAVAILABLE_ERRORS, Availability
 from realtime.batch import Batch
 from realtime.buffer import WriteBuffer
@@ -115,6 +116,11 @@ class RealtimeCore:
         self._owners: set[str] = set()  # metrics (kind:name) whose names this process holds
         self._asyncio = self.awaits_replies
         self._execute = client.execute_command
+        # An asyncio Redis Cluster client is initialized before use and its commands in flight
+        # bounded (realtime.async_cluster); every other client is called as it is.
+        self._gate = ClusterGate(client) if needs_gate(client) else None
+        if self._gate is not None:
+            self._execute = self._gate.execute_command
         self._sources = {name: self.settings.script_source(name) for name in SCRIPT_NAMES}
         # The hot path sends each script's SHA as bytes, which redis-py passes on as they are.
         self._shas = {name: _sha1(source).encode("ascii") for name, source in self._sources.items()}
@@ -155,7 +161,9 @@ class RealtimeCore:
     ) -> Self:
         """Connect to `url` with a bounded pool (`max_connections`, waiting at most
         `pool_timeout` for a free connection) and socket timeouts; one quick retry, no backoff
-        (the write buffer, not sleeping, absorbs outages). ``cluster=True`` uses RedisCluster.
+        (the write buffer, not sleeping, absorbs outages). ``cluster=True`` uses RedisCluster
+        (asyncio: at most `max_connections` commands in flight, each waiting at most
+        `pool_timeout` for its turn; realtime.async_cluster).
         ``max_label_sets``: label sets per metric before writes go to its overflow series
         (realtime.cardinality; None: no limit). ``flush_interval``: seconds over which
         counters, rates and histograms are merged in process and sent as one batch
@@ -178,7 +186,7 @@ class RealtimeCore:
                 url, max_connections=max_connections, timeout=pool_timeout, **options
             )
             client = module.Redis(connection_pool=pool)
-        return cls(
+        metrics = cls(
             client,
             prefix=prefix,
             fail_open=fail_open,
@@ -190,6 +198,9 @@ class RealtimeCore:
             max_label_sets=max_label_sets,
             flush_interval=flush_interval,
         )
+        if metrics._gate is not None:
+            metrics._gate.wait = pool_timeout
+        return metrics
 
     @property
     def retry_interval(self) -> float:
@@ -435,6 +446,8 @@ class RealtimeCore:
     # -- the one place that talks to Redis ---------------------------------------------------
     async def _call(self, method: str, *args: Any) -> Any:
         """Call one redis-py client method; await the reply if the client is asyncio."""
+        if self._gate is not None:
+            return await self._gate.run(getattr(self.client, method), *args)
         reply = getattr(self.client, method)(*args)
         return (await reply) if self._asyncio else reply
 
@@ -443,6 +456,8 @@ class RealtimeCore:
         pipe = self.client.pipeline(transaction=False)
         for command in commands:
             pipe.execute_command(*command)
+        if self._gate is not None:
+            return list(await self._gate.run(pipe.execute, raise_on_error=False))
         replies = pipe.execute(raise_on_error=False)
         return list((await replies) if self._asyncio else replies)
 

@@ -26,7 +26,7 @@ from realtime.labels import (
 )
 from realtime.scripts import script_source
 from realtime.series import KINDS, MAX_TOP_K, Kind, Series, slot_seconds
-from realtime.sketch import HistogramSnapshot, is_bucket_field
+from realtime.sketch import HistogramSnapshot, bucket_field, is_bucket_field
 
 Number = int | float
 Labels = Mapping[str, str] | None
@@ -150,7 +150,8 @@ class Operations:
     def add_to_histogram(self, name: str, value: Number, window: int, labels: Labels) -> Op:
         series, key = self.series("histogram", name, labels, window or _invalid_window(window))
         _check_number(value)
-        return Op("histogram_add", key, (value, series.window), series)
+        # The sketch bucket goes along (histogram_add.lua): Python's log is cheaper than Lua's.
+        return Op("histogram_add", key, (value, series.window, bucket_field(value)), series)
 
     def track_rate(self, name: str, window: int, labels: Labels, count: int) -> Op:
         series, key = self.series("rate", name, labels, window or _invalid_window(window))
@@ -263,7 +264,9 @@ def plan_calls(ops: Sequence[Op], slot_of: Callable[[bytes], int] | None) -> lis
             for i in part:
                 op = ops[i]
                 args.append(_WRITE_CODES[op.script])
-                args.extend(op.args if len(op.args) == 2 else (*op.args, ""))
+                # Two arguments per write: a counter's one padded, a histogram's bucket left
+                # to batch.lua.
+                args.extend(op.args[:2] if len(op.args) > 1 else (*op.args, ""))
             calls.append(
                 Call("batch", tuple(ops[i].key for i in part), tuple(args), tuple(part), True)
             )

@@ -19,10 +19,12 @@ local function hincr(key, field, delta)
   return redis.call('HINCRBYFLOAT', key, field, delta)
 end
 
--- The sketch bucket of a value, as realtime.sketch.bucket_field computes it.
+-- The sketch bucket of a value, as realtime.sketch.bucket_field computes it (batch.lua's
+-- histogram writes; a single write gets it from the client). `+ 0` turns the -0 that math.ceil
+-- gives just below magnitude 1 into 0: the field is p0 (or m0) as in Python, never p-0.
 local function bucket_of(number)
-  if number > MIN_INDEXABLE then return 'p' .. math.ceil(math.log(number) / LOG_GAMMA) end
-  if number < -MIN_INDEXABLE then return 'm' .. math.ceil(math.log(-number) / LOG_GAMMA) end
+  if number > MIN_INDEXABLE then return 'p' .. (math.ceil(math.log(number) / LOG_GAMMA) + 0) end
+  if number < -MIN_INDEXABLE then return 'm' .. (math.ceil(math.log(-number) / LOG_GAMMA) + 0) end
   return 'z'
 end
 

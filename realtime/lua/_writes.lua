@@ -34,19 +34,20 @@ end
 
 -- Histogram: one hash per time slot (base:index) with s (sum), lo/hi (exact min/max) and the
 -- sketch bucket counts (their sum is the count); it expires one window after the slot ends.
+-- `bucket` is the value's sketch field (bucket_of; the client computes it for single writes).
 -- One HMGET reads what the write changes and one HSET stores it: two commands instead of
 -- HINCRBYFLOAT + HINCRBY (+ HSET), and the sum is a double added in the order the writes
--- arrive, as plain Python would add them (printed with 17 digits, so it reads back exactly).
-local function histogram_add(base, value, window)
+-- arrive, as plain Python would add them. It goes to HSET as a Lua number, which Redis prints
+-- exactly (17 significant digits, or the shortest text that reads back the same).
+local function histogram_add(base, value, window, bucket)
   local key, expires = current_slot(base, tonumber(window))
   local number = tonumber(value)
-  local bucket = bucket_of(number)
   local stored = redis.call('HMGET', key, 'lo', 'hi', 's', bucket)
   if not stored[1] then
     redis.call('HSET', key, 'lo', value, 'hi', value, 's', value, bucket, 1)
     return slot_started(base, key, expires)
   end
-  local sum = string.format('%.17g', tonumber(stored[3]) + number)
+  local sum = tonumber(stored[3]) + number
   local count = (tonumber(stored[4]) or 0) + 1
   if number < tonumber(stored[1]) then
     redis.call('HSET', key, 's', sum, bucket, count, 'lo', value)

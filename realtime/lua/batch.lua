@@ -4,8 +4,11 @@
 -- Each write runs under pcall, so one failing write (e.g. WRONGTYPE) does not stop the
 -- others; its slot in the reply is the error. Returns one reply per write, in order.
 local writes = {
-  c = counter_incr, g = gauge_set, h = histogram_add, m = histogram_merge, r = rate_track,
-  u = unique_add, t = top_add,
+  c = counter_incr, g = gauge_set, m = histogram_merge, r = rate_track, u = unique_add,
+  t = top_add,
+  h = function(key, value, window)
+    return histogram_add(key, value, window, bucket_of(tonumber(value)))
+  end,
 }
 local out = {}
 for i = 1, #KEYS do

@@ -16,6 +16,7 @@ import pytest
 import redis
 
 from realtime import AsyncRealtimeMetrics, RealtimeMetrics
+from realtime.sketch import bucket_field
 from tests.realtime.support import CountingConnection, RedisServer
 
 PROCESSES, THREADS, WRITES = 6, 4, 1500
@@ -135,6 +136,27 @@ def test_reads_see_what_was_flushed_and_a_flush_is_one_round_trip(
     snap = rt.get_histogram("lat", 60)
     assert snap is not None and (snap.count, snap.max) == (3001, 10.0)
     assert held.stats()["aggregated"] == 3 + 9000
+
+
+def test_single_batched_and_merged_writes_name_the_same_buckets(
+    held: RealtimeMetrics, rt: RealtimeMetrics
+) -> None:
+    """Every path names a value's sketch bucket as realtime.sketch.bucket_field does, also just
+    below magnitude 1 (p0, m0), where Lua's math.ceil gives -0: single and batched writes used
+    to store p-0 there while merged ones stored p0."""
+    values = [0.99, -0.99, 0.985, 1.0, -1.0, 0.5, 12.25, 1e-12, -3.5, 0.99]
+    expected = Counter(bucket_field(value) for value in values)
+    assert expected["p0"] == 4 and expected["m0"] == 2
+    for value in values:
+        rt.add_to_histogram("single", value, 60)
+        held.add_to_histogram("merged", value, 60)
+    with rt.batch() as batch:
+        for value in values:
+            batch.add_to_histogram("batched", value, 60)
+    held.flush()
+    for name in ("single", "batched", "merged"):
+        snap = rt.get_histogram(name, 60)
+        assert snap is not None and dict(snap.buckets) == expected, name
 
 
 def test_merged_histograms_equal_write_by_write_ones(

@@ -6,15 +6,18 @@ Design (docs/architecture.md):
   touch each other's keys.
 * Tags belong to an entry and are set when it is written. The entry (`serving.entry`) remembers
   the namespace generation and the versions of its own tags when its computation started, and
-  is valid only while they are all current. A hit is one MGET of the entry and the current
-  versions of the tags it is expected to carry: the reader's own tags, or the ones this process
-  last saw in the entry's header. When the header names other tags (the first read of an entry
-  by a reader with other or no tags), a second MGET reads theirs and the process remembers
-  them. A read with the same, other or no tags therefore hits a valid entry. Versions only
-  move forward, so versions read just after the entry prove it valid when it was read.
-  Invalidating a tag is one version bump: O(1), no tag sets to leak, and still correct when a
-  version key is evicted or expires (a missing version is re-created from Redis ``TIME``,
-  never reused).
+  is valid only while they are all current; the tags it carries are in its header, so a read
+  with the same, other or no tags hits a valid entry. Invalidating a tag is one version bump:
+  O(1), no tag sets to leak, and still correct when a version key is evicted or expires (a
+  missing version is re-created from Redis ``TIME``, never reused).
+* Every invalidation also moves the namespace's stamp. A hit is one MGET of the entry and the
+  stamp: an entry this process has proven valid under the same stamp (its versions read
+  together with that stamp when it was written here, or checked after that stamp was read) is
+  valid, since no version moved without moving the stamp. Otherwise a second MGET reads the
+  versions its header names and compares them (versions only move forward, so versions read
+  just after the entry and the stamp prove the entry valid when they were read), and the
+  process remembers the proof. So a hit costs the same whatever the number of tags, and after
+  an invalidation each process proves each entry it reads once more, in two round trips.
 * Version keys carry a long TTL (``tag_ttl``, 7 days by default, and never shorter than the
   entries that use them); every write extends it. Nothing the cache writes lives forever.
 * An entry's Redis TTL is its logical TTL plus a short stale grace. After the logical TTL one
@@ -28,7 +31,8 @@ Design (docs/architecture.md):
 
 * Redis Cluster (``from_url(url, cluster=True)``): every key of a namespace carries the hash tag
   ``{<namespace>::}`` (`serving.layout`), so an entry, its lock, the generation and its tags'
-  versions share one slot, so the hit's MGET and every script run there unchanged.
+  versions and the stamp share one slot, so the hit's MGETs and every script run there
+  unchanged.
   A namespace therefore lives on one primary: several namespaces spread over the nodes.
 """
 
@@ -98,14 +102,7 @@ class _Plan(NamedTuple):
     tags_blob: bytes
     prefix: str
     ttl_ms: int
-    lookup: _Lookup  # the hit's MGET when the entry carries this request's tags
-
-
-class _Lookup(NamedTuple):
-    """The tags an entry is expected to carry, and the MGET of it and their versions."""
-
-    tags_blob: bytes
-    mget: tuple[str | bytes, ...]  # "MGET", the entry key, the generation, the tags' versions
+    lookup: tuple[str | bytes, ...]  # the hit's MGET of the entry and the stamp (encoded)
 
 
 class _Hit(NamedTuple):
@@ -115,15 +112,17 @@ class _Hit(NamedTuple):
     body: bytes
 
 
-class _OtherTags(NamedTuple):
-    """An entry whose header names tags other than the expected: the MGET of their versions."""
+class _Unproven(NamedTuple):
+    """An entry not proven valid under the current stamp, and the MGET of its versions."""
 
     raw: bytes
     head: entry.Header
+    stamp: bytes | None
     versions_mget: tuple[str | bytes, ...]
 
 
-_INVALID: Final = 0  # an entry is there, but a version moved (or it is not a cache entry)
+_INVALID: Final = 0
+_UNKNOWN: Final = object()  # an entry is there, but a version moved (or it is not a cache entry)
 
 
 class _Found(NamedTuple):
@@ -177,8 +176,9 @@ class MetricsCache:
         self._memo = DecodedMemo(decoded_memo_bytes)
         self._stats = CacheStats()
         self._plans: dict[tuple[Any, ...], _Plan] = {}
-        # Per entry key, the tags its header named when they differed from the reader's.
-        self._seen_tags: dict[str, _Lookup] = {}
+        # Per entry key: (versions, tags, stamp) of the entry last proven valid under stamp.
+        self._proofs: dict[str, tuple[bytes, bytes, bytes]] = {}
+        self._versions_mgets: dict[bytes, tuple[str | bytes, ...] | None] = {}
         self.availability = Availability(retry_after, logger, "the metrics cache computes uncached")
         # redis-py types register_script for redis.Redis only; RedisCluster has the same one.
         register = cast(redis.Redis, client).register_script
@@ -303,7 +303,7 @@ class MetricsCache:
             tags_blob,
             key_prefix(key),
             ttl_ms,
-            self._mget(entry_key, tags_blob, versions),
+            ("MGET", entry_key.encode("utf-8"), layout.stamp.encode("utf-8")),
         )
         if memo_key is not None:
             if len(self._plans) >= _MAX_PLANS:
@@ -374,7 +374,8 @@ class MetricsCache:
     ) -> bytes | None:
         """A fresh entry's JSON bytes, read without leaving the event loop; None otherwise.
 
-        For asyncio servers: a hit costs one await, no worker thread. On None (a miss, a stale
+        For asyncio servers: a hit costs one await (two when it is proven again after an
+        invalidation), no worker thread. On None (a miss, a stale
         or undecodable entry, Redis unavailable, no asyncio client) call `get_or_compute_json`
         in a worker thread: it computes, stores, and counts what happened. Counts hits only.
         """
@@ -385,13 +386,12 @@ class MetricsCache:
         client = self._async_clients.get(loop)
         if client is None:
             client = self._async_clients[loop] = self._make_async_client()
-        expected = self._seen_tags.get(plan.entry_key) or plan.lookup
         try:
-            reply = client.execute_command(*expected.mget)
-            found = self._judge(plan, expected, await cast(Awaitable[list[Any]], reply))
-            if isinstance(found, _OtherTags):
+            reply = client.execute_command(*plan.lookup)
+            found = self._judge(plan.entry_key, await cast(Awaitable[list[Any]], reply))
+            if isinstance(found, _Unproven):
                 reply = client.execute_command(*found.versions_mget)
-                found = self._checked(found.raw, found.head, await cast(Awaitable[Any], reply))
+                found = self._prove(plan.entry_key, found, await cast(Awaitable[Any], reply))
         except RedisError:  # an outage: the blocking path records it
             return None
         if not isinstance(found, _Hit):
@@ -404,66 +404,70 @@ class MetricsCache:
         self._stats.hit(plan.prefix)
         return found.body
 
-    def _mget(self, entry_key: str, tags_blob: bytes, version_keys: Iterable[str]) -> _Lookup:
-        """The lookup of an entry expected to carry ``tags_blob`` (keys encoded once, here)."""
-        keys = (entry_key, *version_keys)
-        return _Lookup(tags_blob, ("MGET", *(k.encode("utf-8") for k in keys)))
-
     def _lookup(self, plan: _Plan) -> _Hit | int | None:
         """The entry if it is valid, `_INVALID` if it is there but not valid, None if absent.
 
-        One MGET of the entry and the versions of the tags it is expected to carry; when its
-        header names other tags, a second MGET of theirs, which are remembered for next time.
+        One MGET of the entry and the stamp; a second MGET of the versions its header names
+        when this process has not proven it valid under that stamp.
         """
-        expected = self._seen_tags.get(plan.entry_key) or plan.lookup
-        found = self._judge(plan, expected, self._execute(*expected.mget))
-        if isinstance(found, _OtherTags):
-            return self._checked(found.raw, found.head, self._execute(*found.versions_mget))
+        found = self._judge(plan.entry_key, self._execute(*plan.lookup))
+        if isinstance(found, _Unproven):
+            return self._prove(plan.entry_key, found, self._execute(*found.versions_mget))
         return found
 
     def _judge(
-        self, plan: _Plan, expected: _Lookup, values: Sequence[bytes | None]
-    ) -> _Hit | int | _OtherTags | None:
-        """Read the lookup's MGET reply: the entry then the versions of the ``expected`` tags."""
-        raw = values[0]
+        self, entry_key: str, values: Sequence[bytes | None]
+    ) -> _Hit | int | _Unproven | None:
+        """Read the lookup's MGET reply (the entry, the stamp): proven, or what proves it."""
+        raw, stamp = values
         if raw is None:
             return None
         head = entry.header(raw)
         if head is None:
             return _INVALID
-        if head.tags == expected.tags_blob:
-            return self._checked(raw, head, values[1:])
-        learned = self._learn(plan, head.tags)
-        if learned is None:
+        if stamp is not None and self._proofs.get(entry_key) == (head.versions, head.tags, stamp):
+            return _Hit(head.expires, raw[head.body_start :])
+        versions_mget = self._versions_mget(head.tags)
+        if versions_mget is None:
             return _INVALID
-        return _OtherTags(raw, head, (learned.mget[0], *learned.mget[2:]))
+        return _Unproven(raw, head, stamp, versions_mget)
 
-    def _learn(self, plan: _Plan, tags_blob: bytes) -> _Lookup | None:
-        """Remember that ``plan``'s entry carries ``tags_blob``; None if they are not tags."""
+    def _versions_mget(self, tags_blob: bytes) -> tuple[str | bytes, ...] | None:
+        """The MGET of the generation and the versions of an entry's tags (as its header holds
+        them); None if they are not tags (a brace would leave the namespace's slot)."""
+        known = self._versions_mgets.get(tags_blob, _UNKNOWN)
+        if known is not _UNKNOWN:
+            return cast("tuple[str | bytes, ...] | None", known)
         try:
             tags = tags_blob.decode("utf-8").split(" ") if tags_blob else []
         except UnicodeDecodeError:
-            return None
-        if not all(_TAG_RE.fullmatch(tag) for tag in tags):
-            return None
-        layout = self.layout
-        learned = self._mget(
-            plan.entry_key, tags_blob, (layout.generation, *(layout.tag(t) for t in tags))
-        )
-        if learned.tags_blob == plan.tags_blob:
-            self._seen_tags.pop(plan.entry_key, None)
-        else:
-            if len(self._seen_tags) >= _MAX_PLANS:
-                self._seen_tags.clear()
-            self._seen_tags[plan.entry_key] = learned
-        return learned
+            tags = ["{"]
+        mget: tuple[str | bytes, ...] | None = None
+        if all(_TAG_RE.fullmatch(tag) for tag in tags):
+            keys = (self.layout.generation, *(self.layout.tag(tag) for tag in tags))
+            mget = ("MGET", *(key.encode("utf-8") for key in keys))
+        if len(self._versions_mgets) >= _MAX_PLANS:
+            self._versions_mgets.clear()
+        self._versions_mgets[tags_blob] = mget
+        return mget
 
-    @staticmethod
-    def _checked(raw: bytes, head: entry.Header, versions: Sequence[bytes | None]) -> _Hit | int:
-        """The entry if its stored versions are the current ``versions``, else `_INVALID`."""
+    def _prove(
+        self, entry_key: str, unproven: _Unproven, versions: Sequence[bytes | None]
+    ) -> _Hit | int:
+        """The entry if its stored versions are the current ``versions`` (remembered as proven
+        under the stamp read with it), else `_INVALID`."""
+        head = unproven.head
         if not entry.current(head.versions, versions):
             return _INVALID
-        return _Hit(head.expires, raw[head.body_start :])
+        if unproven.stamp is not None:
+            self._remember(entry_key, head.versions, head.tags, unproven.stamp)
+        return _Hit(head.expires, unproven.raw[head.body_start :])
+
+    def _remember(self, entry_key: str, versions: bytes, tags: bytes, stamp: bytes) -> None:
+        """Remember that an entry with these versions and tags is valid while the stamp is."""
+        if len(self._proofs) >= _MAX_PLANS and entry_key not in self._proofs:
+            self._proofs.clear()
+        self._proofs[entry_key] = (versions, tags, stamp)
 
     def _found(self, plan: _Plan, raw: _Hit | int | None, decode: bool) -> _Found:
         """Read what `_lookup` found: a fresh value, a stale body, or nothing usable."""
@@ -598,7 +602,7 @@ class MetricsCache:
         self, plan: _Plan, token: str, compute: Callable[[], Any], decode: bool
     ) -> Any:
         """Read the versions, compute, store: an invalidation during the compute wins."""
-        versions = self._current_versions(plan.version_keys, plan.prefix)
+        read = self._current_versions((*plan.version_keys, self.layout.stamp), plan.prefix)
         self._stats.add(plan.prefix, misses=1)
         try:
             value = compute()
@@ -607,8 +611,8 @@ class MetricsCache:
             if token:
                 self._release_lock(plan.lock_key, token)
             raise
-        if versions is not None:
-            self._store(plan, token, payload, versions)
+        if read is not None:
+            self._store(plan, token, payload, read[:-1], read[-1])
         elif token:
             self._release_lock(plan.lock_key, token)
         return value if decode else payload
@@ -637,10 +641,14 @@ class MetricsCache:
         expires = int(time.time() * 1000) + plan.ttl_ms
         data = entry.encode(expires, versions, plan.tags_blob, payload)
         px = plan.ttl_ms + int(min(self.stale_grace * 1000, plan.ttl_ms))
-        keys = [plan.entry_key, plan.lock_key, *plan.version_keys]
+        keys = [plan.entry_key, plan.lock_key, *plan.version_keys, self.layout.stamp]
         return keys, [data, px, token, self._version_ttl(px)]
 
-    def _store(self, plan: _Plan, token: str, payload: bytes, versions: Sequence[bytes]) -> None:
+    def _store(
+        self, plan: _Plan, token: str, payload: bytes, versions: Sequence[bytes], stamp: bytes
+    ) -> None:
+        """Write an entry whose ``versions`` were read together with ``stamp``: it is proven
+        valid under that stamp."""
         keys, args = self._write_args(plan, token, payload, versions)
         try:
             self._write(keys=keys, args=args)
@@ -648,6 +656,7 @@ class MetricsCache:
             self._redis_failed(plan.prefix, error)
         else:
             self._stats.add(plan.prefix, writes=1)
+            self._remember(plan.entry_key, b",".join(versions), plan.tags_blob, stamp)
 
     def _release_lock(self, lkey: str, token: str) -> None:
         try:
@@ -681,7 +690,7 @@ class MetricsCache:
             return []
         keys = [self.layout.tag(tag) for tag in tag_list]
         try:
-            new = self._bump(keys=keys, args=[self._version_ttl(0)])
+            new = self._bump(keys=[self.layout.stamp, *keys], args=[self._version_ttl(0)])
         except RedisError as error:
             self._redis_failed(None, error)
             raise
@@ -697,12 +706,15 @@ class MetricsCache:
         like `invalidate_by_tag`.
         """
         try:
-            self._bump(keys=[self.layout.generation], args=[self._version_ttl(0)])
+            self._bump(
+                keys=[self.layout.stamp, self.layout.generation], args=[self._version_ttl(0)]
+            )
         except RedisError as error:
             self._redis_failed(None, error)
             raise
         self._stats.add(None, invalidations=1)
         self._memo.clear()
+        self._proofs.clear()
         removed = 0
         deadline = time.monotonic() + scan_budget
         try:
@@ -751,6 +763,7 @@ class MetricsCache:
         if not plans:
             return 0
         all_keys = list(dict.fromkeys(k for _, plan in plans for k in plan.version_keys))
+        all_keys.append(self.layout.stamp)
         if self.availability.paused():
             self._stats.add(None, errors=1, redis_skipped=1)
             return 0
@@ -759,14 +772,19 @@ class MetricsCache:
             return 0
         current = dict(zip(all_keys, created, strict=True))
         ready: list[tuple[_Plan, list[str], list[bytes | int | str]]] = []
+        proofs: list[tuple[_Plan, bytes]] = []
         try:
             for item, plan in plans:
                 payload = dumps(item.compute())
                 versions = [current[k] for k in plan.version_keys]
                 keys, args = self._write_args(plan, "", payload, versions)
                 ready.append((plan, keys, args))
+                proofs.append((plan, b",".join(versions)))
         finally:
             written = self._write_many(ready)
+        if written:  # read with the stamp, like the versions: proven under it
+            for plan, versions_blob in proofs:
+                self._remember(plan.entry_key, versions_blob, plan.tags_blob, created[-1])
         return written
 
     def _write_many(self, ready: Sequence[tuple[_Plan, list[str], list[bytes | int | str]]]) -> int:

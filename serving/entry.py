@@ -2,9 +2,9 @@
 
 ``c2 <expires_ms> <generation>,<tag version>... <tag> <tag>...\\n<json>``: the logical expiry
 (after it the entry is stale), the namespace generation and the versions of the entry's own
-tags when its computation started, and the tags, sorted. A hit reads the entry and the current
-versions of those tags in one MGET (serving/cache.py) and is valid only while they are equal,
-so a valid entry is found whatever tags the reader passes.
+tags when its computation started, and the tags, sorted. The entry is valid only while those
+versions are all current (serving/cache.py checks them by the tags in the header), so a valid
+entry is found whatever tags the reader passes.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Where one cache namespace keeps its data in Redis: one hash slot, no key shared with another.
 
 Every key of namespace ``ns`` starts with the root ``{ns::}`` (entries ``{ns::}e:<key>``,
-stampede locks ``{ns::}l:<key>``, tag versions ``{ns::}t:<tag>``, the generation ``{ns::}g``).
+stampede locks ``{ns::}l:<key>``, tag versions ``{ns::}t:<tag>``, the generation ``{ns::}g``,
+the stamp ``{ns::}s`` that every invalidation moves).
 The braces are a Redis Cluster hash tag: all of a namespace's keys hash to one slot, so the hit
 script reads an entry and the versions of its tags together on Redis Cluster as on one Redis.
 Cache keys and tags may not contain braces, so nothing after the root can move a key elsewhere.
@@ -23,7 +24,7 @@ _NAMESPACE_RE: Final = re.compile(r"[A-Za-z0-9_.\-]+(:[A-Za-z0-9_.\-]+)*")
 class Layout:
     """The Redis keys of one namespace."""
 
-    __slots__ = ("generation", "namespace", "root")
+    __slots__ = ("generation", "namespace", "root", "stamp")
 
     def __init__(self, namespace: str) -> None:
         if not isinstance(namespace, str):
@@ -37,6 +38,7 @@ class Layout:
         self.namespace = namespace
         self.root = f"{{{namespace}::}}"
         self.generation = f"{self.root}g"
+        self.stamp = f"{self.root}s"
 
     def entry(self, key: str) -> str:
         """The key holding the entry of cache key ``key``."""

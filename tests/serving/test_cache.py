@@ -174,16 +174,16 @@ def test_tags_belong_to_the_entry_written(cache: MetricsCache) -> None:
     assert compute.calls == 2
 
 
-def test_tags_a_reader_learned_never_outlive_the_entry(
+def test_proofs_never_outlive_the_entry_or_the_stamp(
     cache: MetricsCache, redis_url: str, raw_redis: redis.Redis
 ) -> None:
-    """A reader remembers the tags an entry carried when they differed from its own; another
-    process rewriting the entry with other tags, or an invalidation, still decides."""
+    """A process remembers the entries it proved valid under the stamp; another process
+    rewriting the entry with other tags, or an invalidation by any process, still decides."""
     other = MetricsCache.from_url(redis_url, namespace=cache.namespace)  # another process
     try:
         compute = Counter()
         other.get_or_compute("k:learn", compute, tags=["a", "b"])
-        for _ in range(3):  # the first read learns the entry's tags, the next use them
+        for _ in range(3):  # the first read proves the entry, the next use the proof
             assert cache.get_or_compute("k:learn", compute, tags=["c"])["call"] == 1
         other.invalidate_by_tag("b")
         assert cache.get_or_compute("k:learn", compute, tags=["c"])["call"] == 2  # now own tag
@@ -192,17 +192,20 @@ def test_tags_a_reader_learned_never_outlive_the_entry(
         assert other.get_or_compute("k:learn", compute, tags=["a", "b"])["call"] == 2
         other.invalidate_by_tag("c")
         assert other.get_or_compute("k:learn", compute, tags=["a", "b"])["call"] == 3
-        assert cache.get_or_compute("k:learn", compute, tags=["c"])["call"] == 3  # learns a, b
+        assert cache.get_or_compute("k:learn", compute, tags=["c"])["call"] == 3  # proves it
         cache.invalidate_by_tag("a")
         assert cache.get_or_compute("k:learn", compute, tags=["c"])["call"] == 4
+        assert cache.get_or_compute("k:learn", compute, tags=["c"])["call"] == 4  # proven
+        other.clear_all()  # another process's clear_all also ends every proof
+        assert cache.get_or_compute("k:learn", compute, tags=["c"])["call"] == 5
         # A header naming what cannot be a tag (a brace would leave the slot) is a miss.
         raw = raw_redis.get(cache.entry_key("k:learn"))
         header, _, body = raw.partition(b"\n")
         fields = header.split(b" ")
         raw_redis.set(cache.entry_key("k:learn"), b" ".join([*fields[:3], b"{x}"]) + b"\n" + body)
-        assert cache.get_or_compute("k:learn", compute)["call"] == 5
+        assert cache.get_or_compute("k:learn", compute)["call"] == 6
         stats = cache.get_stats()
-        assert (stats["hits"], stats["errors"]) == (5, 0)
+        assert (stats["hits"], stats["errors"]) == (6, 0)
     finally:
         other.close()
 
@@ -217,7 +220,7 @@ def test_invalidation_is_o1_and_leaves_no_tag_sets(
     assert raw_redis.type(version_key) == b"string"
     assert 0 < raw_redis.ttl(version_key) <= max(cache.tag_ttl, 3600 + 60) + 1
     keys = list(raw_redis.scan_iter(match=f"{cache.layout.root}*", count=1000))
-    assert len(keys) == 50 + 2  # the entries, one tag version, the generation
+    assert len(keys) == 50 + 3  # the entries, one tag version, the generation, the stamp
 
 
 def test_invalidating_an_unknown_tag_starts_from_redis_time(cache: MetricsCache) -> None:
@@ -226,15 +229,26 @@ def test_invalidating_an_unknown_tag_starts_from_redis_time(cache: MetricsCache)
 
 
 def test_evicted_tag_version_never_revives_old_entries(
-    cache: MetricsCache, raw_redis: redis.Redis
+    cache: MetricsCache, raw_redis: redis.Redis, redis_url: str
 ) -> None:
-    compute = Counter()
-    cache.get_or_compute("k:evict", compute, tags=["t"])
-    raw_redis.delete(f"{cache.layout.root}t:t")  # as if evicted or expired
-    cache.get_or_compute("k:evict", compute, tags=["t"])
-    assert compute.calls == 2
-    cache.get_or_compute("k:evict", compute, tags=["t"])
-    assert compute.calls == 2
+    """A missing version makes an entry a miss wherever it has to be proven: in a process that
+    has no proof of it, and in every process once anything was invalidated. (A process that
+    proved it under the current stamp keeps it: nothing was invalidated since.)"""
+    other = MetricsCache.from_url(redis_url, namespace=cache.namespace)  # another process
+    try:
+        compute = Counter()
+        cache.get_or_compute("k:evict", compute, tags=["t"])
+        raw_redis.delete(f"{cache.layout.root}t:t")  # as if evicted or expired
+        assert other.get_or_compute("k:evict", compute, tags=["t"])["call"] == 2
+        assert other.get_or_compute("k:evict", compute, tags=["t"])["call"] == 2
+        assert cache.get_or_compute("k:evict", compute, tags=["t"])["call"] == 2
+
+        raw_redis.delete(f"{cache.layout.root}t:t")
+        cache.invalidate_by_tag("unrelated")  # moves the stamp: proofs are made again
+        assert cache.get_or_compute("k:evict", compute, tags=["t"])["call"] == 3
+        assert other.get_or_compute("k:evict", compute, tags=["t"])["call"] == 3
+    finally:
+        other.close()
 
 
 def test_invalidation_during_compute_wins(cache: MetricsCache) -> None:

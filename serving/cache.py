@@ -46,7 +46,7 @@ import re
 import secrets
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Final, NamedTuple, TypeVar, cast
 
@@ -60,6 +60,7 @@ from redis.retry import Retry
 
 from realtime.availability import Availability
 from serving import entry
+from serving.autopipeline import AutoPipeline
 from serving.keys import key_prefix
 from serving.layout import Layout
 from serving.memo import DecodedMemo
@@ -188,8 +189,8 @@ class MetricsCache:
         )
         self._execute: Callable[..., Any] = client.execute_command
         self._make_async_client = async_client
-        self._async_clients: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, redis.asyncio.Redis | AsyncRedisCluster
+        self._async_pipelines: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, AutoPipeline
         ] = weakref.WeakKeyDictionary()
 
     @classmethod
@@ -257,9 +258,9 @@ class MetricsCache:
 
     async def aclose(self) -> None:
         """Release the asyncio client of the running event loop, if `fresh_json` made one."""
-        client = self._async_clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.aclose()
+        pipeline = self._async_pipelines.pop(asyncio.get_running_loop(), None)
+        if pipeline is not None:
+            await pipeline.aclose()
 
     def __enter__(self) -> MetricsCache:
         return self
@@ -375,23 +376,23 @@ class MetricsCache:
         """A fresh entry's JSON bytes, read without leaving the event loop; None otherwise.
 
         For asyncio servers: a hit costs one await (two when it is proven again after an
-        invalidation), no worker thread. On None (a miss, a stale
-        or undecodable entry, Redis unavailable, no asyncio client) call `get_or_compute_json`
-        in a worker thread: it computes, stores, and counts what happened. Counts hits only.
+        invalidation), no worker thread, and the hits of one turn of the event loop share one
+        pipeline (`serving.autopipeline`). On None (a miss, a stale or undecodable entry, Redis
+        unavailable, no asyncio client) call `get_or_compute_json` in a worker thread: it
+        computes, stores, and counts what happened. Counts hits only.
         """
         plan = self._plan(key, ttl, tags)
         if self._make_async_client is None or self.availability.paused():
             return None
         loop = asyncio.get_running_loop()
-        client = self._async_clients.get(loop)
-        if client is None:
-            client = self._async_clients[loop] = self._make_async_client()
+        pipeline = self._async_pipelines.get(loop)
+        if pipeline is None:
+            pipeline = self._async_pipelines[loop] = AutoPipeline(self._make_async_client())
         try:
-            reply = client.execute_command(*plan.lookup)
-            found = self._judge(plan.entry_key, await cast(Awaitable[list[Any]], reply))
+            found = self._judge(plan.entry_key, await pipeline.execute(*plan.lookup))
             if isinstance(found, _Unproven):
-                reply = client.execute_command(*found.versions_mget)
-                found = self._prove(plan.entry_key, found, await cast(Awaitable[Any], reply))
+                versions = await pipeline.execute(*found.versions_mget)
+                found = self._prove(plan.entry_key, found, versions)
         except RedisError:  # an outage: the blocking path records it
             return None
         if not isinstance(found, _Hit):

@@ -216,6 +216,14 @@ def test_the_asyncio_hit_reads_the_cluster(ccache: MetricsCache) -> None:
 
     assert asyncio.run(read()) == [stored, None]
     assert json.loads(stored) == {"total": 42}
+
+    async def read_together() -> list[bytes | None]:  # one turn: one cluster pipeline
+        try:
+            return list(await asyncio.gather(*(ccache.fresh_json(k) for k in ("k:json",) * 3)))
+        finally:
+            await ccache.aclose()
+
+    assert asyncio.run(read_together()) == [stored] * 3
     ccache.invalidate_by_tag("asset:a1")
     assert asyncio.run(read()) == [None, None]
 

@@ -72,3 +72,26 @@ def test_without_an_asyncio_client_it_is_always_none(cache: MetricsCache) -> Non
     cache.get_or_compute_json(KEY, lambda: {"total": 1})
     plain = MetricsCache(cache.client, namespace=cache.namespace)
     assert _fresh(plain) is None
+
+
+def test_concurrent_reads_each_get_their_own_entry(cache: MetricsCache) -> None:
+    """Reads of one event-loop turn travel in one pipeline; each answer is still its own."""
+    stored = {
+        n: cache.get_or_compute_json(f"{KEY}:{n}", lambda n=n: {"n": n}, tags=(f"t{n}",))
+        for n in range(4)
+    }
+    cache.invalidate_by_tag("t3")
+
+    async def read() -> list[bytes | None]:
+        try:
+            return list(
+                await asyncio.gather(
+                    *(cache.fresh_json(f"{KEY}:{n}", tags=(f"t{n}",)) for n in range(4)),
+                    cache.fresh_json(f"{KEY}:missing"),
+                )
+            )
+        finally:
+            await cache.aclose()
+
+    assert asyncio.run(read()) == [stored[0], stored[1], stored[2], None, None]
+    assert cache.get_stats()["hits"] == 3

@@ -4,6 +4,10 @@ real HTTP load generator (wrk; an asyncio client where wrk is missing) at 32 con
 Throughput of a cached dashboard and of a rollup page is reported as a ratio of the same
 server's `/healthz` (measured before and after, averaged), with p50/p99 latency and errors.
 Target: the cached dashboard at least 0.5x `/healthz`, zero errors everywhere.
+
+The server process's CPU time per request (Linux /proc) is reported beside it: on a machine
+shared with other work, throughput follows the neighbours' load, while the ratio of CPU per
+request (healthz / route) stays close to what the throughput ratio is on an idle machine.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ class Load:
     errors: int
     requests: int
     tool: str
+    cpu_us: float | None = None  # the server process's CPU time per request
 
 
 def _free_port() -> int:
@@ -142,11 +147,24 @@ def _wrk_path() -> str | None:
     return found
 
 
-def load(url: str, token: str | None) -> Load:
+def _cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time of process ``pid`` so far (Linux /proc; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(url: str, token: str | None, server_pid: int) -> Load:
+    """Drive ``url`` for SECONDS; also the CPU the server spent per request meanwhile."""
     wrk = _wrk_path()
-    if wrk:
-        return _wrk(wrk, url, token)
-    return asyncio.run(_asyncio_load(url, token))
+    cpu_before = _cpu_seconds(server_pid)
+    result = _wrk(wrk, url, token) if wrk else asyncio.run(_asyncio_load(url, token))
+    cpu_after = _cpu_seconds(server_pid)
+    if cpu_before is not None and cpu_after is not None and result.requests:
+        result.cpu_us = (cpu_after - cpu_before) / result.requests * 1e6
+    return result
 
 
 def _wait_until_up(base: str, process: subprocess.Popen[bytes]) -> None:
@@ -201,15 +219,20 @@ def main() -> int:
             )
             with urllib.request.urlopen(request, timeout=30) as reply:  # warm the cache
                 assert reply.status == 200
-            before = load(f"{base}/healthz", None)
-            cached = load(dashboard, token)
-            rollup = load(page, token)
-            after = load(f"{base}/healthz", None)
+            before = load(f"{base}/healthz", None, process.pid)
+            cached = load(dashboard, token, process.pid)
+            rollup = load(page, token, process.pid)
+            after = load(f"{base}/healthz", None, process.pid)
         finally:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
             _clean_redis(namespace)
     healthz = statistics.mean([before.requests_per_second, after.requests_per_second])
+    healthz_cpu = (
+        statistics.mean([before.cpu_us, after.cpu_us])
+        if before.cpu_us is not None and after.cpu_us is not None
+        else None
+    )
     rows = []
     for name, result, target in (
         ("/healthz (baseline)", before, None),
@@ -218,12 +241,15 @@ def main() -> int:
     ):
         ratio = result.requests_per_second / healthz
         ok = result.errors == 0 and (target is None or ratio >= target)
+        cpu = ""
+        if result.cpu_us is not None and healthz_cpu is not None:
+            cpu = f"; server CPU {result.cpu_us:.0f} us/req = {healthz_cpu / result.cpu_us:.2f}x"
         rows.append(
             (
                 name,
                 f"{result.requests_per_second:,.0f} req/s = {ratio:.2f}x healthz;"
                 f" p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms;"
-                f" {result.errors} errors / {result.requests:,}",
+                f" {result.errors} errors / {result.requests:,}{cpu}",
                 f">= {target}x, 0 errors" if target else "0 errors",
                 "PASS" if ok else "BELOW TARGET",
             )

@@ -1,9 +1,14 @@
-"""Compile a checked definition into one parameterized SELECT for PostgreSQL or DuckDB.
+"""Compile a checked definition into one parameterized SELECT for PostgreSQL, DuckDB or Spark.
 
 The query is assembled from sqlglot expression objects, never from pasted strings. Columns are
 re-created from the data source's allowlist, JSON keys and every literal are bound parameters,
 and the generated text is verified once more (its placeholders are exactly ours, no `;`, no
 comment markers) before it is handed out.
+
+On Spark (`:name` markers, bound by `spark.sql(query, args=...)`) dates and times are bound as
+ISO text inside `CAST(:p AS DATE)` / `CAST(:p AS TIMESTAMP)`: pyspark hands Python dates and
+datetimes to the JVM as java.sql values, which shifts instants before 1582 by days (Julian
+calendar) and cannot express years before 1000. JSON keys are bound as the path `$.key`.
 
 Meaning of `calculation_formula` per metric type (an "expression" is a row-level expression over
 the source's columns, without aggregates):
@@ -12,7 +17,7 @@ the source's columns, without aggregates):
 - SUM, AVERAGE, MAX, MIN: an expression, or the same wrapped in sum/avg/max/min.
 - DISTINCT_COUNT: an expression, or `count(distinct expression)`.
 - PERCENTILE: an expression plus the `percentile` field (a fraction in (0, 1)), or
-  `percentile(expression, 0.95)`; continuous (interpolated) percentile on both warehouses.
+  `percentile(expression, 0.95)`; continuous (interpolated) percentile on every warehouse.
 - RATIO: `<aggregates> / <aggregates>`, e.g. `count_if(event_type = 'purchase') / count(*)`;
   every column sits inside an aggregate; compiled as numeric division with NULLIF(den, 0).
 
@@ -20,8 +25,8 @@ FUNNEL and RETENTION take no formula: they follow `counted_by` (actor_id or enti
 through the events (custom_metrics.funnel, custom_metrics.retention); with a `time_grain` the
 aggregate types answer per period (custom_metrics.series).
 
-Every `/` is true division (numeric on PostgreSQL, DOUBLE on DuckDB) and yields NULL when the
-divisor is 0, so both warehouses give the same answer.
+Every `/` is true division (numeric on PostgreSQL, DOUBLE on DuckDB and Spark) and yields NULL
+when the divisor is 0, so every warehouse gives the same answer.
 """
 
 from __future__ import annotations
@@ -75,14 +80,15 @@ from custom_metrics.validation import (
 )
 from warehouse import WarehouseConfig
 
-DIALECTS: Final = ("postgres", "duckdb")
+DIALECTS: Final = ("postgres", "duckdb", "spark")
 VALUE_COLUMN: Final = "value"
 RESERVED_COLUMNS: Final = frozenset({VALUE_COLUMN, *PERIOD_COLUMNS, *COMPARE_COLUMNS})
 _PARAM_RE: Final = {
     "postgres": re.compile(r"%\(([A-Za-z_][A-Za-z0-9_]*)\)s"),
     "duckdb": re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)"),
+    "spark": re.compile(r":([A-Za-z_][A-Za-z0-9_]*)"),
 }
-_NUMERIC_TYPE: Final = {"postgres": "numeric", "duckdb": "double"}
+_NUMERIC_TYPE: Final = {"postgres": "numeric", "duckdb": "double", "spark": "double"}
 _SIMPLE_AGGREGATE: Final[dict[MetricType, type[exp.Expression]]] = {
     MetricType.SUM: exp.Sum,
     MetricType.AVERAGE: exp.Avg,
@@ -119,34 +125,52 @@ class CompiledMetric:
 class _Binder:
     """Hands out parameter placeholders; the only source of names in the final SQL."""
 
-    def __init__(self) -> None:
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
         self.params: dict[str, Any] = {}
         self._json_keys: dict[str, str] = {}
         self._count = 0
 
-    def bind(self, value: Any, name: str | None = None) -> exp.Placeholder:
+    def bind(self, value: Any, name: str | None = None) -> exp.Expression:
         if name is None:
             self._count += 1
             name = f"p{self._count}"
         if name in self.params:
             raise AssertionError(f"parameter {name} bound twice")
-        self.params[name] = value
-        return exp.Placeholder(this=name)
+        self.params[name] = self._value(value)
+        return self._marker(name, value)
 
-    def constant(self, name: str, value: Any) -> exp.Placeholder:
+    def constant(self, name: str, value: Any) -> exp.Expression:
         """A named value that may stand in several places (bound once)."""
         if name not in self.params:
-            self.params[name] = value
-        elif self.params[name] != value:
+            self.params[name] = self._value(value)
+        elif self.params[name] != self._value(value):
             raise AssertionError(f"parameter {name} bound to two values")
-        return exp.Placeholder(this=name)
+        return self._marker(name, value)
 
     def json_key(self, key: str) -> exp.Placeholder:
         """One parameter per distinct key, so SELECT and GROUP BY expressions are identical."""
         if key not in self._json_keys:
             self._json_keys[key] = f"k{len(self._json_keys) + 1}"
-            self.params[self._json_keys[key]] = key
+            # Spark's get_json_object takes a path; keys are plain identifiers (validation).
+            self.params[self._json_keys[key]] = f"$.{key}" if self.dialect == "spark" else key
         return exp.Placeholder(this=self._json_keys[key])
+
+    def _value(self, value: Any) -> Any:
+        """What the driver receives: on Spark, dates and times as ISO text (cast in the SQL)."""
+        if self.dialect == "spark" and isinstance(value, date):
+            if isinstance(value, datetime):
+                aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+                return aware.astimezone(UTC).isoformat()
+            return value.isoformat()
+        return value
+
+    def _marker(self, name: str, value: Any) -> exp.Expression:
+        marker = exp.Placeholder(this=name)
+        if self.dialect == "spark" and isinstance(value, date):
+            kind = "timestamp" if isinstance(value, datetime) else "date"
+            return exp.cast(marker, exp.DataType.build(kind))
+        return marker
 
 
 class _Rewriter:
@@ -173,6 +197,13 @@ class _Rewriter:
             expression=exp.Nullif(this=denominator, expression=exp.Literal.number(0)),
         )
 
+    def average(self, argument: exp.Expression) -> exp.Expression:
+        """avg(); a DOUBLE on Spark as on DuckDB (Spark would round a decimal's mean to the
+        column's scale + 4 digits)."""
+        if self.dialect == "spark":
+            argument = exp.cast(argument, exp.DataType.build("double"))
+        return exp.Avg(this=argument)
+
     def rewrite(
         self, node: exp.Expression, field_name: str, hint: ColumnKind | None = None
     ) -> exp.Expression:
@@ -189,6 +220,8 @@ class _Rewriter:
             condition = self.rewrite(node.this, field_name)
             case = exp.Case(ifs=[exp.If(this=condition, true=exp.Literal.number(1))])
             return exp.Count(this=case)
+        if isinstance(node, exp.Avg):
+            return self.average(self.rewrite(node.this, field_name))
         child_hint = self._hint(node) or (hint if isinstance(node, exp.Neg | exp.Paren) else None)
         args: dict[str, Any] = {}
         for key, value in node.args.items():
@@ -332,6 +365,8 @@ class _ValueBuilder:
         if metric_type is MetricType.DISTINCT_COUNT:
             return exp.Count(this=exp.Distinct(expressions=[argument]))
         _check_numeric(tree, self.source, metric_type)
+        if metric_type is MetricType.AVERAGE:
+            return self.rw.average(argument)
         return _SIMPLE_AGGREGATE[metric_type](this=argument)
 
     def _wrapped(self, core: exp.Expression) -> exp.Expression:
@@ -404,6 +439,8 @@ class _ValueBuilder:
         # column's scale and round them, PostgreSQL casts to double precision anyway.
         value = exp.cast(self.rw.rewrite(argument, _FIELD), exp.DataType.build("double"))
         bound = self.rw.binder.bind(fraction)
+        if self.rw.dialect == "spark":  # exact and interpolated, as percentile_cont
+            return exp.Quantile(this=value, quantile=bound)
         if self.rw.dialect == "postgres":
             ordered = exp.Order(expressions=[exp.Ordered(this=value, nulls_first=False)])
             return exp.WithinGroup(this=exp.PercentileCont(this=bound), expression=ordered)
@@ -839,7 +876,12 @@ def _period_index_sql(
             expression=exp.cast(exp.Month(this=day.copy()), exp.DataType.build("bigint")),
         )
         return exp.Sub(this=months, expression=exp.Literal.number(1))
-    days = exp.Sub(this=day, expression=binder.constant("epoch", EPOCH))
+    epoch = binder.constant("epoch", EPOCH)
+    days: exp.Expression
+    if binder.dialect == "spark":  # date - date is an interval on Spark
+        days = exp.DateDiff(this=day, expression=epoch, unit=exp.var("DAY"))
+    else:
+        days = exp.Sub(this=day, expression=epoch)
     if grain is TimeGrain.DAY:
         return exp.cast(exp.Paren(this=days), exp.DataType.build("bigint"))
     shifted = exp.Add(
@@ -939,7 +981,7 @@ def compile_metric(
     model = parse_definition(definition)
     _check_options(model)
     source = get_source(model.data_source)
-    binder = _Binder()
+    binder = _Binder(dialect)
     rw = _Rewriter(source, dialect, binder)
     config = WarehouseConfig() if schema is None or week_start_index is None else None
     schema_name = schema or (config.schema if config else "")
@@ -956,7 +998,7 @@ def compile_metric(
         answer = rollup_answer(model, _windows(model, start, end, week_start), week_start)
     if answer is not None:
         source = get_source(answer.source)
-        binder = _Binder()
+        binder = _Binder(dialect)
         rw = _Rewriter(source, dialect, binder)
         parts = _rollup_parts(model, answer, source, rw, schema_name)
 

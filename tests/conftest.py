@@ -114,7 +114,10 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def spark_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The Spark warehouse directory and metastore of this test run: a Spark session keeps
-    both for the life of the process, so every Spark test shares them (own schemas each)."""
+    both for the life of the process, so every Spark test shares them (own schemas each).
+    Java is needed (make java); without it Spark tests are skipped, or fail when required."""
+    if shutil.which("java") is None:
+        _unavailable("Java (for Spark)", RuntimeError("no java on PATH"))
     root = tmp_path_factory.mktemp("spark")
     return {
         "METRICS_SPARK_WAREHOUSE_DIR": str(root / "warehouse"),
@@ -124,9 +127,7 @@ def spark_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 @pytest.fixture()
 def spark_env(spark_dirs: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Point the Spark settings at this run's warehouse (Java is needed: make setup)."""
-    if shutil.which("java") is None:
-        _unavailable("Java (for Spark)", RuntimeError("no java on PATH"))
+    """Point the Spark settings at this run's warehouse (Java is needed: make java)."""
     for key, value in spark_dirs.items():
         monkeypatch.setenv(key, value)
     return spark_dirs

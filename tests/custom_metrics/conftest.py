@@ -1,4 +1,5 @@
-"""Fixtures: one DuckDB file and one PostgreSQL schema per session, loaded with the same rows."""
+"""Fixtures: one DuckDB file, one PostgreSQL schema and (for tests that ask for it with
+tests.targets.on_every_warehouse) one Spark schema per session, loaded with the same rows."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tests.custom_metrics.support import (
     make_events,
     make_rollups,
     postgres_warehouse,
+    spark_warehouse,
 )
 from warehouse import Warehouse
 
@@ -54,11 +56,26 @@ def pg_wh(
     wh.close()
 
 
+@pytest.fixture(scope="session")
+def spark_wh(
+    spark_dirs: dict[str, str],
+    events: list[dict[str, Any]],
+    rollups: dict[str, list[dict[str, Any]]],
+) -> Iterator[Warehouse]:
+    """The same rows in a schema of the test run's Spark warehouse (one session per process)."""
+    wh = spark_warehouse(spark_dirs, f"cm_{uuid.uuid4().hex[:8]}")
+    load_sources(wh, events, rollups)
+    yield wh
+    wh.execute(f"drop schema if exists {wh.schema} cascade")
+
+
+_LOADED = {"duckdb": "duck_wh", "postgres": "pg_wh", "spark": "spark_wh"}
+
+
 @pytest.fixture(params=["duckdb", "postgres"])
 def wh(request: pytest.FixtureRequest) -> Warehouse:
-    """The loaded warehouse, once per dialect."""
-    name = "duck_wh" if request.param == "duckdb" else "pg_wh"
-    warehouse: Warehouse = request.getfixturevalue(name)
+    """The loaded warehouse, once per dialect (Spark too under tests.targets.on_every_warehouse)."""
+    warehouse: Warehouse = request.getfixturevalue(_LOADED[request.param])
     return warehouse
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -14,7 +15,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-from warehouse import Warehouse, WarehouseConfig
+import pytest
+
+from warehouse import Warehouse, WarehouseConfig, connect
 
 EVENT_TYPES = ["page_view", "click", "purchase", "license_renewal", "asset_used"]
 ENTITY_TYPES = ["asset", "license", "org"]
@@ -148,7 +151,18 @@ def make_rollups(
     }
 
 
+# On Spark the tables are Parquet, not partitioned: dbt partitions them by period, but writing
+# and dropping a partition a day costs the test session a minute and a half of metastore work.
+_SPARK_TYPES = {"text": "string", "timestamptz": "timestamp", "json": "string"}
+
+
 def _ddl(dialect: str, schema: str) -> dict[str, str]:
+    if dialect == "spark":
+        return {
+            table: re.sub(r"\b(text|timestamptz|json)\b", lambda m: _SPARK_TYPES[m[1]], ddl)
+            + " using parquet"
+            for table, ddl in _ddl("duckdb", schema).items()
+        }
     json_type = "jsonb" if dialect == "postgres" else "json"
     dims = "entity_type text, entity_id text, event_type text"
     measures = "event_count bigint, unique_actors bigint, revenue_cents bigint"
@@ -173,9 +187,26 @@ def _ddl(dialect: str, schema: str) -> dict[str, str]:
     }
 
 
+def _insert_spark(wh: Warehouse, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Spark parses a statement of thousands of parameters slowly: rows go in as a DataFrame
+    (in the table's column order)."""
+    target = wh.raw.table(f"{wh.schema}.{table}")
+    records = [
+        tuple(
+            json.dumps(row[c]) if c == "properties" and row[c] is not None else row[c]
+            for c in target.columns
+        )
+        for row in rows
+    ]
+    wh.raw.createDataFrame(records, schema=target.schema).write.insertInto(f"{wh.schema}.{table}")
+
+
 def insert_rows(wh: Warehouse, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert many rows quickly: multi-row VALUES with named parameters, in chunks."""
     if not rows:
+        return
+    if wh.dialect == "spark":
+        _insert_spark(wh, table, rows)
         return
     columns = list(rows[0])
     for offset in range(0, len(rows), 200):
@@ -369,6 +400,19 @@ def duckdb_warehouse(path: Path, schema: str = "metrics") -> Warehouse:
     return Warehouse(config, raw)
 
 
+def spark_warehouse(dirs: Mapping[str, str], schema: str) -> Warehouse:
+    """The process's Spark session on the test run's directories (tests/conftest.py
+    spark_dirs), with `schema` as the metrics schema."""
+    config = WarehouseConfig(
+        target="spark",
+        spark_warehouse_dir=dirs["METRICS_SPARK_WAREHOUSE_DIR"],
+        spark_metastore_dir=dirs["METRICS_SPARK_METASTORE_DIR"],
+        schema=schema,
+        week_start="monday",
+    )
+    return connect(config)
+
+
 def postgres_warehouse(params: dict[str, str], schema: str) -> Warehouse:
     import psycopg2
 
@@ -410,6 +454,11 @@ class RecordingRaw:
         self.statements.append(sql)
         return self._raw.executemany(sql, *args, **kwargs)
 
+    def sql(self, sql: str, *args: Any, **kwargs: Any) -> Any:
+        """A SparkSession's way in."""
+        self.statements.append(sql)
+        return self._raw.sql(sql, *args, **kwargs)
+
     def cursor(self) -> Any:
         return RecordingCursor(self._raw.cursor(), self.statements)
 
@@ -444,24 +493,38 @@ class RecordingCursor:
 # ---- a warehouse of one's own, loaded with given events --------------------------------
 
 
+def connection_params(request: pytest.FixtureRequest, dialect: str) -> dict[str, str] | None:
+    """What `own_warehouse` needs to reach `dialect`: this run's PostgreSQL database or Spark
+    directories (fixtures), nothing for DuckDB."""
+    if dialect == "postgres":
+        return dict(request.getfixturevalue("pg_database"))
+    if dialect == "spark":
+        return dict(request.getfixturevalue("spark_dirs"))
+    return None
+
+
 @contextmanager
 def own_warehouse(
     dialect: str,
     folder: Path,
-    pg_params: dict[str, str] | None,
+    params: dict[str, str] | None,
     events: Sequence[Mapping[str, Any]],
 ) -> Iterator[Warehouse]:
-    """A fresh DuckDB file or PostgreSQL schema holding `events` (empty rollups); dropped after."""
+    """A fresh DuckDB file, PostgreSQL schema or Spark schema holding `events` (empty rollups);
+    dropped after. `params`: connection_params for PostgreSQL and Spark."""
     if dialect == "duckdb":
         wh = duckdb_warehouse(folder / f"own_{uuid.uuid4().hex[:8]}.duckdb")
+    elif dialect == "spark":
+        assert params is not None
+        wh = spark_warehouse(params, f"cmo_{uuid.uuid4().hex[:8]}")
     else:
-        assert pg_params is not None
-        wh = postgres_warehouse(pg_params, f"cmo_{uuid.uuid4().hex[:8]}")
+        assert params is not None
+        wh = postgres_warehouse(params, f"cmo_{uuid.uuid4().hex[:8]}")
     load_sources(wh, events, {})
     try:
         yield wh
     finally:
-        if wh.dialect == "postgres":
+        if wh.dialect in ("postgres", "spark"):
             wh.execute(f"drop schema {wh.schema} cascade")
         wh.close()
 

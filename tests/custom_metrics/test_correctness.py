@@ -1,6 +1,6 @@
 """Valid definitions of every metric type give exactly what plain Python computes from the
-same rows, on both warehouses: with dimensions (columns and properties.<key>), filters,
-`where` and periods, on the events and on the rollups."""
+same rows, on every warehouse (DuckDB, PostgreSQL, Spark): with dimensions (columns and
+properties.<key>), filters, `where` and periods, on the events and on the rollups."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from tests.custom_metrics.support import (
     reference,
     utc,
 )
+from tests.targets import on_every_warehouse
 from warehouse import Warehouse
 
 Row = Mapping[str, Any]
@@ -371,6 +372,7 @@ def _rows(case: Case, events: list[dict[str, Any]], rollups: dict[str, Any]) -> 
     return events if case.source == "events" else rollups[case.source]
 
 
+@on_every_warehouse("wh")
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_matches_python(
     case: Case, wh: Warehouse, events: list[dict[str, Any]], rollups: dict[str, Any]
@@ -402,6 +404,7 @@ def test_every_metric_type_is_covered() -> None:
     }
 
 
+@on_every_warehouse("wh")
 def test_lookback_days_window(wh: Warehouse, events: list[dict[str, Any]]) -> None:
     definition = d("DISTINCT_COUNT", "actor_id", lookback_days=30)
     end = date(2025, 2, 15)
@@ -412,6 +415,7 @@ def test_lookback_days_window(wh: Warehouse, events: list[dict[str, Any]]) -> No
     assert row[0] == expected
 
 
+@on_every_warehouse("wh")
 def test_datetime_period_bounds_on_events(wh: Warehouse, events: list[dict[str, Any]]) -> None:
     from datetime import UTC, datetime
 

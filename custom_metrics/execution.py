@@ -14,6 +14,13 @@ watchdog thread calls `interrupt()` on that cursor (for EXPLAIN too) once the ti
 honours an interrupt only between vector chunks and not while it folds constants at plan time,
 so what could hold a CPU inside one chunk (expensive LIKE patterns, huge literals) is refused
 by validation instead (custom_metrics.validation).
+
+Spark: no transactions, so a statement runs only if sqlglot reads it as one query (a SELECT,
+nothing that writes); cost is the bytes of the tables and relations the optimized plan reads
+(`EXPLAIN COST`, leaves summed; a table without size statistics counts as Spark's default
+8 EiB, so HIGH). The query's jobs carry a job tag (SparkContext.addJobTag, interrupt on cancel)
+and the watchdog cancels that tag once the time is up (SparkContext.cancelJobsWithTag); the
+session stays usable.
 """
 
 from __future__ import annotations
@@ -22,12 +29,16 @@ import json
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Final
+
+import sqlglot
+from sqlglot import exp
 
 from custom_metrics.compiler import CompiledMetric
 from custom_metrics.errors import MetricExecutionError, MetricTimeoutError
@@ -57,6 +68,7 @@ class ExecutionPolicy:
     timeout_ms: Mapping[CostClass, int] = field(default_factory=_default_timeouts)
     postgres_cost_limits: tuple[float, float] = (50_000.0, 5_000_000.0)
     duckdb_rows_limits: tuple[float, float] = (5_000_000.0, 200_000_000.0)
+    spark_bytes_limits: tuple[float, float] = (256.0 * 2**20, 16.0 * 2**30)
     explain_timeout_ms: int = 10_000
     reader_role: str | None = None
 
@@ -68,9 +80,11 @@ class ExecutionPolicy:
             raise ValueError("reader_role must be a plain lower-case role name")
 
     def classify(self, estimate: float, dialect: str) -> CostClass:
-        low, medium = (
-            self.postgres_cost_limits if dialect == "postgres" else self.duckdb_rows_limits
-        )
+        low, medium = {
+            "postgres": self.postgres_cost_limits,
+            "duckdb": self.duckdb_rows_limits,
+            "spark": self.spark_bytes_limits,
+        }[dialect]
         if estimate < low:
             return CostClass.LOW
         return CostClass.MEDIUM if estimate < medium else CostClass.HIGH
@@ -81,7 +95,8 @@ class ExecutionPolicy:
 
 @dataclass(frozen=True)
 class CostEstimate:
-    """The planner's estimate (PG total cost, or DuckDB estimated rows) and its class."""
+    """The planner's estimate (PG total cost, DuckDB estimated rows, Spark bytes read) and
+    its class."""
 
     cost_class: CostClass
     estimate: float
@@ -153,13 +168,61 @@ def _postgres_cost(plan: object) -> float:
     return float(data[0]["Plan"]["Total Cost"])
 
 
+_SIZE_RE: Final = re.compile(r"sizeInBytes=([0-9.]+(?:E[+-]?[0-9]+)?) ?([KMGTPE]i)?B")
+_UNITS: Final = {
+    None: 1,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
+}
+_WRITES: Final = (exp.DML, exp.DDL, exp.Command, exp.Set, exp.Use)
+
+
+def _spark_bytes(plan_text: str) -> float:
+    """Bytes read: the summed sizes of the leaves (tables, VALUES, ranges) of the optimized
+    logical plan that `EXPLAIN COST` prints, one node a line, children indented."""
+    section = plan_text.split("== Optimized Logical Plan ==", 1)[-1].split("\n== ", 1)[0]
+    nodes = [line for line in section.splitlines() if "Statistics(" in line]
+    total = 0.0
+    for index, line in enumerate(nodes):
+        depth = len(line) - len(line.lstrip(" :+-|"))
+        following = nodes[index + 1] if index + 1 < len(nodes) else None
+        if following is not None and len(following) - len(following.lstrip(" :+-|")) > depth:
+            continue  # not a leaf
+        found = _SIZE_RE.search(line)
+        if found:
+            total += float(found.group(1)) * _UNITS[found.group(2)]
+    return total
+
+
+def _require_spark_query(sql: str) -> None:
+    """Spark has no read-only transaction: refuse anything but one query that writes nothing."""
+    try:
+        statements = sqlglot.parse(sql, read="spark")
+    except sqlglot.errors.ParseError as error:
+        raise QueryFailure(f"not a query Spark may run here: {error}", None, None) from None
+    if (
+        len(statements) != 1
+        or not isinstance(statements[0], exp.Query)
+        or any(isinstance(node, _WRITES) for node in statements[0].walk())
+    ):
+        raise QueryFailure(
+            "read-only: on Spark a calculation runs exactly one query that writes nothing",
+            None,
+            None,
+        )
+
+
 def _is_pg_timeout(error: BaseException) -> bool:
     return getattr(error, "pgcode", None) == "57014"  # query_canceled
 
 
 @contextmanager
-def _watchdog(cursor: Any, timeout_ms: int) -> Iterator[threading.Event]:
-    """Interrupt `cursor` repeatedly once `timeout_ms` has passed, until the block ends."""
+def _watchdog(interrupt: Callable[[], Any], timeout_ms: int) -> Iterator[threading.Event]:
+    """Call `interrupt` repeatedly once `timeout_ms` has passed, until the block ends."""
     done, fired = threading.Event(), threading.Event()
 
     def guard() -> None:
@@ -167,7 +230,7 @@ def _watchdog(cursor: Any, timeout_ms: int) -> Iterator[threading.Event]:
             return
         fired.set()
         while not done.is_set():
-            cursor.interrupt()
+            interrupt()
             done.wait(0.01)
 
     thread = threading.Thread(target=guard, name="custom-metric-timeout", daemon=True)
@@ -202,6 +265,8 @@ class ReadOnlyRunner:
                 )
         if self.warehouse.dialect == "postgres":
             return self._run_postgres(queries)
+        if self.warehouse.dialect == "spark":
+            return self._run_spark(queries)
         return self._run_duckdb(queries)
 
     def estimate(self, query: CompiledMetric) -> CostEstimate:
@@ -215,6 +280,13 @@ class ReadOnlyRunner:
                 raise
             except Exception as error:
                 raise self._pg_failure(error, None, deadline) from error
+        if self.warehouse.dialect == "spark":
+            try:
+                return self._spark_estimate(query, deadline)
+            except MetricExecutionError:
+                raise
+            except Exception as error:
+                raise _failure(error, None, None) from error
         cursor = self._duckdb_cursor()
         try:
             return self._duckdb_estimate(cursor, query, deadline)
@@ -314,7 +386,7 @@ class ReadOnlyRunner:
         """Run one statement under the watchdog; `timeout` is raised if it fires."""
         import duckdb
 
-        with _watchdog(cursor, left_ms) as fired:
+        with _watchdog(cursor.interrupt, left_ms) as fired:
             try:
                 result = cursor.execute(sql, query.params)
                 columns = [d[0] for d in result.description or ()]
@@ -367,3 +439,69 @@ class ReadOnlyRunner:
         finally:
             self._duckdb_finish(cursor, commit=ok)
         return results
+
+    # Spark -------------------------------------------------------------------------------
+
+    def _spark_execute(
+        self, sql: str, params: Mapping[str, Any], left_ms: int, timeout: QueryTimeout
+    ) -> tuple[list[tuple[Any, ...]], list[str]]:
+        """Run one statement whose jobs carry their own tag, cancelled once time is up."""
+        context = self.warehouse.raw.sparkContext
+        tag = f"custom-metric-{uuid.uuid4().hex}"
+        interrupt_on_cancel = context.getLocalProperty("spark.job.interruptOnCancel")
+        context.setInterruptOnCancel(True)
+        context.addJobTag(tag)
+        try:
+            with _watchdog(lambda: context.cancelJobsWithTag(tag), left_ms) as fired:
+                try:
+                    return self.warehouse.query_with_columns(sql, params)
+                except Exception as error:
+                    if fired.is_set():
+                        raise timeout from error
+                    raise
+        finally:
+            context.removeJobTag(tag)
+            context.setLocalProperty("spark.job.interruptOnCancel", interrupt_on_cancel)
+
+    def _spark_estimate(self, query: CompiledMetric, deadline: _Deadline) -> CostEstimate:
+        """EXPLAIN COST of a query that has passed the read-only check (every run starts here)."""
+        _require_spark_query(query.sql)
+        left = self._left(deadline, None, "cost estimation")
+        timeout = QueryTimeout(
+            f"cost estimation was cancelled after {deadline.budget_ms} ms", None, None
+        )
+        rows, _ = self._spark_execute("explain cost " + query.sql, query.params, left, timeout)
+        size = _spark_bytes(str(rows[0][0]))
+        return CostEstimate(self.policy.classify(size, "spark"), size, "bytes")
+
+    def _run_spark(self, queries: Sequence[CompiledMetric]) -> list[QueryResult]:
+        results: list[QueryResult] = []
+        deadline = _Deadline(self.clock, self.policy.explain_timeout_ms)
+        cost: CostEstimate | None = None
+        timeout: int | None = None
+        try:
+            costs = [self._spark_estimate(query, deadline) for query in queries]
+            timeout = self._limit(costs, deadline)
+            for index, (query, cost) in enumerate(zip(queries, costs, strict=True)):
+                left = self._left(deadline, cost, "the calculation")
+                stop = QueryTimeout(
+                    f"cancelled: the calculation ran out of its {timeout} ms time limit "
+                    f"in query {index + 1} of {len(queries)} (cost class {cost.cost_class})",
+                    cost,
+                    timeout,
+                )
+                began = time.perf_counter()
+                rows, columns = self._spark_execute(query.sql, query.params, left, stop)
+                elapsed = round((time.perf_counter() - began) * 1000)
+                results.append(QueryResult(columns, rows, cost, timeout, elapsed))
+        except MetricExecutionError:
+            raise
+        except Exception as error:
+            raise _failure(error, cost, timeout) from error
+        return results
+
+
+def _failure(error: Exception, cost: CostEstimate | None, timeout: int | None) -> QueryFailure:
+    """A Spark error as a failure: its first line (the rest is the JVM's detail)."""
+    detail = (str(error).strip().splitlines() or [""])[0]
+    return QueryFailure(f"{type(error).__name__}: {detail}".strip(), cost, timeout)

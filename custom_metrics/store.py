@@ -1,8 +1,10 @@
 """Warehouse tables for custom metrics: versioned definitions, computed values, audit, usage.
 
-One DDL serves both warehouses (DuckDB accepts PostgreSQL's type names); only the value column
-differs (numeric on PostgreSQL, DOUBLE on DuckDB, whose NUMERIC would round to 3 decimals).
-Every statement uses bound parameters; identifiers come from the configured schema only.
+One DDL serves PostgreSQL and DuckDB (DuckDB accepts PostgreSQL's type names); only the value
+column differs (numeric on PostgreSQL, DOUBLE on DuckDB, whose NUMERIC would round to 3
+decimals). Spark has its own DDL and rewrites a definition's partition where the others update
+or delete rows (custom_metrics.spark_tables). Every statement uses bound parameters;
+identifiers come from the configured schema only.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from custom_metrics.definitions import OPTION_FIELDS, MetricDefinition
+from custom_metrics.spark_tables import partition_rows, rewrite_partition, spark_ddl
 from warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -50,6 +53,17 @@ _DEFINITION_COLUMNS: Final = (
     "created_by",
     "created_at",
 )
+_VALUE_COLUMNS: Final = (
+    "definition_id",
+    "definition_version",
+    "period_start",
+    "period_end",
+    "dimensions",
+    "value",
+    "extra",
+    "computed_at",
+)
+_USAGE_COLUMNS: Final = ("definition_id", "use_count", "last_used_at", "last_used_by")
 
 
 def _ddl(schema: str, value_type: str) -> list[str]:
@@ -220,10 +234,18 @@ class MetricStore:
     def _p(self, name: str) -> str:
         return self.warehouse.param(name)
 
+    @property
+    def _spark(self) -> bool:
+        return self.warehouse.dialect == "spark"
+
     def ensure_tables(self) -> None:
         """Create the schema and tables if missing (idempotent)."""
-        value_type = "numeric" if self.warehouse.dialect == "postgres" else "double"
-        for statement in _ddl(self.schema, value_type):
+        if self._spark:
+            statements = spark_ddl(self.schema, DEFINITIONS, VALUES, CALCULATIONS, USAGE)
+        else:
+            value_type = "numeric" if self.warehouse.dialect == "postgres" else "double"
+            statements = _ddl(self.schema, value_type)
+        for statement in statements:
             self.warehouse.execute(statement)
 
     # definitions -------------------------------------------------------------------------
@@ -261,6 +283,16 @@ class MetricStore:
             "created_by": created_by,
             "created_at": _utc(created_at),
         }
+        if self._spark:
+            table = self._t(DEFINITIONS)
+            versions = partition_rows(self.warehouse, table, _DEFINITION_COLUMNS, definition_id)
+            history = [{**v, "is_current": False} for v in versions]
+            rewrite_partition(
+                self.warehouse, table, _DEFINITION_COLUMNS, definition_id, [*history, row]
+            )
+            return StoredDefinition(
+                definition_id, version, definition, True, created_by, created_at
+            )
         columns = ", ".join(_DEFINITION_COLUMNS)
         values = ", ".join(self._p(c) for c in _DEFINITION_COLUMNS)
         with self.warehouse.transaction():
@@ -366,6 +398,9 @@ class MetricStore:
     ) -> None:
         """Make these rows the values of this version for each period, in one transaction
         (a re-run replaces, never duplicates)."""
+        if self._spark:
+            self._replace_spark_values(definition_id, version, periods, computed_at)
+            return
         insert = (
             f"insert into {self._t(VALUES)} (definition_id, definition_version, period_start, "
             "period_end, dimensions, value, extra, computed_at) values "
@@ -392,6 +427,38 @@ class MetricStore:
                     for dims, value, extra in rows
                 ]
                 self.warehouse.executemany(insert, payload)
+
+    def _replace_spark_values(
+        self,
+        definition_id: str,
+        version: int,
+        periods: Sequence[
+            tuple[date, date, Sequence[tuple[Mapping[str, Any], Any, Mapping[str, Any]]]]
+        ],
+        computed_at: datetime,
+    ) -> None:
+        """The definition's other values stay; these periods' rows of this version are new."""
+        table = self._t(VALUES)
+        replaced = {(version, s, e) for s, e, _ in periods}
+        kept = [
+            r
+            for r in partition_rows(self.warehouse, table, _VALUE_COLUMNS, definition_id)
+            if (r["definition_version"], r["period_start"], r["period_end"]) not in replaced
+        ]
+        fresh = [
+            {
+                "definition_version": version,
+                "period_start": period_start,
+                "period_end": period_end,
+                "dimensions": _json(dict(dims)),
+                "value": None if value is None else float(value),  # a DOUBLE, as on DuckDB
+                "extra": _json(dict(extra)) if extra else None,
+                "computed_at": _utc(computed_at),
+            }
+            for period_start, period_end, rows in periods
+            for dims, value, extra in rows
+        ]
+        rewrite_partition(self.warehouse, table, _VALUE_COLUMNS, definition_id, kept + fresh)
 
     def values(self, definition_id: str) -> list[StoredValue]:
         """Every stored value of a definition (all versions), by period."""
@@ -443,6 +510,13 @@ class MetricStore:
 
     def touch_usage(self, definition_id: str, user: str, when: datetime) -> None:
         """Count one use of a definition and remember when and by whom."""
+        if self._spark:
+            table = self._t(USAGE)
+            found = partition_rows(self.warehouse, table, _USAGE_COLUMNS, definition_id)
+            count = int(found[0]["use_count"]) + 1 if found else 1
+            row = {"use_count": count, "last_used_at": _utc(when), "last_used_by": user}
+            rewrite_partition(self.warehouse, table, _USAGE_COLUMNS, definition_id, [row])
+            return
         self.warehouse.execute(
             f"insert into {self._t(USAGE)} as u (definition_id, use_count, last_used_at, "
             f"last_used_by) values ({self._p('id')}, 1, {self._p('at')}, {self._p('by')}) "

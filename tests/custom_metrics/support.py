@@ -493,6 +493,14 @@ class RecordingCursor:
 # ---- a warehouse of one's own, loaded with given events --------------------------------
 
 
+def service_paths(request: pytest.FixtureRequest, wh: Warehouse, chosen: str) -> bool:
+    """Whether a case also goes through the service (test run, create, calculate, stored
+    values): always on DuckDB and PostgreSQL; on Spark, where every statement costs a second or
+    more, only for the case whose id contains `chosen` (each case still runs its compiled query,
+    the SQL the service would run)."""
+    return wh.dialect != "spark" or chosen in request.node.callspec.id
+
+
 def connection_params(request: pytest.FixtureRequest, dialect: str) -> dict[str, str] | None:
     """What `own_warehouse` needs to reach `dialect`: this run's PostgreSQL database or Spark
     directories (fixtures), nothing for DuckDB."""

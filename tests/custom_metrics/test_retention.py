@@ -1,5 +1,5 @@
 """RETENTION: cohort sizes, retained counts and rates on every path equal a plain-Python count by
-calendar dates, on both warehouses: generated events, and hand-made edge cases (cohorts at year
+calendar dates, on every warehouse: generated events, and hand-made edge cases (cohorts at year
 and month boundaries, empty cohorts, first cohort events before the range, NULL actors, weeks
 starting on another day)."""
 
@@ -14,7 +14,14 @@ import pytest
 
 from custom_metrics import CustomMetricService, MetricValidationError, Principal, compile_metric
 from tests.custom_metrics.journeys import retention_reference
-from tests.custom_metrics.support import event, own_warehouse, percent
+from tests.custom_metrics.support import (
+    connection_params,
+    event,
+    own_warehouse,
+    percent,
+    service_paths,
+)
+from tests.targets import EVERY_WAREHOUSE, on_every_warehouse
 from warehouse import Warehouse
 
 Row = Mapping[str, Any]
@@ -43,6 +50,7 @@ def _check_every_path(
     end: date,
     expected: list[tuple[Any, ...]],
     week_start: int = 0,
+    service_too: bool = True,
 ) -> None:
     compiled = compile_metric(
         definition, wh.dialect, start, end, schema=wh.schema, week_start_index=week_start
@@ -56,7 +64,7 @@ def _check_every_path(
         "value",
     )
     assert [tuple(r) for r in wh.query(compiled.sql, compiled.params)] == expected
-    if week_start != wh.config.week_start_index:
+    if week_start != wh.config.week_start_index or not service_too:
         return  # the service uses the warehouse's configured week start
     service = CustomMetricService(wh, OWNER)
     assert [
@@ -89,6 +97,7 @@ def is_type(*names: str) -> Callable[[Row], bool]:
 # ---- generated events ------------------------------------------------------------------------
 
 
+@on_every_warehouse("wh")
 @pytest.mark.parametrize(
     ("definition", "cohort", "back", "start", "end", "who", "keep"),
     [
@@ -140,6 +149,7 @@ def is_type(*names: str) -> Callable[[Row], bool]:
     ids=["weekly-view-click", "daily-click-buy", "monthly-by-entity", "mid-week-range"],
 )
 def test_generated_events_match_python(
+    request: pytest.FixtureRequest,
     wh: Warehouse,
     events: list[dict[str, Any]],
     definition: dict[str, Any],
@@ -162,7 +172,8 @@ def test_generated_events_match_python(
         keep=keep or (lambda r: True),
     )
     assert any(e[3] > 0 and e[2] > 0 and e[-1] > 0 for e in expected)  # someone comes back
-    _check_every_path(wh, definition, start, end, expected)
+    service_too = service_paths(request, wh, "weekly-view-click")
+    _check_every_path(wh, definition, start, end, expected, service_too=service_too)
 
 
 # ---- hand-made edge cases ------------------------------------------------------------------
@@ -205,13 +216,13 @@ def _edge_events() -> list[dict[str, Any]]:
     return rows
 
 
-@pytest.fixture(params=["duckdb", "postgres"], scope="module")
+@pytest.fixture(params=EVERY_WAREHOUSE, scope="module")
 def edge_wh(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Warehouse]:
-    pg = request.getfixturevalue("pg_database") if request.param == "postgres" else None
+    params = connection_params(request, request.param)
     folder = tmp_path_factory.mktemp("retention")
-    with own_warehouse(request.param, folder, pg, _edge_events()) as wh:
+    with own_warehouse(request.param, folder, params, _edge_events()) as wh:
         yield wh
 
 
@@ -230,7 +241,13 @@ SIGNUP, VISIT = {"event_type": "signup"}, {"event_type": "visit"}
     ids=["weeks-year-end", "weeks-from-sunday", "months", "days-year-end", "empty-cohorts"],
 )
 def test_edge_cases_match_python(
-    edge_wh: Warehouse, grain: str, periods: int, start: date, end: date, week_start: int
+    request: pytest.FixtureRequest,
+    edge_wh: Warehouse,
+    grain: str,
+    periods: int,
+    start: date,
+    end: date,
+    week_start: int,
 ) -> None:
     definition = retention(SIGNUP, VISIT, grain, periods)
     expected = retention_reference(
@@ -243,7 +260,8 @@ def test_edge_cases_match_python(
         end,
         week_start,
     )
-    _check_every_path(edge_wh, definition, start, end, expected, week_start)
+    service_too = service_paths(request, edge_wh, "weeks-year-end")
+    _check_every_path(edge_wh, definition, start, end, expected, week_start, service_too)
 
 
 def test_hand_counted_cohorts_at_the_year_end(edge_wh: Warehouse) -> None:
@@ -304,6 +322,7 @@ def test_a_range_without_a_period_start_is_refused() -> None:
     assert caught.value.field == "start"
 
 
+@on_every_warehouse("wh")
 def test_cost_is_classed_by_what_the_retention_scans(wh: Warehouse) -> None:
     """The retention query's EXPLAIN estimate grows with the events it reads."""
     definition = retention({"event_type": "page_view"}, {"event_type": "click"}, "week", 4)

@@ -38,6 +38,7 @@ from tests.custom_metrics.support import (
     reference,
     utc,
 )
+from tests.targets import on_every_warehouse
 from warehouse import Warehouse
 
 ALICE = Principal("alice", "red", "acme")
@@ -178,6 +179,7 @@ def _expected_counts(events: list[dict[str, Any]], start: date, end: date) -> di
     )
 
 
+@on_every_warehouse("wh")
 def test_calculate_stores_audits_and_counts(wh: Warehouse, events: list[dict[str, Any]]) -> None:
     service = _svc(wh)
     stored = service.create_definition(COUNT_BY_TYPE)

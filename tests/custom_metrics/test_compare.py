@@ -288,7 +288,7 @@ def test_half_way_growth_rounds_away_from_zero(half_way_wh: Warehouse) -> None:
 )
 def test_compare_needs_whole_periods(grain: str, start: date, end: date, field: str) -> None:
     definition = _compared("x", "COUNT", "*", grain)
-    for dialect in ("postgres", "duckdb"):
+    for dialect in ("postgres", "duckdb", "spark"):
         with pytest.raises(MetricValidationError) as caught:
             compile_metric(definition, dialect, start, end, week_start_index=0)
         assert caught.value.field == field, str(caught.value)

@@ -49,11 +49,20 @@ def test_duckdb_placeholders_and_params() -> None:
     assert "%(" not in compiled.sql and "AS DOUBLE)" in compiled.sql
 
 
-@pytest.mark.parametrize("dialect", ["postgres", "duckdb"])
+def test_spark_placeholders_and_params() -> None:
+    compiled = compile_metric(RICH, "spark", "2025-01-01", "2025-02-01", schema="m")
+    names = set(re.findall(r":(\w+)", compiled.sql))
+    assert names == set(compiled.params)
+    assert "CAST(:period_start AS TIMESTAMP)" in compiled.sql
+    assert compiled.params["period_start"] == "2025-01-01T00:00:00+00:00"  # text, cast in SQL
+
+
+@pytest.mark.parametrize("dialect", ["postgres", "duckdb", "spark"])
 def test_every_literal_is_bound(dialect: str) -> None:
     compiled = compile_metric(RICH, dialect)
     values = set(map(str, compiled.params.values()))
-    assert {"purchase", "click", "gold", "250", "u1%", "industry", "tier"} <= values
+    keys = {"$.industry", "$.tier"} if dialect == "spark" else {"industry", "tier"}  # Spark: paths
+    assert {"purchase", "click", "gold", "250", "u1%", *keys} <= values
     for text in ("purchase", "click", "gold", "250", "u1%", "'"):
         assert text not in compiled.sql, text
     assert ";" not in compiled.sql and "--" not in compiled.sql
@@ -181,7 +190,7 @@ def test_examples_load_and_compile() -> None:
         "weekly_retention_8_weeks",
     }
     for definition in examples.values():
-        for dialect in ("postgres", "duckdb"):
+        for dialect in ("postgres", "duckdb", "spark"):
             # whole Monday weeks, so the week-over-week example has a previous week
             period = (date(2025, 1, 6), date(2025, 2, 3))
             assert compile_metric(definition, dialect, *period, week_start_index=0).sql

@@ -41,7 +41,7 @@ BASE: dict[str, Any] = {
         ({}, "yesterday", None, "start"),
     ],
 )
-@pytest.mark.parametrize("dialect", ["postgres", "duckdb"])
+@pytest.mark.parametrize("dialect", ["postgres", "duckdb", "spark"])
 def test_bad_periods_are_clear_errors(
     overrides: dict[str, Any], start: Any, end: Any, field: str, dialect: str
 ) -> None:

@@ -1,5 +1,6 @@
 """A hostile corpus: every input is rejected with MetricValidationError and nothing reaches
-the database (checked on real PostgreSQL and DuckDB connections wrapped by a recorder)."""
+the database (checked on real PostgreSQL, DuckDB and Spark connections wrapped by a
+recorder)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from custom_metrics import (
     compile_metric,
 )
 from tests.custom_metrics.support import RecordingRaw
+from tests.targets import on_every_warehouse
 
 BASE: dict[str, Any] = {
     "name": "hostile",
@@ -366,7 +368,7 @@ def test_corpus_is_large_and_distinct() -> None:
 @pytest.mark.parametrize(
     ("overrides", "field"), [c[1:] for c in CORPUS], ids=[c[0] for c in CORPUS]
 )
-@pytest.mark.parametrize("dialect", ["postgres", "duckdb"])
+@pytest.mark.parametrize("dialect", ["postgres", "duckdb", "spark"])
 def test_compile_rejects(overrides: dict[str, Any], field: str, dialect: str) -> None:
     with pytest.raises(MetricValidationError) as caught:
         compile_metric(definition(overrides), dialect)
@@ -374,6 +376,7 @@ def test_compile_rejects(overrides: dict[str, Any], field: str, dialect: str) ->
     assert str(caught.value).startswith(caught.value.field)
 
 
+@on_every_warehouse("wh")
 def test_recorder_sees_valid_work(recorded: tuple[CustomMetricService, RecordingRaw]) -> None:
     service, recorder = recorded
     run = service.test_metric_definition(BASE, "2025-01-01", "2025-01-08")
@@ -381,6 +384,7 @@ def test_recorder_sees_valid_work(recorded: tuple[CustomMetricService, Recording
     assert any("daily_metrics" in str(s) for s in recorder.statements)
 
 
+@on_every_warehouse("wh")
 def test_nothing_reaches_the_database(recorded: tuple[CustomMetricService, RecordingRaw]) -> None:
     service, recorder = recorded
     for name, overrides, _ in CORPUS:

@@ -220,7 +220,7 @@ def test_corpus_is_large_and_distinct() -> None:
 @pytest.mark.parametrize(
     ("base", "overrides", "field"), [c[1:] for c in CORPUS], ids=[c[0] for c in CORPUS]
 )
-@pytest.mark.parametrize("dialect", ["postgres", "duckdb"])
+@pytest.mark.parametrize("dialect", ["postgres", "duckdb", "spark"])
 def test_compile_rejects(
     base: dict[str, Any], overrides: dict[str, Any], field: str, dialect: str
 ) -> None:
@@ -278,7 +278,7 @@ def test_nothing_reaches_the_database(recorded: tuple[CustomMetricService, Recor
 def test_hostile_periods_are_refused(
     base: dict[str, Any], start: str, end: str, field: str
 ) -> None:
-    for dialect in ("postgres", "duckdb"):
+    for dialect in ("postgres", "duckdb", "spark"):
         with pytest.raises(MetricValidationError) as caught:
             compile_metric(base, dialect, start, end, week_start_index=0)
         assert caught.value.field == field, str(caught.value)

@@ -186,7 +186,7 @@ PERIODS: list[tuple[str, dict[str, Any], Any, Any, str]] = [
 @pytest.mark.parametrize(
     ("overrides", "start", "end", "field"), [p[1:] for p in PERIODS], ids=[p[0] for p in PERIODS]
 )
-@pytest.mark.parametrize("dialect", ["postgres", "duckdb"])
+@pytest.mark.parametrize("dialect", ["postgres", "duckdb", "spark"])
 def test_hostile_periods(
     overrides: dict[str, Any], start: Any, end: Any, field: str, dialect: str
 ) -> None:

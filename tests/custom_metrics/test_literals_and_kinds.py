@@ -85,7 +85,7 @@ def test_text_literals_are_bounded() -> None:
 def test_non_numeric_values_are_refused_up_front(
     metric_type: str, formula: str, source: str
 ) -> None:
-    for dialect in ("postgres", "duckdb"):
+    for dialect in ("postgres", "duckdb", "spark"):
         with pytest.raises(
             MetricValidationError, match=r"numeric expression|needs numbers"
         ) as caught:

@@ -133,7 +133,7 @@ def test_fragments_compile_or_are_rejected(formula: str, where: str, metric_type
         "calculation_formula": formula,
         "where": where,
     }
-    for dialect in ("postgres", "duckdb"):
+    for dialect in ("postgres", "duckdb", "spark"):
         _compile_or_reject(spec, dialect)
 
 

@@ -203,7 +203,7 @@ def test_rollup_answer_equals_the_events_and_python(
 def test_anything_else_is_read_from_the_events(
     definition: dict[str, Any], start: Any, end: Any
 ) -> None:
-    for dialect in ("postgres", "duckdb"):
+    for dialect in ("postgres", "duckdb", "spark"):
         compiled = compile_metric(definition, dialect, start, end, week_start_index=0)
         assert compiled.answered_from == "events", compiled.sql
         assert "stg_events" in compiled.sql

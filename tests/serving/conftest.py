@@ -1,6 +1,6 @@
 """Fixtures for the cache tests: a namespaced MetricsCache on the real Redis, a closed port, and
-small rollup tables (the marts' columns, docs/reference.md) in a fresh DuckDB file or this
-run's PostgreSQL."""
+small rollup tables (the marts' columns, docs/reference.md) in a fresh DuckDB file, this
+run's PostgreSQL or (tests.targets.on_every_warehouse) this run's Spark warehouse."""
 
 from __future__ import annotations
 
@@ -189,16 +189,27 @@ ROLLUPS: dict[str, tuple[list[str], list[dict[str, Any]]]] = {
 
 
 def create_rollups(config: WarehouseConfig) -> None:
-    """Create the three rollup tables with the contract's columns and load the rows above."""
+    """Create the three rollup tables with the contract's columns and load the rows above (one
+    INSERT a table: Spark takes a second a statement)."""
     with connect(config) as wh:
         wh.execute(f"create schema if not exists {wh.schema}")
+        spark = wh.dialect == "spark"
         for table, (columns, rows) in ROLLUPS.items():
-            ddl = ", ".join(f"{c} {_TYPES.get(c, 'bigint')}" for c in columns)
-            wh.execute(f"create table {wh.schema}.{table} ({ddl})")
-            placeholders = ", ".join(wh.param(c) for c in columns)
-            wh.executemany(
-                f"insert into {wh.schema}.{table} ({', '.join(columns)}) values ({placeholders})",
-                rows,
+            types = [_TYPES.get(c, "bigint") for c in columns]
+            if spark:
+                types = ["string" if t == "text" else t for t in types]
+            ddl = ", ".join(f"{c} {t}" for c, t in zip(columns, types, strict=True))
+            wh.execute(f"create table {wh.schema}.{table} ({ddl})" + (" using parquet" * spark))
+            params = {
+                f"v{i}_{j}": row[c] for i, row in enumerate(rows) for j, c in enumerate(columns)
+            }
+            tuples = [
+                "(" + ", ".join(wh.param(f"v{i}_{j}") for j in range(len(columns))) + ")"
+                for i in range(len(rows))
+            ]
+            names = ", ".join(columns)
+            wh.execute(
+                f"insert into {wh.schema}.{table} ({names}) values {', '.join(tuples)}", params
             )
 
 
@@ -253,9 +264,24 @@ def postgres_rollups(
         wh.execute(f"drop schema if exists {schema} cascade")
 
 
+@pytest.fixture()
+def spark_rollups(
+    spark_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[WarehouseConfig]:
+    """Rollup tables in a schema of this run's Spark warehouse (the process's one session)."""
+    schema = f"cache_{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("METRICS_TARGET", "spark")
+    monkeypatch.setenv("METRICS_SCHEMA", schema)
+    monkeypatch.setenv("METRICS_WEEK_START", "monday")
+    config = WarehouseConfig()
+    create_rollups(config)
+    yield config
+    with connect(config) as wh:
+        wh.execute(f"drop schema if exists {schema} cascade")
+
+
 @pytest.fixture(params=["duckdb", "postgres"])
 def rollups(request: pytest.FixtureRequest) -> WarehouseConfig:
-    """The rollup tables on each warehouse in turn."""
-    name = "duckdb_rollups" if request.param == "duckdb" else "postgres_rollups"
-    config: WarehouseConfig = request.getfixturevalue(name)
+    """The rollup tables on each warehouse in turn (Spark too under on_every_warehouse)."""
+    config: WarehouseConfig = request.getfixturevalue(f"{request.param}_rollups")
     return config

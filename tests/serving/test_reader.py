@@ -1,4 +1,5 @@
-"""MetricsReader against rollup tables in DuckDB and PostgreSQL, and the cached dashboard."""
+"""MetricsReader against rollup tables in DuckDB, PostgreSQL and (the reads, under the spark
+marker) Spark, and the cached dashboard."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from serving.cache import MetricsCache
 from serving.invalidation import invalidate_for_materialization
 from serving.reader import MetricsReader
 from serving.rows import LatestPeriod, MetricsRow
+from tests.targets import on_every_warehouse
 from warehouse import WarehouseConfig, connect
 from warehouse.calendar import Grain
 
@@ -33,6 +35,7 @@ def _strip(row: dict[str, Any], period: str) -> dict[str, Any]:
     return out
 
 
+@on_every_warehouse("rollups")
 def test_daily_series_equals_the_rows(rollups: WarehouseConfig) -> None:
     reader = MetricsReader(today=TODAY)
     rows = reader.daily("asset", "a1", date(2025, 3, 1), date(2025, 3, 5))
@@ -55,12 +58,14 @@ def test_daily_series_equals_the_rows(rollups: WarehouseConfig) -> None:
     )
 
 
+@on_every_warehouse("rollups")
 def test_ranges_are_half_open(rollups: WarehouseConfig) -> None:
     reader = MetricsReader(today=TODAY)
     assert reader.daily("asset", "a1", date(2025, 3, 4), date(2025, 3, 4)) == []
     assert len(reader.daily("asset", "a1", date(2025, 3, 4), date(2025, 3, 5))) == 1
 
 
+@on_every_warehouse("rollups")
 def test_weekly_and_monthly_series_equal_the_rows(rollups: WarehouseConfig) -> None:
     reader = MetricsReader(today=TODAY)
     weekly = reader.weekly("asset", "a1", date(2025, 1, 1), date(2025, 4, 1))
@@ -76,6 +81,7 @@ def test_weekly_and_monthly_series_equal_the_rows(rollups: WarehouseConfig) -> N
     assert reader.weekly("asset", "a2", date(2025, 1, 1), date(2025, 4, 1)) == []
 
 
+@on_every_warehouse("rollups")
 def test_latest_period_with_growth(rollups: WarehouseConfig) -> None:
     reader = MetricsReader(today=TODAY)  # Monday 2025-03-10
     week = reader.latest_period("weekly", "asset", "a1")
@@ -106,6 +112,7 @@ def test_level_arguments_are_checked(rollups: WarehouseConfig) -> None:
         reader.latest_period("hourly", "asset", "a1")
 
 
+@on_every_warehouse("rollups")
 def test_dashboard_payload(rollups: WarehouseConfig, cache: MetricsCache) -> None:
     reader = MetricsReader(cache, today=TODAY)
     payload = reader.get_dashboard("u1", "asset", "a1", "7d")
@@ -262,6 +269,7 @@ def test_reader_without_cache_and_with_redis_down(
     assert down.get_stats()["errors"] == 1
 
 
+@on_every_warehouse("rollups")
 def test_daily_growth_rounds_half_away_from_zero_as_the_rollups_do(
     rollups: WarehouseConfig,
 ) -> None:

@@ -104,7 +104,7 @@ def _cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
     rows, problems = [], []
     for origin, definition in _definitions(args):
         try:
-            validate_definition(definition)  # both warehouses
+            validate_definition(definition)  # every warehouse
             status = "ok"
         except MetricValidationError as error:
             status = "REJECTED"
@@ -221,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--start", required=required, help="period start, YYYY-MM-DD (inclusive)")
         p.add_argument("--end", required=required, help="period end, YYYY-MM-DD (exclusive)")
 
-    p = sub.add_parser("validate", help="check definitions (both warehouses); no database")
+    p = sub.add_parser("validate", help="check definitions (every warehouse); no database")
     files(p)
     p = sub.add_parser("compile", help="print the SQL and parameters")
     files(p)

@@ -2,7 +2,7 @@
 
 A definition that would only fail inside the database (`sum(event_type)`, `max(event_type)`
 stored into a numeric value column, `revenue_cents like 'a%'`, `where revenue_cents`) is rejected
-at validation with a message that names the part; both warehouses then agree on what runs.
+at validation with a message that names the part; every warehouse then agrees on what runs.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The custom-metric service: definitions with visibility and versions, test runs, calculation.
 
-Every definition is validated and compiled (for both warehouses) in memory before anything is
+Every definition is validated and compiled (for every warehouse) in memory before anything is
 written or run, so a definition that is not accepted never reaches the database. Calculations
 run read-only with a timeout chosen from the query's EXPLAIN cost, and every one is audited.
 """
@@ -153,7 +153,7 @@ class CustomMetricService:
     def create_definition(
         self, definition: MetricDefinition | Mapping[str, Any]
     ) -> StoredDefinition:
-        """Validate, compile (both warehouses) and store version 1 of a new definition."""
+        """Validate, compile (every warehouse) and store version 1 of a new definition."""
         model = self._owned(validate_definition(parse_definition(definition)))
         return self.store.insert_version(
             new_definition_id(), 1, model, self.principal.user_id, self.clock()

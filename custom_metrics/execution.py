@@ -127,6 +127,14 @@ class QueryTimeout(QueryFailure, MetricTimeoutError):
     """A statement ran out of time."""
 
 
+@dataclass
+class _Progress:
+    """The cost and time limit known so far in a calculation, for the audit of a failure."""
+
+    cost: CostEstimate | None = None
+    timeout: int | None = None
+
+
 class _Deadline:
     """The time left for one calculation, in whole milliseconds (from a monotonic clock)."""
 
@@ -410,42 +418,67 @@ class ReadOnlyRunner:
         return CostEstimate(self.policy.classify(rows, "duckdb"), rows, "rows")
 
     def _run_duckdb(self, queries: Sequence[CompiledMetric]) -> list[QueryResult]:
-        results: list[QueryResult] = []
         cursor = self._duckdb_cursor()
         deadline = _Deadline(self.clock, self.policy.explain_timeout_ms)
-        cost: CostEstimate | None = None
-        timeout: int | None = None
+        progress = _Progress()
         ok = False
         try:
-            costs = [self._duckdb_estimate(cursor, query, deadline) for query in queries]
-            timeout = self._limit(costs, deadline)
-            for index, (query, cost) in enumerate(zip(queries, costs, strict=True)):
-                left = self._left(deadline, cost, "the calculation")
-                stop = QueryTimeout(
-                    f"interrupted: the calculation ran out of its {timeout} ms time limit "
-                    f"in query {index + 1} of {len(queries)} (cost class {cost.cost_class})",
-                    cost,
-                    timeout,
-                )
-                began = time.perf_counter()
-                columns, rows = self._duckdb_execute(cursor, query, query.sql, left, stop)
-                elapsed = round((time.perf_counter() - began) * 1000)
-                results.append(QueryResult(columns, rows, cost, timeout, elapsed))
+            results = self._estimate_and_run(
+                queries,
+                deadline,
+                progress,
+                lambda query: self._duckdb_estimate(cursor, query, deadline),
+                lambda query, left, stop: self._duckdb_execute(
+                    cursor, query, query.sql, left, stop
+                ),
+                "interrupted",
+            )
             ok = True
         except MetricExecutionError:
             raise
         except Exception as error:
-            raise QueryFailure(f"{type(error).__name__}: {error}".strip(), cost, timeout) from error
+            message = f"{type(error).__name__}: {error}".strip()
+            raise QueryFailure(message, progress.cost, progress.timeout) from error
         finally:
             self._duckdb_finish(cursor, commit=ok)
+        return results
+
+    def _estimate_and_run(
+        self,
+        queries: Sequence[CompiledMetric],
+        deadline: _Deadline,
+        progress: _Progress,
+        estimate: Callable[[CompiledMetric], CostEstimate],
+        execute: Callable[[CompiledMetric, int, QueryTimeout], tuple[list[str], list[Any]]],
+        stopped: str,
+    ) -> list[QueryResult]:
+        """Price every query, then run each in the time the calculation has left (DuckDB and
+        Spark, whose watchdog stops it); `progress` keeps the cost and limit for the audit."""
+        costs = [estimate(query) for query in queries]
+        timeout = progress.timeout = self._limit(costs, deadline)
+        results: list[QueryResult] = []
+        for index, (query, cost) in enumerate(zip(queries, costs, strict=True)):
+            progress.cost = cost
+            left = self._left(deadline, cost, "the calculation")
+            stop = QueryTimeout(
+                f"{stopped}: the calculation ran out of its {timeout} ms time limit "
+                f"in query {index + 1} of {len(queries)} (cost class {cost.cost_class})",
+                cost,
+                timeout,
+            )
+            began = time.perf_counter()
+            columns, rows = execute(query, left, stop)
+            elapsed = round((time.perf_counter() - began) * 1000)
+            results.append(QueryResult(columns, rows, cost, timeout, elapsed))
         return results
 
     # Spark -------------------------------------------------------------------------------
 
     def _spark_execute(
         self, sql: str, params: Mapping[str, Any], left_ms: int, timeout: QueryTimeout
-    ) -> tuple[list[tuple[Any, ...]], list[str]]:
-        """Run one statement whose jobs carry their own tag, cancelled once time is up."""
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run one statement whose jobs carry their own tag, cancelled once time is up;
+        returns (columns, rows)."""
         context = self.warehouse.raw.sparkContext
         tag = f"custom-metric-{uuid.uuid4().hex}"
         interrupt_on_cancel = context.getLocalProperty("spark.job.interruptOnCancel")
@@ -454,7 +487,8 @@ class ReadOnlyRunner:
         try:
             with _watchdog(lambda: context.cancelJobsWithTag(tag), left_ms) as fired:
                 try:
-                    return self.warehouse.query_with_columns(sql, params)
+                    rows, columns = self.warehouse.query_with_columns(sql, params)
+                    return columns, rows
                 except Exception as error:
                     if fired.is_set():
                         raise timeout from error
@@ -470,35 +504,26 @@ class ReadOnlyRunner:
         timeout = QueryTimeout(
             f"cost estimation was cancelled after {deadline.budget_ms} ms", None, None
         )
-        rows, _ = self._spark_execute("explain cost " + query.sql, query.params, left, timeout)
+        _, rows = self._spark_execute("explain cost " + query.sql, query.params, left, timeout)
         size = _spark_bytes(str(rows[0][0]))
         return CostEstimate(self.policy.classify(size, "spark"), size, "bytes")
 
     def _run_spark(self, queries: Sequence[CompiledMetric]) -> list[QueryResult]:
-        results: list[QueryResult] = []
         deadline = _Deadline(self.clock, self.policy.explain_timeout_ms)
-        cost: CostEstimate | None = None
-        timeout: int | None = None
+        progress = _Progress()
         try:
-            costs = [self._spark_estimate(query, deadline) for query in queries]
-            timeout = self._limit(costs, deadline)
-            for index, (query, cost) in enumerate(zip(queries, costs, strict=True)):
-                left = self._left(deadline, cost, "the calculation")
-                stop = QueryTimeout(
-                    f"cancelled: the calculation ran out of its {timeout} ms time limit "
-                    f"in query {index + 1} of {len(queries)} (cost class {cost.cost_class})",
-                    cost,
-                    timeout,
-                )
-                began = time.perf_counter()
-                rows, columns = self._spark_execute(query.sql, query.params, left, stop)
-                elapsed = round((time.perf_counter() - began) * 1000)
-                results.append(QueryResult(columns, rows, cost, timeout, elapsed))
+            return self._estimate_and_run(
+                queries,
+                deadline,
+                progress,
+                lambda query: self._spark_estimate(query, deadline),
+                lambda query, left, stop: self._spark_execute(query.sql, query.params, left, stop),
+                "cancelled",
+            )
         except MetricExecutionError:
             raise
         except Exception as error:
-            raise _failure(error, cost, timeout) from error
-        return results
+            raise _failure(error, progress.cost, progress.timeout) from error
 
 
 def _failure(error: Exception, cost: CostEstimate | None, timeout: int | None) -> QueryFailure:

@@ -64,6 +64,8 @@ _VALUE_COLUMNS: Final = (
     "computed_at",
 )
 _USAGE_COLUMNS: Final = ("definition_id", "use_count", "last_used_at", "last_used_by")
+# Per period (start, end): its rows as (dimensions, value, extra columns).
+PeriodRows = Sequence[tuple[date, date, Sequence[tuple[Mapping[str, Any], Any, Mapping[str, Any]]]]]
 
 
 def _ddl(schema: str, value_type: str) -> list[str]:
@@ -391,21 +393,32 @@ class MetricStore:
         self,
         definition_id: str,
         version: int,
-        periods: Sequence[
-            tuple[date, date, Sequence[tuple[Mapping[str, Any], Any, Mapping[str, Any]]]]
-        ],
+        periods: PeriodRows,
         computed_at: datetime,
     ) -> None:
         """Make these rows the values of this version for each period, in one transaction
         (a re-run replaces, never duplicates)."""
+        fresh = [
+            {
+                "definition_id": definition_id,
+                "definition_version": version,
+                "period_start": period_start,
+                "period_end": period_end,
+                "dimensions": _json(dict(dims)),
+                "value": value,
+                "extra": _json(dict(extra)) if extra else None,
+                "computed_at": _utc(computed_at),
+            }
+            for period_start, period_end, rows in periods
+            for dims, value, extra in rows
+        ]
+        replaced = [(version, s, e) for s, e, _ in periods]
         if self._spark:
-            self._replace_spark_values(definition_id, version, periods, computed_at)
+            self._replace_spark_values(definition_id, set(replaced), fresh)
             return
         insert = (
-            f"insert into {self._t(VALUES)} (definition_id, definition_version, period_start, "
-            "period_end, dimensions, value, extra, computed_at) values "
-            f"({self._p('id')}, {self._p('v')}, {self._p('s')}, {self._p('e')}, "
-            f"{self._p('dims')}, {self._p('value')}, {self._p('extra')}, {self._p('at')})"
+            f"insert into {self._t(VALUES)} ({', '.join(_VALUE_COLUMNS)}) "
+            f"values ({', '.join(self._p(c) for c in _VALUE_COLUMNS)})"
         )
         delete = (
             f"delete from {self._t(VALUES)} where definition_id = {self._p('id')} "
@@ -413,52 +426,25 @@ class MetricStore:
             f"and period_end = {self._p('e')}"
         )
         with self.warehouse.transaction():
-            for period_start, period_end, rows in periods:
-                key = {"id": definition_id, "v": version, "s": period_start, "e": period_end}
+            for v, period_start, period_end in replaced:
+                key = {"id": definition_id, "v": v, "s": period_start, "e": period_end}
                 self.warehouse.execute(delete, key)
-                payload = [
-                    {
-                        **key,
-                        "dims": _json(dict(dims)),
-                        "value": value,
-                        "extra": _json(dict(extra)) if extra else None,
-                        "at": _utc(computed_at),
-                    }
-                    for dims, value, extra in rows
-                ]
-                self.warehouse.executemany(insert, payload)
+            self.warehouse.executemany(insert, fresh)
 
     def _replace_spark_values(
-        self,
-        definition_id: str,
-        version: int,
-        periods: Sequence[
-            tuple[date, date, Sequence[tuple[Mapping[str, Any], Any, Mapping[str, Any]]]]
-        ],
-        computed_at: datetime,
+        self, definition_id: str, replaced: set[tuple[int, date, date]], fresh: list[dict[str, Any]]
     ) -> None:
-        """The definition's other values stay; these periods' rows of this version are new."""
+        """The definition's other values stay; the replaced periods' rows are `fresh`."""
         table = self._t(VALUES)
-        replaced = {(version, s, e) for s, e, _ in periods}
         kept = [
             r
             for r in partition_rows(self.warehouse, table, _VALUE_COLUMNS, definition_id)
             if (r["definition_version"], r["period_start"], r["period_end"]) not in replaced
         ]
-        fresh = [
-            {
-                "definition_version": version,
-                "period_start": period_start,
-                "period_end": period_end,
-                "dimensions": _json(dict(dims)),
-                "value": None if value is None else float(value),  # a DOUBLE, as on DuckDB
-                "extra": _json(dict(extra)) if extra else None,
-                "computed_at": _utc(computed_at),
-            }
-            for period_start, period_end, rows in periods
-            for dims, value, extra in rows
+        doubles = [  # the value column is a DOUBLE, as on DuckDB
+            {**r, "value": None if r["value"] is None else float(r["value"])} for r in fresh
         ]
-        rewrite_partition(self.warehouse, table, _VALUE_COLUMNS, definition_id, kept + fresh)
+        rewrite_partition(self.warehouse, table, _VALUE_COLUMNS, definition_id, kept + doubles)
 
     def values(self, definition_id: str) -> list[StoredValue]:
         """Every stored value of a definition (all versions), by period."""

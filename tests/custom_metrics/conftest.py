@@ -33,51 +33,48 @@ def rollups(events: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return make_rollups(events)
 
 
+Sources = tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]
+
+
 @pytest.fixture(scope="session")
-def duck_wh(
-    tmp_path_factory: pytest.TempPathFactory,
-    events: list[dict[str, Any]],
-    rollups: dict[str, list[dict[str, Any]]],
-) -> Iterator[Warehouse]:
-    wh = duckdb_warehouse(tmp_path_factory.mktemp("cm") / "warehouse.duckdb")
-    load_sources(wh, events, rollups)
+def sources(events: list[dict[str, Any]], rollups: dict[str, list[dict[str, Any]]]) -> Sources:
+    """The session's events and rollups, as every loaded warehouse holds them."""
+    return events, rollups
+
+
+def _loaded(wh: Warehouse, rows: Sources) -> Iterator[Warehouse]:
+    """`wh` with the session's rows; closed afterwards (a Spark schema is dropped)."""
+    load_sources(wh, *rows)
+    if wh.dialect == "spark":
+        # A first series query compiles Spark's code paths once, outside any test's limit.
+        warm = {"name": "warm", "metric_type": "COUNT", "data_source": "events"}
+        definition = {**warm, "calculation_formula": "event_id", "time_grain": "week"}
+        compiled = compile_metric(
+            definition, "spark", date(2025, 1, 6), date(2025, 1, 20), schema=wh.schema
+        )
+        wh.query(compiled.sql, compiled.params)
     yield wh
+    if wh.dialect == "spark":
+        wh.execute(f"drop schema if exists {wh.schema} cascade")
     wh.close()
 
 
 @pytest.fixture(scope="session")
-def pg_wh(
-    pg_database: dict[str, str],
-    events: list[dict[str, Any]],
-    rollups: dict[str, list[dict[str, Any]]],
-) -> Iterator[Warehouse]:
-    wh = postgres_warehouse(pg_database, f"cm_{uuid.uuid4().hex[:8]}")
-    load_sources(wh, events, rollups)
-    yield wh
-    wh.close()
-
-
-@pytest.fixture(scope="session")
-def spark_wh(
-    spark_dirs: dict[str, str],
-    events: list[dict[str, Any]],
-    rollups: dict[str, list[dict[str, Any]]],
-) -> Iterator[Warehouse]:
-    """The same rows in a schema of the test run's Spark warehouse (one session per process)."""
-    wh = spark_warehouse(spark_dirs, f"cm_{uuid.uuid4().hex[:8]}")
-    load_sources(wh, events, rollups)
-    # A first series query compiles Spark's code paths once, outside any test's time limit.
-    warm = {"name": "warm", "metric_type": "COUNT", "data_source": "events"}
-    compiled = compile_metric(
-        {**warm, "calculation_formula": "event_id", "time_grain": "week"},
-        "spark",
-        date(2025, 1, 6),
-        date(2025, 1, 20),
-        schema=wh.schema,
+def duck_wh(tmp_path_factory: pytest.TempPathFactory, sources: Sources) -> Iterator[Warehouse]:
+    yield from _loaded(
+        duckdb_warehouse(tmp_path_factory.mktemp("cm") / "warehouse.duckdb"), sources
     )
-    wh.query(compiled.sql, compiled.params)
-    yield wh
-    wh.execute(f"drop schema if exists {wh.schema} cascade")
+
+
+@pytest.fixture(scope="session")
+def pg_wh(pg_database: dict[str, str], sources: Sources) -> Iterator[Warehouse]:
+    yield from _loaded(postgres_warehouse(pg_database, f"cm_{uuid.uuid4().hex[:8]}"), sources)
+
+
+@pytest.fixture(scope="session")
+def spark_wh(spark_dirs: dict[str, str], sources: Sources) -> Iterator[Warehouse]:
+    """The same rows in a schema of the test run's Spark warehouse (one session per process)."""
+    yield from _loaded(spark_warehouse(spark_dirs, f"cm_{uuid.uuid4().hex[:8]}"), sources)
 
 
 _LOADED = {"duckdb": "duck_wh", "postgres": "pg_wh", "spark": "spark_wh"}

@@ -248,13 +248,12 @@ def duckdb_rollups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Warehouse
     return config
 
 
-@pytest.fixture()
-def postgres_rollups(
-    pg_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+def _rollups_in_own_schema(
+    target: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[WarehouseConfig]:
-    """Rollup tables in this run's PostgreSQL database, in a schema of their own."""
+    """Rollup tables in a schema of their own on a server warehouse, dropped afterwards."""
     schema = f"cache_{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("METRICS_TARGET", "postgres")
+    monkeypatch.setenv("METRICS_TARGET", target)
     monkeypatch.setenv("METRICS_SCHEMA", schema)
     monkeypatch.setenv("METRICS_WEEK_START", "monday")
     config = WarehouseConfig()
@@ -262,6 +261,14 @@ def postgres_rollups(
     yield config
     with connect(config) as wh:
         wh.execute(f"drop schema if exists {schema} cascade")
+
+
+@pytest.fixture()
+def postgres_rollups(
+    pg_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[WarehouseConfig]:
+    """Rollup tables in this run's PostgreSQL database, in a schema of their own."""
+    yield from _rollups_in_own_schema("postgres", monkeypatch)
 
 
 @pytest.fixture()
@@ -269,15 +276,7 @@ def spark_rollups(
     spark_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[WarehouseConfig]:
     """Rollup tables in a schema of this run's Spark warehouse (the process's one session)."""
-    schema = f"cache_{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("METRICS_TARGET", "spark")
-    monkeypatch.setenv("METRICS_SCHEMA", schema)
-    monkeypatch.setenv("METRICS_WEEK_START", "monday")
-    config = WarehouseConfig()
-    create_rollups(config)
-    yield config
-    with connect(config) as wh:
-        wh.execute(f"drop schema if exists {schema} cascade")
+    yield from _rollups_in_own_schema("spark", monkeypatch)
 
 
 @pytest.fixture(params=["duckdb", "postgres"])

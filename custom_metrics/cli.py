@@ -100,6 +100,12 @@ def _service(args: argparse.Namespace) -> Iterator[CustomMetricService]:
         yield CustomMetricService(warehouse, principal)
 
 
+def _answered_from(source: str | None, fallback_reason: str | None) -> str:
+    """The line saying what was read, and why not the rollups when they were passed over."""
+    line = f"answered from {source or 'events'}"
+    return f"{line} ({fallback_reason})" if fallback_reason else line
+
+
 def _cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
     rows, problems = [], []
     for origin, definition in _definitions(args):
@@ -142,9 +148,10 @@ def _cmd_test(args: argparse.Namespace, out: TextIO) -> int:
             print(
                 f"{len(run.rows)} rows{more}, {run.duration_ms} ms, cost class "
                 f"{run.cost.cost_class} ({run.cost.unit} {run.cost.estimate:,.0f}); "
-                "nothing saved\n",
+                "nothing saved",
                 file=out,
             )
+            print(_answered_from(run.answered_from, run.fallback_reason) + "\n", file=out)
     return 0
 
 
@@ -201,6 +208,7 @@ def _cmd_calculate(args: argparse.Namespace, out: TextIO) -> int:
         + (f", cost class {cost.cost_class}" if cost else ""),
         file=out,
     )
+    print(_answered_from(result.answered_from, result.fallback_reason), file=out)
     return 0
 
 

@@ -59,7 +59,14 @@ from custom_metrics.retention import (
     reported_cohorts,
     retention_query,
 )
-from custom_metrics.rollup_answers import ALL, ROLLUP_DIMENSIONS, RollupAnswer, rollup_answer
+from custom_metrics.rollup_answers import (
+    ALL,
+    ROLLUP_DIMENSIONS,
+    ROLLUP_TABLES,
+    Piece,
+    RollupAnswer,
+    rollup_answer,
+)
 from custom_metrics.series import (
     COMPARE_COLUMNS,
     P_END,
@@ -113,6 +120,8 @@ class CompiledMetric:
     series: tuple[tuple[date, date], ...] = ()
     trailing: tuple[str, ...] = ()
     answered_from: str = "events"
+    rollup_reads: tuple[Piece, ...] = ()
+    fallback_reason: str | None = None
 
     @property
     def dimension_columns(self) -> tuple[str, ...]:
@@ -621,7 +630,7 @@ class _Parts:
     aliases: list[str]
     value: exp.Expression
     conditions: list[exp.Expression]
-    table: exp.Table
+    table: exp.Expression
     time_column: exp.Column
 
     def select(self, lo: exp.Expression | None, hi: exp.Expression | None) -> exp.Select:
@@ -994,8 +1003,15 @@ def compile_metric(
         return _compile_retention(model, source, rw, dialect, schema_name, start, end, week_start)
     parts = _parts(model, source, rw, schema_name)  # validates, whatever answers it
     answer = None
+    reads: tuple[Piece, ...] = ()
     if use_rollups:
-        answer = rollup_answer(model, _windows(model, start, end, week_start), week_start)
+        windows = _windows(model, start, end, week_start)
+        answer = rollup_answer(model, windows, week_start)
+        if answer is not None and answer.pieces:
+            return _compile_pieces(model, answer, dialect, schema_name)
+        if answer is not None and windows:
+            grain = {t: g for g, t in ROLLUP_TABLES.items()}[answer.source]
+            reads = (Piece(grain, min(w[0] for w in windows), max(w[1] for w in windows)),)
     if answer is not None:
         source = get_source(answer.source)
         binder = _Binder(dialect)
@@ -1018,6 +1034,7 @@ def compile_metric(
             reported,
             trailing,
             answered_from=source.name,
+            rollup_reads=reads,
         )
 
     lo, hi = resolve_period(model, source, start, end)
@@ -1035,6 +1052,7 @@ def compile_metric(
         model,
         period,
         answered_from=source.name,
+        rollup_reads=reads,
     )
 
 
@@ -1055,10 +1073,10 @@ def _windows(
     return [(lo, hi)]
 
 
-def _rollup_parts(
-    model: MetricDefinition, answer: RollupAnswer, source: DataSource, rw: _Rewriter, schema: str
-) -> _Parts:
-    """The same answer read from a rollup: its level's rows, its measure summed."""
+def _level_conditions(
+    model: MetricDefinition, source: DataSource, rw: _Rewriter
+) -> list[exp.Expression]:
+    """The rollup rows of the definition's level: its filters, `*` for every other column."""
     conditions: list[exp.Expression] = []
     for name in ROLLUP_DIMENSIONS:
         column = exp.column(name)
@@ -1068,20 +1086,88 @@ def _rollup_parts(
             conditions.append(exp.NEQ(this=column, expression=rw.binder.constant("all", ALL)))
         else:
             conditions.append(exp.EQ(this=column, expression=rw.binder.constant("all", ALL)))
-    value: exp.Expression = exp.Sum(this=exp.column(answer.measure))
+    return conditions
+
+
+def _rollup_value(answer: RollupAnswer, column: exp.Expression) -> exp.Expression:
+    value: exp.Expression = exp.Sum(this=column)
     if answer.zero_when_empty:
         value = exp.cast(
             exp.Coalesce(this=value, expressions=[exp.Literal.number(0)]),
             exp.DataType.build("bigint"),
         )
+    return value
+
+
+def _rollup_parts(
+    model: MetricDefinition, answer: RollupAnswer, source: DataSource, rw: _Rewriter, schema: str
+) -> _Parts:
+    """The same answer read from a rollup: its level's rows, its measure summed."""
     dimensions: list[exp.Expression] = [exp.column(d) for d in model.dimensions]
     return _Parts(
         dimensions,
         list(model.dimensions),
-        value,
-        conditions,
+        _rollup_value(answer, exp.column(answer.measure)),
+        _level_conditions(model, source, rw),
         _table(source, schema),
         exp.column(source.time_column),
+    )
+
+
+_MEASURE: Final = "cm_measure"
+
+
+def _piece_select(
+    model: MetricDefinition, answer: RollupAnswer, piece: Piece, rw: _Rewriter, schema: str
+) -> exp.Select:
+    """One piece's rows of the level: the dimensions and the measure, not yet summed."""
+    source = get_source(piece.table)
+    period = exp.column(source.time_column)
+    conditions = [
+        *_level_conditions(model, source, rw),
+        exp.GTE(this=period.copy(), expression=rw.binder.bind(piece.start)),
+        exp.LT(this=period, expression=rw.binder.bind(piece.end)),
+    ]
+    return (
+        exp.select(
+            *(exp.column(d) for d in model.dimensions),
+            exp.alias_(exp.column(answer.measure), _MEASURE),
+        )
+        .from_(_table(source, schema))
+        .where(exp.and_(*conditions))
+    )
+
+
+def _compile_pieces(
+    model: MetricDefinition, answer: RollupAnswer, dialect: str, schema: str
+) -> CompiledMetric:
+    """One window read from several rollups in one query: each piece's rows of the level
+    (UNION ALL), summed per dimension."""
+    binder = _Binder()
+    rw = _Rewriter(get_source(answer.pieces[0].table), dialect, binder)
+    selects = [_piece_select(model, answer, p, rw, schema) for p in answer.pieces]
+    union: exp.Query = selects[0]
+    for select in selects[1:]:
+        union = exp.union(union, select, distinct=False)
+    rows = exp.Subquery(this=union, alias=exp.TableAlias(this=exp.to_identifier("cm_r")))
+    parts = _Parts(
+        [exp.column(d, table="cm_r") for d in model.dimensions],
+        list(model.dimensions),
+        _rollup_value(answer, exp.column(_MEASURE, table="cm_r")),
+        [],
+        rows,
+        exp.column(_MEASURE),  # unused: every piece bounds its own periods
+    )
+    sql = _render(parts.select(None, None), binder, dialect)
+    return CompiledMetric(
+        sql,
+        dict(binder.params),
+        dialect,
+        (*parts.aliases, VALUE_COLUMN),
+        model,
+        (answer.pieces[0].start, answer.pieces[-1].end),
+        answered_from=answer.source,
+        rollup_reads=answer.pieces,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -30,6 +30,7 @@ from custom_metrics.execution import (
     QueryResult,
     ReadOnlyRunner,
 )
+from custom_metrics.freshness import rollup_staleness
 from custom_metrics.periods import whole_day_period
 from custom_metrics.store import (
     CalculationRecord,
@@ -72,6 +73,7 @@ class CalculationResult:
     error: str | None = None
     calculation_id: str = ""
     answered_from: str | None = None
+    fallback_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,8 +89,14 @@ class TestRun:
 
     @property
     def answered_from(self) -> str:
-        """The data source read: `events`, or the rollup that holds exactly the answer."""
+        """The data source read: `events`, or the rollups that hold exactly the answer."""
         return self.compiled.answered_from
+
+    @property
+    def fallback_reason(self) -> str | None:
+        """Why the events were read although the rollups could answer (not built or late
+        data), or None."""
+        return self.compiled.fallback_reason
 
 
 def _values(
@@ -256,15 +264,26 @@ class CustomMetricService:
         start: PeriodBound = None,
         end: PeriodBound = None,
     ) -> CompiledMetric:
-        """Compile for this warehouse's dialect and schema."""
-        return compile_metric(
-            definition,
-            self.warehouse.dialect,
-            start,
-            end,
-            schema=self.warehouse.schema,
-            week_start_index=self.warehouse.config.week_start_index,
-        )
+        """Compile for this warehouse's dialect and schema; read from the rollups only when
+        they hold the period (custom_metrics.freshness), else from the events, saying why in
+        `fallback_reason`."""
+
+        def compiled(use_rollups: bool) -> CompiledMetric:
+            return compile_metric(
+                definition,
+                self.warehouse.dialect,
+                start,
+                end,
+                schema=self.warehouse.schema,
+                week_start_index=self.warehouse.config.week_start_index,
+                use_rollups=use_rollups,
+            )
+
+        fast = compiled(True)
+        stale = rollup_staleness(self.warehouse, fast.rollup_reads)
+        if stale is None:
+            return fast
+        return replace(compiled(False), fallback_reason=f"{stale}: answered from the events")
 
     def estimate_cost(
         self,
@@ -310,6 +329,7 @@ class CustomMetricService:
             record.failed(f"no longer valid: {error}", None, None)
             raise
         record.answered_from = compiled.answered_from
+        record.fallback_reason = compiled.fallback_reason
         try:
             (result,) = self.runner.run([compiled])
         except QueryFailure as failure:
@@ -366,6 +386,7 @@ class _Audit:
         self.began = began
         self.calculation_id = uuid.uuid4().hex
         self.answered_from: str | None = None
+        self.fallback_reason: str | None = None
 
     def _write(
         self,
@@ -419,6 +440,7 @@ class _Audit:
             None,
             self.calculation_id,
             self.answered_from,
+            self.fallback_reason,
         )
 
 

@@ -17,6 +17,10 @@ from typing import Any
 
 import pytest
 
+from metrics_events.source import COLUMNS as SOURCE_COLUMNS
+from metrics_events.source import ensure_source_table
+from orchestration.audit_log import TABLE as AUDIT_TABLE
+from orchestration.audit_log import ensure_table as ensure_audit_table
 from warehouse import Warehouse, WarehouseConfig, connect
 
 EVENT_TYPES = ["page_view", "click", "purchase", "license_renewal", "asset_used"]
@@ -187,10 +191,12 @@ def _ddl(dialect: str, schema: str) -> dict[str, str]:
     }
 
 
-def _insert_spark(wh: Warehouse, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+def _insert_spark(
+    wh: Warehouse, table: str, rows: Sequence[Mapping[str, Any]], schema: str
+) -> None:
     """Spark parses a statement of thousands of parameters slowly: rows go in as a DataFrame
     (in the table's column order)."""
-    target = wh.raw.table(f"{wh.schema}.{table}")
+    target = wh.raw.table(f"{schema}.{table}")
     records = [
         tuple(
             json.dumps(row[c]) if c == "properties" and row[c] is not None else row[c]
@@ -198,15 +204,18 @@ def _insert_spark(wh: Warehouse, table: str, rows: Sequence[Mapping[str, Any]]) 
         )
         for row in rows
     ]
-    wh.raw.createDataFrame(records, schema=target.schema).write.insertInto(f"{wh.schema}.{table}")
+    wh.raw.createDataFrame(records, schema=target.schema).write.insertInto(f"{schema}.{table}")
 
 
-def insert_rows(wh: Warehouse, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert many rows quickly: multi-row VALUES with named parameters, in chunks."""
+def insert_rows(
+    wh: Warehouse, table: str, rows: Sequence[Mapping[str, Any]], schema: str | None = None
+) -> None:
+    """Insert many rows quickly: multi-row VALUES with named parameters, in chunks (into the
+    warehouse's schema unless `schema` says otherwise)."""
     if not rows:
         return
     if wh.dialect == "spark":
-        _insert_spark(wh, table, rows)
+        _insert_spark(wh, table, rows, schema or wh.schema)
         return
     columns = list(rows[0])
     for offset in range(0, len(rows), 200):
@@ -223,7 +232,8 @@ def insert_rows(wh: Warehouse, table: str, rows: Sequence[Mapping[str, Any]]) ->
                 names.append(wh.param(f"v{i}_{j}"))
             tuples.append("(" + ", ".join(names) + ")")
         wh.execute(
-            f"insert into {wh.schema}.{table} ({', '.join(columns)}) values {', '.join(tuples)}",
+            f"insert into {schema or wh.schema}.{table} ({', '.join(columns)}) "
+            f"values {', '.join(tuples)}",
             params,
         )
 
@@ -232,14 +242,76 @@ def load_sources(
     wh: Warehouse,
     events: Sequence[Mapping[str, Any]],
     rollups: Mapping[str, Sequence[Mapping[str, Any]]],
+    built: tuple[date, date] | None = None,
 ) -> None:
-    """Create the four source tables in the warehouse's schema and fill them."""
+    """Create the four tables in the warehouse's schema and fill them; the events also in the
+    source table, and builds of every grain over `built` (default BUILT) in the audit log."""
     wh.execute(f"create schema if not exists {wh.schema}")
     for statement in _ddl(wh.dialect, wh.schema).values():
         wh.execute(statement)
     insert_rows(wh, "stg_events", events)
     for table, rows in rollups.items():
         insert_rows(wh, table, rows)
+    if wh.dialect == "spark":
+        return  # no job audit log on Spark: the service reads the events (docs/custom_metrics.md)
+    load_source_events(wh, events)
+    record_builds(wh, built or BUILT, BUILT_AT)
+
+
+# What the fixtures record as built: every grain's periods from December 2024 to June 2025,
+# by builds that started after every generated event arrived.
+BUILT = (date(2024, 12, 1), date(2025, 7, 1))
+BUILT_AT = datetime(2025, 7, 1, tzinfo=UTC)
+
+
+def load_source_events(wh: Warehouse, events: Sequence[Mapping[str, Any]]) -> None:
+    """The events as the source table holds them (`ingested_at` is what late data is judged
+    by), in the warehouse's source schema."""
+    ensure_source_table(wh)
+    rows = [{c: e[c] for c in SOURCE_COLUMNS} for e in events]
+    insert_rows(wh, "events", rows, wh.source_schema)
+
+
+def record_builds(
+    wh: Warehouse,
+    period: tuple[date, date],
+    started_at: datetime,
+    grains: Sequence[str] = ("daily", "weekly", "monthly"),
+    status: str = "COMPLETED",
+) -> None:
+    """Audit-log rows of one build per grain over the periods that meet [start, end) (weeks
+    from Monday), as the Dagster jobs write them."""
+    ensure_audit_table(wh)
+    start, end = period
+    windows = {
+        "daily": (start, end),
+        "weekly": (
+            start - timedelta(days=start.weekday()),
+            end + timedelta(days=-end.weekday() % 7),
+        ),
+        "monthly": (start.replace(day=1), end if end.day == 1 else next_month(end)),
+    }
+    rows = [
+        {
+            "log_id": uuid.uuid4().hex,
+            "job_name": f"{grain}_rollups",
+            "grain": grain,
+            "partition_range_start": windows[grain][0],
+            "partition_range_end": windows[grain][1],
+            "window_start": windows[grain][0],
+            "window_end": windows[grain][1],
+            "status": status,
+            "started_at": started_at,
+            "dagster_run_id": "fixture",
+            "attempt": 1,
+        }
+        for grain in grains
+    ]
+    insert_rows(wh, AUDIT_TABLE, rows)
+
+
+def next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
 # ---- the plain-Python reference -------------------------------------------------------
@@ -394,7 +466,9 @@ def series_reference(
 def duckdb_warehouse(path: Path, schema: str = "metrics") -> Warehouse:
     import duckdb
 
-    config = WarehouseConfig(target="duckdb", duckdb_path=str(path), schema=schema)
+    config = WarehouseConfig(
+        target="duckdb", duckdb_path=str(path), schema=schema, source_schema=f"{schema}_src"
+    )
     raw = duckdb.connect(str(path))
     raw.execute("set timezone = 'UTC'")
     return Warehouse(config, raw)
@@ -416,7 +490,7 @@ def spark_warehouse(dirs: Mapping[str, str], schema: str) -> Warehouse:
 def postgres_warehouse(params: dict[str, str], schema: str) -> Warehouse:
     import psycopg2
 
-    config = WarehouseConfig(target="postgres", schema=schema)
+    config = WarehouseConfig(target="postgres", schema=schema, source_schema=f"{schema}_src")
     raw = psycopg2.connect(options="-c timezone=UTC", connect_timeout=10, **params)
     raw.autocommit = True
     return Warehouse(config, raw)

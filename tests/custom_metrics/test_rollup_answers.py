@@ -58,7 +58,14 @@ def _matches(filters: dict[str, Any]) -> Any:
 
 # (id, definition, start, end, the rollup expected, value in Python)
 ROLLUP_CASES = [
-    ("count-all", d("COUNT", "*"), date(2025, 1, 3), date(2025, 2, 17), "daily_metrics", _count),
+    (
+        "count-all",
+        d("COUNT", "*"),
+        date(2025, 1, 3),
+        date(2025, 2, 17),
+        "weekly_metrics+daily_metrics",  # 3 days, then 6 whole weeks
+        _count,
+    ),
     (
         "count-level-type-id-event",
         d(
@@ -85,7 +92,7 @@ ROLLUP_CASES = [
         d("COUNT", "*", dimensions=["event_type"]),
         date(2025, 1, 10),
         date(2025, 1, 24),
-        "daily_metrics",
+        "weekly_metrics+daily_metrics",
         _count,
     ),
     (
@@ -93,8 +100,32 @@ ROLLUP_CASES = [
         d("COUNT", "*", filters={"event_type": ["click", "purchase"]}, dimensions=["entity_type"]),
         date(2025, 2, 1),
         date(2025, 2, 20),
+        "weekly_metrics+daily_metrics",
+        _count,
+    ),
+    (
+        "count-days-weeks-month",
+        d("COUNT", "*", filters={"entity_type": "asset"}, dimensions=["event_type"]),
+        date(2025, 1, 2),
+        date(2025, 4, 2),  # Jan 2-5, weeks Jan 6-27, Jan 27-31, February, March, Apr 1
+        "monthly_metrics+weekly_metrics+daily_metrics",
+        _count,
+    ),
+    (
+        "count-a-few-days",
+        d("COUNT", "*", filters={"event_type": "click"}),
+        date(2025, 1, 8),
+        date(2025, 1, 12),
         "daily_metrics",
         _count,
+    ),
+    (
+        "revenue-mid-month-to-mid-month",
+        d("SUM", "coalesce(revenue_cents, 0)", filters={"entity_type": ["asset", "org"]}),
+        date(2025, 1, 29),
+        date(2025, 3, 3),  # Jan 29-31, February, Mar 1-2
+        "monthly_metrics+daily_metrics",
+        _revenue,
     ),
     (
         "revenue-by-type",
@@ -183,7 +214,7 @@ def test_rollup_answer_equals_the_events_and_python(
         definition, wh.dialect, start, end, schema=wh.schema, week_start_index=0, use_rollups=False
     )
     assert (fast.answered_from, slow.answered_from) == (rollup, "events")
-    assert rollup in fast.sql and "stg_events" not in fast.sql
+    assert all(table in fast.sql for table in rollup.split("+")) and "stg_events" not in fast.sql
     from_rollup = as_result(wh.query(fast.sql, fast.params))
     from_events = as_result(wh.query(slow.sql, slow.params))
     keep = _matches(definition.get("filters", {}))

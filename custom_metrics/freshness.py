@@ -1,0 +1,114 @@
+"""Whether the rollups hold a window yet, judged from what the orchestration records.
+
+An answer read from the rollups is only the events' answer when every period it reads was
+built, and built after the last of its events arrived. Two records say so:
+
+- the job audit log (orchestration.audit_log, in the metrics schema): every period read must
+  lie inside the window of a COMPLETED build of its grain, with no FAILED build of it since
+  (a window not built yet is after the latest complete partition);
+- the source events' `ingested_at` (what the late-data sensor watches): no event of the
+  period may have arrived after the start of that build (dbt read the source somewhere after
+  it started), else the rollup misses it until the late-data re-run.
+
+`rollup_staleness` returns why the rollups cannot answer yet, or None when they can.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from custom_metrics.rollup_answers import Piece
+from orchestration.audit_log import TABLE as AUDIT_TABLE
+from orchestration.audit_log import JobStatus
+from warehouse import Warehouse
+from warehouse.calendar import Calendar
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def _periods(piece: Piece) -> list[date]:
+    calendar = Calendar(piece.start.weekday())  # a piece starts on a period start of its grain
+    out, day = [], piece.start
+    while day < piece.end:
+        out.append(day)
+        day = calendar.next_start(piece.grain, day)
+    return out
+
+
+def _builds(wh: Warehouse, pieces: Sequence[Piece]) -> dict[str, list[tuple[Any, ...]]]:
+    """Per grain (`daily` ...), the audit rows of builds whose window meets a piece."""
+    lo, hi = min(p.start for p in pieces), max(p.end for p in pieces)
+    p = wh.param
+    rows = wh.query(
+        f"select grain, window_start, window_end, status, started_at "
+        f"from {wh.schema}.{AUDIT_TABLE} "
+        f"where window_start < {p('hi')} and window_end > {p('lo')} "
+        f"and status in ({p('completed')}, {p('failed')})",
+        {"lo": lo, "hi": hi, "completed": JobStatus.COMPLETED, "failed": JobStatus.FAILED},
+    )
+    builds: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    for grain, start, end, status, started in rows:
+        builds[grain].append((start, end, status, _utc(started)))
+    return builds
+
+
+def _built_at(piece: Piece, builds: list[tuple[Any, ...]]) -> datetime | str:
+    """When the oldest of the piece's periods was last built, or why it cannot be read."""
+    oldest: datetime | None = None
+    for period in _periods(piece):
+        covering = [b for b in builds if b[0] <= period < b[1]]
+        done = [b[3] for b in covering if b[2] == JobStatus.COMPLETED]
+        name = f"{piece.grain.adjective} {period.isoformat()}"
+        if not done:
+            return f"{piece.table} is not built for {name} yet (no completed build logged)"
+        built = max(done)
+        if any(b[2] == JobStatus.FAILED and b[3] > built for b in covering):
+            return f"the latest build of {piece.table} for {name} failed"
+        oldest = built if oldest is None else min(oldest, built)
+    assert oldest is not None  # a piece holds at least one period
+    return oldest
+
+
+def rollup_staleness(wh: Warehouse, pieces: Sequence[Piece]) -> str | None:
+    """Why the rollups cannot give the events' answer for these pieces yet, or None."""
+    if not pieces:
+        return None
+    if not wh.table_exists(wh.schema, AUDIT_TABLE):
+        return "no rollup build is recorded (the job audit log is missing)"
+    if not wh.table_exists(wh.source_schema, "events"):
+        return f"late events cannot be checked ({wh.source_schema}.events is missing)"
+    builds = _builds(wh, pieces)
+    p = wh.param
+    params: dict[str, Any] = {}
+    late: list[str] = []
+    for index, piece in enumerate(pieces):
+        built = _built_at(piece, builds[piece.grain.adjective])
+        if isinstance(built, str):
+            return built
+        params |= {
+            f"lo{index}": _midnight(piece.start),
+            f"hi{index}": _midnight(piece.end),
+            f"built{index}": built,
+        }
+        late.append(
+            f"(occurred_at >= {p(f'lo{index}')} and occurred_at < {p(f'hi{index}')} "
+            f"and ingested_at > {p(f'built{index}')})"
+        )
+    rows = wh.query(
+        f"select min(occurred_at) from (select occurred_at from {wh.source_schema}.events "
+        f"where {' or '.join(late)} limit 1) late",
+        params,
+    )
+    if rows and rows[0][0] is not None:
+        day = _utc(rows[0][0]).date().isoformat()
+        return f"events of {day} arrived after the rollups were built (late data)"
+    return None

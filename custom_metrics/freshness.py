@@ -10,7 +10,8 @@ built, and built after the last of its events arrived. Two records say so:
   period may have arrived after the start of that build (dbt read the source somewhere after
   it started), else the rollup misses it until the late-data re-run.
 
-`rollup_staleness` returns why the rollups cannot answer yet, or None when they can.
+`RollupFreshness.staleness` (or `rollup_staleness`) returns why the rollups cannot answer
+yet, or None when they can.
 """
 
 from __future__ import annotations
@@ -78,37 +79,59 @@ def _built_at(piece: Piece, builds: list[tuple[Any, ...]]) -> datetime | str:
     return oldest
 
 
+class RollupFreshness:
+    """The freshness check on one warehouse. The audit table and the source table, once seen,
+    are not looked up again (a catalog query costs DuckDB milliseconds)."""
+
+    def __init__(self, wh: Warehouse) -> None:
+        self.wh = wh
+        self._present: set[tuple[str, str]] = set()
+
+    def _exists(self, schema: str, table: str) -> bool:
+        if (schema, table) not in self._present and self.wh.table_exists(schema, table):
+            self._present.add((schema, table))
+        return (schema, table) in self._present
+
+    def staleness(self, pieces: Sequence[Piece]) -> str | None:
+        """Why the rollups cannot give the events' answer for these pieces yet, or None."""
+        wh = self.wh
+        if not pieces:
+            return None
+        if not self._exists(wh.schema, AUDIT_TABLE):
+            return "no rollup build is recorded (the job audit log is missing)"
+        if not self._exists(wh.source_schema, "events"):
+            return f"late events cannot be checked ({wh.source_schema}.events is missing)"
+        builds = _builds(wh, pieces)
+        p = wh.param
+        params: dict[str, Any] = {}
+        late: list[str] = []
+        for index, piece in enumerate(pieces):
+            built = _built_at(piece, builds[piece.grain.adjective])
+            if isinstance(built, str):
+                return built
+            params |= {
+                f"lo{index}": _midnight(piece.start),
+                f"hi{index}": _midnight(piece.end),
+                f"built{index}": built,
+            }
+            late.append(
+                f"(occurred_at >= {p(f'lo{index}')} and occurred_at < {p(f'hi{index}')} "
+                f"and ingested_at > {p(f'built{index}')})"
+            )
+        # Events arrive in ingestion order, so `ingested_at` after the oldest build is a short tail
+        # of the table (an index range on PostgreSQL, pruned row groups on DuckDB).
+        params["oldest"] = min(params[f"built{i}"] for i in range(len(pieces)))
+        rows = wh.query(
+            f"select min(occurred_at) from (select occurred_at from {wh.source_schema}.events "
+            f"where ingested_at > {p('oldest')} and ({' or '.join(late)}) limit 1) late",
+            params,
+        )
+        if rows and rows[0][0] is not None:
+            day = _utc(rows[0][0]).date().isoformat()
+            return f"events of {day} arrived after the rollups were built (late data)"
+        return None
+
+
 def rollup_staleness(wh: Warehouse, pieces: Sequence[Piece]) -> str | None:
     """Why the rollups cannot give the events' answer for these pieces yet, or None."""
-    if not pieces:
-        return None
-    if not wh.table_exists(wh.schema, AUDIT_TABLE):
-        return "no rollup build is recorded (the job audit log is missing)"
-    if not wh.table_exists(wh.source_schema, "events"):
-        return f"late events cannot be checked ({wh.source_schema}.events is missing)"
-    builds = _builds(wh, pieces)
-    p = wh.param
-    params: dict[str, Any] = {}
-    late: list[str] = []
-    for index, piece in enumerate(pieces):
-        built = _built_at(piece, builds[piece.grain.adjective])
-        if isinstance(built, str):
-            return built
-        params |= {
-            f"lo{index}": _midnight(piece.start),
-            f"hi{index}": _midnight(piece.end),
-            f"built{index}": built,
-        }
-        late.append(
-            f"(occurred_at >= {p(f'lo{index}')} and occurred_at < {p(f'hi{index}')} "
-            f"and ingested_at > {p(f'built{index}')})"
-        )
-    rows = wh.query(
-        f"select min(occurred_at) from (select occurred_at from {wh.source_schema}.events "
-        f"where {' or '.join(late)} limit 1) late",
-        params,
-    )
-    if rows and rows[0][0] is not None:
-        day = _utc(rows[0][0]).date().isoformat()
-        return f"events of {day} arrived after the rollups were built (late data)"
-    return None
+    return RollupFreshness(wh).staleness(pieces)

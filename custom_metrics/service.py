@@ -30,7 +30,7 @@ from custom_metrics.execution import (
     QueryResult,
     ReadOnlyRunner,
 )
-from custom_metrics.freshness import rollup_staleness
+from custom_metrics.freshness import RollupFreshness
 from custom_metrics.periods import whole_day_period
 from custom_metrics.store import (
     CalculationRecord,
@@ -130,6 +130,7 @@ class CustomMetricService:
         self.principal = principal
         self.store = MetricStore(warehouse)
         self.runner = ReadOnlyRunner(warehouse, policy)
+        self.freshness = RollupFreshness(warehouse)
         self.clock = clock or (lambda: datetime.now(UTC))
         if ensure_tables:
             self.store.ensure_tables()
@@ -280,7 +281,7 @@ class CustomMetricService:
             )
 
         fast = compiled(True)
-        stale = rollup_staleness(self.warehouse, fast.rollup_reads)
+        stale = self.freshness.staleness(fast.rollup_reads)
         if stale is None:
             return fast
         return replace(compiled(False), fallback_reason=f"{stale}: answered from the events")

@@ -104,3 +104,19 @@
 {% macro days_in_month(month_start_column) -%}
     cast({{ dbt.datediff(month_start_column, dbt.dateadd('month', 1, month_start_column), 'day') }} as integer)
 {%- endmacro %}
+
+
+{#-
+  The PostgreSQL indexes of a rollup (none elsewhere): its period, for the window a run
+  replaces, and a level's rows over a range of periods (entity type, entity id, period), so a
+  custom metric answered from the rollups reads only the rows of its level.
+-#}
+{% macro metrics_rollup_indexes(period_column) -%}
+    {%- if target.type != 'postgres' -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {{ return([
+        {'columns': [period_column]},
+        {'columns': ['entity_type', 'entity_id', period_column]},
+    ]) }}
+{%- endmacro %}

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from dagster import AssetKey, AssetRecordsFilter
 
+from custom_metrics import CustomMetricService, Principal, compile_metric
 from orchestration.audit_log import AuditLog, JobStatus
 from orchestration.partitions import Grain
 from tests.batch.edge_events import all_events
@@ -69,3 +70,35 @@ def test_rows_written_come_from_the_adapter_response(pg: BuiltWarehouse) -> None
     completed = metadata["dbt_execute_completed_at"].value
     assert isinstance(started, float) and isinstance(completed, float)
     assert started <= completed
+
+
+def test_custom_metrics_read_the_built_rollups(pg: BuiltWarehouse) -> None:
+    """The rollups dbt built carry the level index, and the audit log the Dagster runs wrote
+    lets a custom metric over a window with mid-month edges read them, equal to the events."""
+    counted = {
+        "name": "events by type",
+        "metric_type": "COUNT",
+        "data_source": "events",
+        "calculation_formula": "*",
+        "dimensions": ["event_type"],
+    }
+    window = (date(2024, 2, 28), date(2024, 5, 27))  # 28-29 February, March, weeks to 27 May
+    with pg.harness.connect() as wh:
+        for table, period in (("daily_metrics", "metric_date"), ("monthly_metrics", "month_start")):
+            defs = [
+                r[0]
+                for r in wh.query(
+                    "select indexdef from pg_indexes "
+                    "where schemaname = %(s)s and tablename = %(t)s",
+                    {"s": wh.schema, "t": table},
+                )
+            ]
+            assert any(f"(entity_type, entity_id, {period})" in d for d in defs), defs
+        run = CustomMetricService(wh, Principal("analyst")).test_metric_definition(counted, *window)
+        assert run.fallback_reason is None
+        assert {"monthly_metrics", "daily_metrics"} <= set(run.answered_from.split("+"))
+        events = compile_metric(
+            counted, wh.dialect, *window, schema=wh.schema, week_start_index=0, use_rollups=False
+        )
+        assert sorted(run.rows) == sorted(tuple(r) for r in wh.query(events.sql, events.params))
+        assert run.rows

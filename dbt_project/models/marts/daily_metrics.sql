@@ -3,7 +3,7 @@
     incremental_strategy='window_replace',
     incremental_predicates=[metrics_period_range('metric_date', 'day')],
     partition_by=metrics_partition_by('metric_date'),
-    indexes=([{'columns': ['metric_date']}] if target.type == 'postgres' else []),
+    indexes=metrics_rollup_indexes('metric_date'),
 ) }}
 
 with events as (

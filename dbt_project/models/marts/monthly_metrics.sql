@@ -7,7 +7,7 @@
     incremental_strategy='window_replace',
     incremental_predicates=[metrics_period_range('month_start', 'month', with_next=true)],
     partition_by=metrics_partition_by('month_start'),
-    indexes=([{'columns': ['month_start']}] if target.type == 'postgres' else []),
+    indexes=metrics_rollup_indexes('month_start'),
 ) }}
 
 with totals as (

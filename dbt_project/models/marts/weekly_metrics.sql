@@ -7,7 +7,7 @@
     incremental_strategy='window_replace',
     incremental_predicates=[metrics_period_range('week_start', 'week', with_next=true)],
     partition_by=metrics_partition_by('week_start'),
-    indexes=([{'columns': ['week_start']}] if target.type == 'postgres' else []),
+    indexes=metrics_rollup_indexes('week_start'),
 ) }}
 
 with totals as (

@@ -1008,15 +1008,20 @@ def compile_metric(
         windows = _windows(model, start, end, week_start)
         answer = rollup_answer(model, windows, week_start)
         if answer is not None and answer.pieces:
-            return _compile_pieces(model, answer, dialect, schema_name)
-        if answer is not None and windows:
+            reads = answer.pieces
+        elif answer is not None and windows:
             grain = {t: g for g, t in ROLLUP_TABLES.items()}[answer.source]
             reads = (Piece(grain, min(w[0] for w in windows), max(w[1] for w in windows)),)
+    answered_from = source.name if answer is None else answer.source
     if answer is not None:
-        source = get_source(answer.source)
         binder = _Binder(dialect)
-        rw = _Rewriter(source, dialect, binder)
-        parts = _rollup_parts(model, answer, source, rw, schema_name)
+        if answer.pieces:  # one window, no series
+            rw = _Rewriter(get_source(answer.pieces[0].table), dialect, binder)
+            parts = _pieces_parts(model, answer, rw, schema_name)
+        else:
+            source = get_source(answer.source)
+            rw = _Rewriter(source, dialect, binder)
+            parts = _rollup_parts(model, answer, source, rw, schema_name)
 
     if model.time_grain is not None and start is not None and end is not None:
         days = whole_day_period(start, end)
@@ -1033,15 +1038,21 @@ def compile_metric(
             days,
             reported,
             trailing,
-            answered_from=source.name,
+            answered_from=answered_from,
             rollup_reads=reads,
         )
 
-    lo, hi = resolve_period(model, source, start, end)
-    query = parts.select(
-        None if lo is None else binder.bind(lo, "period_start"),
-        None if hi is None else binder.bind(hi, "period_end"),
-    )
+    lo: date | datetime | None
+    hi: date | datetime | None
+    if answer is not None and answer.pieces:  # every piece bounds its own periods
+        lo, hi = answer.pieces[0].start, answer.pieces[-1].end
+        query = parts.select(None, None)
+    else:
+        lo, hi = resolve_period(model, source, start, end)
+        query = parts.select(
+            None if lo is None else binder.bind(lo, "period_start"),
+            None if hi is None else binder.bind(hi, "period_end"),
+        )
     sql = _render(query, binder, dialect)
     period = (lo, hi) if lo is not None and hi is not None else None
     return CompiledMetric(
@@ -1051,7 +1062,7 @@ def compile_metric(
         (*parts.aliases, VALUE_COLUMN),
         model,
         period,
-        answered_from=source.name,
+        answered_from=answered_from,
         rollup_reads=reads,
     )
 
@@ -1138,36 +1149,23 @@ def _piece_select(
     )
 
 
-def _compile_pieces(
-    model: MetricDefinition, answer: RollupAnswer, dialect: str, schema: str
-) -> CompiledMetric:
+def _pieces_parts(
+    model: MetricDefinition, answer: RollupAnswer, rw: _Rewriter, schema: str
+) -> _Parts:
     """One window read from several rollups in one query: each piece's rows of the level
     (UNION ALL), summed per dimension."""
-    binder = _Binder()
-    rw = _Rewriter(get_source(answer.pieces[0].table), dialect, binder)
     selects = [_piece_select(model, answer, p, rw, schema) for p in answer.pieces]
     union: exp.Query = selects[0]
     for select in selects[1:]:
         union = exp.union(union, select, distinct=False)
     rows = exp.Subquery(this=union, alias=exp.TableAlias(this=exp.to_identifier("cm_r")))
-    parts = _Parts(
+    return _Parts(
         [exp.column(d, table="cm_r") for d in model.dimensions],
         list(model.dimensions),
         _rollup_value(answer, exp.column(_MEASURE, table="cm_r")),
         [],
         rows,
-        exp.column(_MEASURE),  # unused: every piece bounds its own periods
-    )
-    sql = _render(parts.select(None, None), binder, dialect)
-    return CompiledMetric(
-        sql,
-        dict(binder.params),
-        dialect,
-        (*parts.aliases, VALUE_COLUMN),
-        model,
-        (answer.pieces[0].start, answer.pieces[-1].end),
-        answered_from=answer.source,
-        rollup_reads=answer.pieces,
+        exp.column(_MEASURE),  # not bounded here: every piece bounds its own periods
     )
 
 

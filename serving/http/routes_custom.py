@@ -126,6 +126,8 @@ def test_definition(
                 "unit": run.cost.unit,
             },
             "duration_ms": run.duration_ms,
+            "answered_from": run.answered_from,
+            "fallback_reason": run.fallback_reason,
         }
     )
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from custom_metrics import CompiledMetric, compile_metric
 from metrics_events.source import COLUMNS as SOURCE_COLUMNS
 from metrics_events.source import ensure_source_table
 from orchestration.audit_log import TABLE as AUDIT_TABLE
@@ -387,6 +388,40 @@ def ratio(numerator: Any, denominator: Any) -> float | None:
     if numerator is None or denominator in (None, 0):
         return None
     return float(numerator) / float(denominator)
+
+
+def window_reference(
+    rows: Iterable[Mapping[str, Any]],
+    dimensions: Sequence[str],
+    keep: Callable[[Mapping[str, Any]], bool],
+    value: Callable[[list[Mapping[str, Any]]], Any],
+    window: tuple[date, date],
+) -> dict[tuple[Any, ...], Any]:
+    """The metric over one window of the events, keyed by the dimension values (one row for
+    no dimensions even when no event is kept, as the SQL gives)."""
+    expected = {
+        k[2:]: v for k, v in series_reference(rows, dimensions, keep, value, [window]).items()
+    }
+    if not dimensions and () not in expected:
+        expected[()] = value([])
+    return expected
+
+
+def both_paths(
+    wh: Warehouse, definition: Mapping[str, Any], start: Any, end: Any
+) -> tuple[CompiledMetric, CompiledMetric]:
+    """The definition compiled for `wh` (weeks from Monday) as the rollup-aware path would read
+    it, and read from the events."""
+    fast = compile_metric(definition, wh.dialect, start, end, schema=wh.schema, week_start_index=0)
+    slow = compile_metric(
+        definition, wh.dialect, start, end, schema=wh.schema, week_start_index=0, use_rollups=False
+    )
+    return fast, slow
+
+
+def answer_of(wh: Warehouse, compiled: CompiledMetric) -> dict[tuple[Any, ...], Any]:
+    """A compiled metric's rows on `wh`, keyed by everything before the value."""
+    return as_result(wh.query(compiled.sql, compiled.params))
 
 
 def as_result(rows: Iterable[Sequence[Any]]) -> dict[tuple[Any, ...], Any]:

@@ -12,10 +12,11 @@ import pytest
 from custom_metrics import CustomMetricService, Principal, compile_metric
 from tests.custom_metrics.support import (
     aggregate,
-    as_result,
+    answer_of,
     assert_same,
+    both_paths,
     grain_periods,
-    series_reference,
+    window_reference,
 )
 from warehouse import Warehouse
 
@@ -209,20 +210,14 @@ def test_rollup_answer_equals_the_events_and_python(
     rollup: str,
     value: Any,
 ) -> None:
-    fast = compile_metric(definition, wh.dialect, start, end, schema=wh.schema, week_start_index=0)
-    slow = compile_metric(
-        definition, wh.dialect, start, end, schema=wh.schema, week_start_index=0, use_rollups=False
-    )
+    fast, slow = both_paths(wh, definition, start, end)
     assert (fast.answered_from, slow.answered_from) == (rollup, "events")
     assert all(table in fast.sql for table in rollup.split("+")) and "stg_events" not in fast.sql
-    from_rollup = as_result(wh.query(fast.sql, fast.params))
-    from_events = as_result(wh.query(slow.sql, slow.params))
+    from_rollup = answer_of(wh, fast)
+    from_events = answer_of(wh, slow)
     keep = _matches(definition.get("filters", {}))
     dims = definition.get("dimensions", [])
-    expected = series_reference(events, dims, keep, value, [(start, end)])
-    expected = {k[2:]: v for k, v in expected.items()}
-    if not dims and () not in expected:
-        expected[()] = value([])
+    expected = window_reference(events, dims, keep, value, (start, end))
     assert_same(from_events, expected)
     assert_same(from_rollup, expected)
     assert from_rollup == from_events  # equal values, not only close
@@ -274,10 +269,7 @@ SERIES_CASES = [
 def test_series_from_rollups_equal_the_events(
     wh: Warehouse, definition: dict[str, Any], start: date, end: date, rollup: str
 ) -> None:
-    fast = compile_metric(definition, wh.dialect, start, end, schema=wh.schema, week_start_index=0)
-    slow = compile_metric(
-        definition, wh.dialect, start, end, schema=wh.schema, week_start_index=0, use_rollups=False
-    )
+    fast, slow = both_paths(wh, definition, start, end)
     assert fast.answered_from == f"{rollup}_metrics" and slow.answered_from == "events"
     fast_rows = [tuple(r) for r in wh.query(fast.sql, fast.params)]
     assert fast_rows == [tuple(r) for r in wh.query(slow.sql, slow.params)]

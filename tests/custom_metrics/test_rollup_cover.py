@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,16 +19,19 @@ from custom_metrics import CustomMetricService, Principal, compile_metric
 from custom_metrics.rollup_answers import Piece, cover
 from tests.custom_metrics.support import (
     BUILT_AT,
+    answer_of,
     as_result,
     assert_same,
+    both_paths,
     duckdb_warehouse,
     insert_rows,
     load_sources,
     make_rollups,
     postgres_warehouse,
     record_builds,
-    series_reference,
+    window_reference,
 )
+from tests.custom_metrics.test_rollup_answers import d
 from warehouse import Warehouse
 from warehouse.calendar import Grain
 
@@ -136,16 +139,6 @@ def span_wh(
     wh.close()
 
 
-def d(metric_type: str, formula: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "name": f"{metric_type} {formula}",
-        "metric_type": metric_type,
-        "data_source": "events",
-        "calculation_formula": formula,
-        **extra,
-    }
-
-
 ASSET_BY_EVENT = d("COUNT", "*", filters={"entity_type": "asset"}, dimensions=["event_type"])
 ORG_CLICKS_BY_ID = d(
     "COUNT",
@@ -157,29 +150,28 @@ REVENUE_BY_TYPE = d("SUM", "coalesce(revenue_cents, 0)", dimensions=["entity_typ
 ALL_EVENTS = d("COUNT", "*")
 
 # (id, definition, start, end, the rollups read)
-SPAN_CASES = [
-    ("across-new-year", ASSET_BY_EVENT, date(2023, 12, 18), date(2024, 1, 17), "weekly+daily"),
-    ("90-days-mid-month", ASSET_BY_EVENT, date(2023, 12, 15), date(2024, 3, 14), "all"),
-    ("leap-week", ORG_CLICKS_BY_ID, date(2024, 2, 26), date(2024, 3, 4), "weekly"),
-    ("leap-days", REVENUE_BY_TYPE, date(2024, 2, 28), date(2024, 3, 2), "daily"),
-    (
-        "five-weeks-beat-february",
+# The windows and the rollups they read, by test id.
+SPAN_CASES = {
+    "across-new-year": (ASSET_BY_EVENT, date(2023, 12, 18), date(2024, 1, 17), "weekly+daily"),
+    "90-days-mid-month": (ASSET_BY_EVENT, date(2023, 12, 15), date(2024, 3, 14), "all"),
+    "leap-week": (ORG_CLICKS_BY_ID, date(2024, 2, 26), date(2024, 3, 4), "weekly"),
+    "leap-days": (REVENUE_BY_TYPE, date(2024, 2, 28), date(2024, 3, 2), "daily"),
+    "five-weeks-beat-february": (
         REVENUE_BY_TYPE,
         date(2024, 1, 29),
         date(2024, 3, 6),
         "weekly+daily",
     ),
-    (
-        "leap-february-and-days",
+    "leap-february-and-days": (
         REVENUE_BY_TYPE,
         date(2024, 1, 31),
         date(2024, 3, 2),
         "monthly+daily",
     ),
-    ("whole-winter", ALL_EVENTS, date(2023, 12, 1), date(2024, 3, 1), "monthly"),
-    ("year-end-days", ALL_EVENTS, date(2023, 12, 29), date(2024, 1, 2), "daily"),
-    ("org-clicks-across-years", ORG_CLICKS_BY_ID, date(2023, 12, 20), date(2024, 3, 3), "all"),
-]
+    "whole-winter": (ALL_EVENTS, date(2023, 12, 1), date(2024, 3, 1), "monthly"),
+    "year-end-days": (ALL_EVENTS, date(2023, 12, 29), date(2024, 1, 2), "daily"),
+    "org-clicks-across-years": (ORG_CLICKS_BY_ID, date(2023, 12, 20), date(2024, 3, 3), "all"),
+}
 SOURCES = {
     "all": "monthly_metrics+weekly_metrics+daily_metrics",
     "weekly+daily": "weekly_metrics+daily_metrics",
@@ -194,38 +186,26 @@ def python_answer(definition: dict[str, Any], start: date, end: date) -> dict[An
     filters = definition.get("filters", {})
     dims = definition.get("dimensions", [])
 
-    def keep(row: dict[str, Any]) -> bool:
+    def keep(row: Mapping[str, Any]) -> bool:
         return all(row[k] == v for k, v in filters.items())
 
-    def value(rows: list[dict[str, Any]]) -> Any:
+    def value(rows: list[Mapping[str, Any]]) -> Any:
         if definition["metric_type"] == "COUNT":
             return len(rows)
         return sum(r["revenue_cents"] or 0 for r in rows) if rows else None
 
-    expected = series_reference(SPAN_EVENTS, dims, keep, value, [(start, end)])
-    expected = {k[2:]: v for k, v in expected.items()}
-    if not dims and () not in expected:
-        expected[()] = value([])
-    return expected
+    return window_reference(SPAN_EVENTS, dims, keep, value, (start, end))
 
 
-@pytest.mark.parametrize(
-    ("definition", "start", "end", "read"),
-    [c[1:] for c in SPAN_CASES],
-    ids=[c[0] for c in SPAN_CASES],
-)
-def test_any_window_from_the_rollups_equals_the_events(
-    span_wh: Warehouse, definition: dict[str, Any], start: date, end: date, read: str
-) -> None:
+@pytest.mark.parametrize("case", SPAN_CASES)
+def test_any_window_from_the_rollups_equals_the_events(span_wh: Warehouse, case: str) -> None:
     wh = span_wh
-    fast = compile_metric(definition, wh.dialect, start, end, schema=wh.schema, week_start_index=0)
-    slow = compile_metric(
-        definition, wh.dialect, start, end, schema=wh.schema, week_start_index=0, use_rollups=False
-    )
+    definition, start, end, read = SPAN_CASES[case]
+    fast, slow = both_paths(wh, definition, start, end)
     assert fast.answered_from == SOURCES[read] and slow.answered_from == "events"
     assert "stg_events" not in fast.sql
-    from_rollups = as_result(wh.query(fast.sql, fast.params))
-    from_events = as_result(wh.query(slow.sql, slow.params))
+    from_rollups = answer_of(wh, fast)
+    from_events = answer_of(wh, slow)
     assert_same(from_events, python_answer(definition, start, end))
     assert from_rollups == from_events  # equal values and types, not only close
 
@@ -276,7 +256,7 @@ def _answer(wh: Warehouse) -> Any:
 
 def _events_answer(wh: Warehouse) -> dict[Any, Any]:
     slow = compile_metric(ASSET_BY_EVENT, wh.dialect, *WINDOW, schema=wh.schema, use_rollups=False)
-    return as_result(wh.query(slow.sql, slow.params))
+    return answer_of(wh, slow)
 
 
 def test_built_windows_are_read_from_the_rollups(bare_wh: Warehouse) -> None:

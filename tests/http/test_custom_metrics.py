@@ -143,6 +143,7 @@ def test_test_run_calculate_and_values_match_python(api: Api) -> None:
     body = tested.json()
     assert body["columns"] == ["entity_id", "value"]
     assert {r[0]: r[1] for r in body["rows"]} == expected(start, end)
+    assert (body["answered_from"], body["fallback_reason"]) == ("daily_metrics", None)
     assert _stored_definitions(api) == 0
 
     definition_id = alice.post("/v1/custom-metrics", _definition("c", "TEAM")).json()["id"]

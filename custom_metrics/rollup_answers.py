@@ -31,6 +31,7 @@ from typing import Final
 from custom_metrics.definitions import MetricDefinition, MetricType
 from custom_metrics.periods import starts_period
 from warehouse.calendar import Calendar, CalendarError, Grain, period_after
+from warehouse.marts import rollup_for
 
 ROLLUP_DIMENSIONS: Final = ("entity_type", "entity_id", "event_type")
 ALL: Final = "*"
@@ -53,11 +54,7 @@ _FORMULAS: Final = {
 }
 
 
-ROLLUP_TABLES: Final = {
-    Grain.DAY: "daily_metrics",
-    Grain.WEEK: "weekly_metrics",
-    Grain.MONTH: "monthly_metrics",
-}
+ROLLUP_TABLES: Final = {grain: rollup_for(grain).name for grain in Grain}
 
 
 @dataclass(frozen=True)

@@ -17,24 +17,26 @@ hundreds of tasks write at once:
 * Its nodes raise ``MaxConnectionsError`` as soon as ``max_connections`` commands are in flight,
   where the standalone client's ``BlockingConnectionPool`` waits ``pool_timeout`` for one.
 
-`ClusterGate` runs each command of the realtime client after ``initialize()`` (a no-op once
-the client knows its slots), lets at most the nodes' ``max_connections`` commands be in flight
-at once (waiting up to `wait` seconds for a turn as the blocking pool would, then raising the
-pool's ``ConnectionError``), and raises that symptom of a connection closed under a command as
-the ``ConnectionError`` it is. The fail-open policy then sees "Redis unavailable" for all three.
+`ClusterGate` runs each command of the realtime client, and of the dashboard cache's asyncio
+hit path (`serving.autopipeline`), after ``initialize()`` (a no-op once the client knows its
+slots), lets at most the nodes' ``max_connections`` commands be in flight at once (waiting up to
+`wait` seconds for a turn as the blocking pool would, then raising the pool's
+``ConnectionError``), and raises that symptom of a connection closed under a command as the
+``ConnectionError`` it is. The realtime fail-open policy, and the cache's fall back to its
+blocking path, then see "Redis unavailable" for all three.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeGuard
 
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError
 
 
-def needs_gate(client: object) -> bool:
+def needs_gate(client: object) -> TypeGuard[RedisCluster]:
     """True for an asyncio Redis Cluster client."""
     return isinstance(client, RedisCluster)
 

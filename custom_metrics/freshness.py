@@ -10,7 +10,7 @@ built, and built after the last of its events arrived. Two records say so:
   period may have arrived after the start of that build (dbt read the source somewhere after
   it started), else the rollup misses it until the late-data re-run.
 
-`RollupFreshness.staleness` (or `rollup_staleness`) returns why the rollups cannot answer
+`RollupFreshness.staleness` returns why the rollups cannot answer
 yet, or None when they can.
 """
 
@@ -36,15 +36,6 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
-def _periods(piece: Piece) -> list[date]:
-    calendar = Calendar(piece.start.weekday())  # a piece starts on a period start of its grain
-    out, day = [], piece.start
-    while day < piece.end:
-        out.append(day)
-        day = calendar.next_start(piece.grain, day)
-    return out
-
-
 def _builds(wh: Warehouse, pieces: Sequence[Piece]) -> dict[str, list[tuple[Any, ...]]]:
     """Per grain (`daily` ...), the audit rows of builds whose window meets a piece."""
     lo, hi = min(p.start for p in pieces), max(p.end for p in pieces)
@@ -65,7 +56,8 @@ def _builds(wh: Warehouse, pieces: Sequence[Piece]) -> dict[str, list[tuple[Any,
 def _built_at(piece: Piece, builds: list[tuple[Any, ...]]) -> datetime | str:
     """When the oldest of the piece's periods was last built, or why it cannot be read."""
     oldest: datetime | None = None
-    for period in _periods(piece):
+    # a piece starts on a period start of its grain, so the calendar of its weekday holds it
+    for period in Calendar(piece.start.weekday()).periods(piece.grain, piece.start, piece.end):
         covering = [b for b in builds if b[0] <= period < b[1]]
         done = [b[3] for b in covering if b[2] == JobStatus.COMPLETED]
         name = f"{piece.grain.adjective} {period.isoformat()}"
@@ -130,8 +122,3 @@ class RollupFreshness:
             day = _utc(rows[0][0]).date().isoformat()
             return f"events of {day} arrived after the rollups were built (late data)"
         return None
-
-
-def rollup_staleness(wh: Warehouse, pieces: Sequence[Piece]) -> str | None:
-    """Why the rollups cannot give the events' answer for these pieces yet, or None."""
-    return RollupFreshness(wh).staleness(pieces)

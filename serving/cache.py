@@ -75,10 +75,20 @@ __all__ = ["TTL_TIERS", "CacheEntry", "MetricsCache", "resolve_ttl"]
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
 
 _KEY_RE: Final = re.compile(r"[^\s{}\x00-\x1f\x7f]{1,1024}")
 _TAG_RE: Final = re.compile(r"[^\s{}\x00-\x1f\x7f]{1,256}")
 _MAX_PLANS: Final = 10_000
+
+
+def _bounded_put(memo: dict[K, V], key: K, value: V) -> None:
+    """Store `value` in a per-process memo, emptied first when it holds `_MAX_PLANS` other keys
+    (a rare full reset keeps the hot path to one dict write)."""
+    if len(memo) >= _MAX_PLANS and key not in memo:
+        memo.clear()
+    memo[key] = value
 
 
 @lru_cache(maxsize=4096)
@@ -123,7 +133,7 @@ class _Unproven(NamedTuple):
 
 
 _INVALID: Final = 0
-_UNKNOWN: Final = object()  # an entry is there, but a version moved (or it is not a cache entry)
+_UNKNOWN: Final = object()  # not looked up yet (None is a remembered answer)
 
 
 class _Found(NamedTuple):
@@ -307,9 +317,7 @@ class MetricsCache:
             ("MGET", entry_key.encode("utf-8"), layout.stamp.encode("utf-8")),
         )
         if memo_key is not None:
-            if len(self._plans) >= _MAX_PLANS:
-                self._plans.clear()
-            self._plans[memo_key] = plan
+            _bounded_put(self._plans, memo_key, plan)
         return plan
 
     def get_or_compute(
@@ -447,9 +455,7 @@ class MetricsCache:
         if all(_TAG_RE.fullmatch(tag) for tag in tags):
             keys = (self.layout.generation, *(self.layout.tag(tag) for tag in tags))
             mget = ("MGET", *(key.encode("utf-8") for key in keys))
-        if len(self._versions_mgets) >= _MAX_PLANS:
-            self._versions_mgets.clear()
-        self._versions_mgets[tags_blob] = mget
+        _bounded_put(self._versions_mgets, tags_blob, mget)
         return mget
 
     def _prove(
@@ -466,9 +472,7 @@ class MetricsCache:
 
     def _remember(self, entry_key: str, versions: bytes, tags: bytes, stamp: bytes) -> None:
         """Remember that an entry with these versions and tags is valid while the stamp is."""
-        if len(self._proofs) >= _MAX_PLANS and entry_key not in self._proofs:
-            self._proofs.clear()
-        self._proofs[entry_key] = (versions, tags, stamp)
+        _bounded_put(self._proofs, entry_key, (versions, tags, stamp))
 
     def _found(self, plan: _Plan, raw: _Hit | int | None, decode: bool) -> _Found:
         """Read what `_lookup` found: a fresh value, a stale body, or nothing usable."""

@@ -26,10 +26,7 @@ from orchestration.audit_log import TABLE as AUDIT_TABLE
 from orchestration.audit_log import JobStatus
 from warehouse import Warehouse
 from warehouse.calendar import Calendar
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+from warehouse.timestamps import as_utc
 
 
 def _midnight(day: date) -> datetime:
@@ -49,7 +46,7 @@ def _builds(wh: Warehouse, pieces: Sequence[Piece]) -> dict[str, list[tuple[Any,
     )
     builds: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
     for grain, start, end, status, started in rows:
-        builds[grain].append((start, end, status, _utc(started)))
+        builds[grain].append((start, end, status, as_utc(started)))
     return builds
 
 
@@ -119,6 +116,6 @@ class RollupFreshness:
             params,
         )
         if rows and rows[0][0] is not None:
-            day = _utc(rows[0][0]).date().isoformat()
+            day = as_utc(rows[0][0]).date().isoformat()
             return f"events of {day} arrived after the rollups were built (late data)"
         return None

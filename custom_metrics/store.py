@@ -14,13 +14,14 @@ import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Final
 
 from custom_metrics.definitions import OPTION_FIELDS, MetricDefinition
 from custom_metrics.spark_tables import partition_rows, rewrite_partition, spark_ddl
 from warehouse import Warehouse
+from warehouse.timestamps import as_utc
 
 log = logging.getLogger(__name__)
 
@@ -214,10 +215,6 @@ def _options(definition: MetricDefinition) -> str | None:
     return _json(chosen) if chosen else None
 
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def new_definition_id() -> str:
     """A short opaque id (`cm_` + 12 hex digits)."""
     return f"cm_{uuid.uuid4().hex[:12]}"
@@ -283,7 +280,7 @@ class MetricStore:
             "is_active": definition.is_active,
             "is_current": True,
             "created_by": created_by,
-            "created_at": _utc(created_at),
+            "created_at": as_utc(created_at),
         }
         if self._spark:
             table = self._t(DEFINITIONS)
@@ -359,7 +356,7 @@ class MetricStore:
             definition,
             bool(row["is_current"]),
             row["created_by"],
-            _utc(row["created_at"]),
+            as_utc(row["created_at"]),
         )
 
     def get(self, definition_id: str, version: int | None = None) -> StoredDefinition | None:
@@ -407,7 +404,7 @@ class MetricStore:
                 "dimensions": _json(dict(dims)),
                 "value": value,
                 "extra": _json(dict(extra)) if extra else None,
-                "computed_at": _utc(computed_at),
+                "computed_at": as_utc(computed_at),
             }
             for period_start, period_end, rows in periods
             for dims, value, extra in rows
@@ -463,7 +460,7 @@ class MetricStore:
                 r[3],
                 json.loads(r[4]),
                 r[5],
-                _utc(r[6]),
+                as_utc(r[6]),
                 json.loads(r[7]) if r[7] else {},
             )
             for r in rows
@@ -500,7 +497,7 @@ class MetricStore:
             table = self._t(USAGE)
             found = partition_rows(self.warehouse, table, _USAGE_COLUMNS, definition_id)
             count = int(found[0]["use_count"]) + 1 if found else 1
-            row = {"use_count": count, "last_used_at": _utc(when), "last_used_by": user}
+            row = {"use_count": count, "last_used_at": as_utc(when), "last_used_by": user}
             rewrite_partition(self.warehouse, table, _USAGE_COLUMNS, definition_id, [row])
             return
         self.warehouse.execute(
@@ -508,7 +505,7 @@ class MetricStore:
             f"last_used_by) values ({self._p('id')}, 1, {self._p('at')}, {self._p('by')}) "
             "on conflict (definition_id) do update set use_count = u.use_count + 1, "
             "last_used_at = excluded.last_used_at, last_used_by = excluded.last_used_by",
-            {"id": definition_id, "at": _utc(when), "by": user},
+            {"id": definition_id, "at": as_utc(when), "by": user},
         )
 
     def usage(self, definition_id: str) -> Usage | None:
@@ -520,4 +517,4 @@ class MetricStore:
         if not rows:
             return None
         r = rows[0]
-        return Usage(r[0], int(r[1]), _utc(r[2]), r[3])
+        return Usage(r[0], int(r[1]), as_utc(r[2]), r[3])

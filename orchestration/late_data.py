@@ -13,9 +13,10 @@ looked at again once it has finished.
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from warehouse import Warehouse
+from warehouse.timestamps import as_utc
 
 
 @dataclass(frozen=True)
@@ -25,11 +26,6 @@ class DayIngestion:
     day: date
     max_ingested_at: datetime
     rows: int
-
-
-def as_utc(value: datetime) -> datetime:
-    """A timestamp read back without a zone (UTC by this project's convention), made aware."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _instant(text: str) -> datetime:

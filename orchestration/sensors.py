@@ -29,10 +29,11 @@ from dagster import (
     sensor,
 )
 
-from orchestration.late_data import LateDataCursor, as_utc, ingestion_by_day, late_days
+from orchestration.late_data import LateDataCursor, ingestion_by_day, late_days
 from orchestration.translator import ASSET_PREFIX
 from orchestration.warehouse_access import open_warehouse
 from warehouse import WarehouseConfig
+from warehouse.timestamps import as_utc
 
 if TYPE_CHECKING:
     from orchestration.dagster_types import AssetJob

@@ -162,8 +162,10 @@ class RealtimeCore:
         """Connect to `url` with a bounded pool (`max_connections`, waiting at most
         `pool_timeout` for a free connection) and socket timeouts; one quick retry, no backoff
         (the write buffer, not sleeping, absorbs outages). ``cluster=True`` uses RedisCluster
-        (asyncio: at most `max_connections` commands in flight, each waiting at most
-        `pool_timeout` for its turn; realtime.async_cluster).
+        (blocking: a pool of `max_connections` per node, each waiting at most `pool_timeout`;
+        asyncio: at most `max_connections` commands in flight, each waiting at most
+        `pool_timeout` for its turn; realtime.async_cluster). A call that finds no connection
+        in time is a ConnectionError ("No connection available."), buffered under fail open.
         ``max_label_sets``: label sets per metric before writes go to its overflow series
         (realtime.cardinality; None: no limit). ``flush_interval``: seconds over which
         counters, rates and histograms are merged in process and sent as one batch
@@ -178,6 +180,12 @@ class RealtimeCore:
         }
         client: Any
         if cluster:
+            if not cls.awaits_replies:  # the nodes' default pool raises at once when full
+                options = {
+                    "connection_pool_class": module.BlockingConnectionPool,
+                    "timeout": pool_timeout,
+                    **options,
+                }
             client = module.cluster.RedisCluster.from_url(
                 url, max_connections=max_connections, **options
             )

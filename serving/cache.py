@@ -219,7 +219,9 @@ class MetricsCache:
 
         ``cluster=True``: ``url`` names any node of a Redis Cluster (`RedisCluster`, which finds
         the others). Extra keyword arguments (``stale_grace``, ``lock_wait`` ...) go to the
-        constructor.
+        constructor. With ``max_connections`` calls in flight (to the node, on a cluster), the
+        next waits up to ``socket_timeout`` for a connection, then is a counted error (computed
+        uncached), as the asyncio hit waits for its turn.
         """
         url = url or os.environ.get("REDIS_URL") or "redis://localhost:6379/0"
         connection: dict[str, Any] = {
@@ -229,19 +231,22 @@ class MetricsCache:
             "health_check_interval": 30,
         }
         # One immediate retry survives a connection dropped by a Redis restart; more would
-        # only multiply the wait when Redis is really down.
+        # only multiply the wait when Redis is really down. A blocking pool: redis-py's
+        # default one raises as soon as it is full, which would read as "Redis unavailable"
+        # under a burst of threads.
+        blocking = {"timeout": socket_timeout, "retry": Retry(NoBackoff(), 1), **connection}
         client: redis.Redis | redis.cluster.RedisCluster
         async_client: Callable[[], redis.asyncio.Redis | AsyncRedisCluster]
         if cluster:
             client = redis.cluster.RedisCluster.from_url(
-                url, retry=Retry(NoBackoff(), 1), **connection
+                url, connection_pool_class=redis.BlockingConnectionPool, **blocking
             )
 
             def async_client() -> redis.asyncio.Redis | AsyncRedisCluster:
                 return AsyncRedisCluster.from_url(url, **connection)
 
         else:
-            pool = redis.ConnectionPool.from_url(url, retry=Retry(NoBackoff(), 1), **connection)
+            pool = redis.BlockingConnectionPool.from_url(url, **blocking)
             client = redis.Redis(connection_pool=pool)
 
             def async_client() -> redis.asyncio.Redis | AsyncRedisCluster:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -247,6 +248,47 @@ def test_a_cluster_command_waits_its_turn_then_is_unavailable(cluster_url: str) 
     error, stats = asyncio.run(scenario())
     assert error is redis.ConnectionError
     assert (stats["buffered"], stats["write_errors"]) == (1, 1)
+
+
+def test_blocking_cluster_threads_wait_for_a_connection(cluster_url: str) -> None:
+    """Regression: redis-py's cluster nodes' default pool raised MaxConnectionsError as soon as
+    `max_connections` threads used one node (301 of 400 writes of 8 threads with 2 connections
+    failed). Now a thread waits up to `pool_timeout` for a connection, as on one Redis, and
+    past it the write is a ConnectionError ("No connection available.")."""
+    metrics = RealtimeMetrics.from_url(
+        cluster_url, cluster=True, fail_open=False, max_connections=2, pool_timeout=0.2,
+        prefix="waits:",
+    )  # fmt: skip
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def write() -> None:
+        barrier.wait()
+        for _ in range(50):
+            try:
+                metrics.increment_counter("waits", 1)
+            except BaseException as error:  # reported below
+                errors.append(error)
+
+    threads = [threading.Thread(target=write) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    try:
+        assert errors == [] and metrics.get_counter("waits") == 400
+        key = metrics.ops.series("counter", "waits", None)[1]
+        pool = metrics.client.get_node_from_key(key).redis_connection.connection_pool
+        held = [pool.get_connection() for _ in range(2)]  # the node's every connection
+        try:
+            with pytest.raises(redis.ConnectionError, match="No connection available"):
+                metrics.increment_counter("waits", 1)
+        finally:
+            for connection in held:
+                pool.release(connection)
+        assert metrics.increment_counter("waits", 1) == 401
+    finally:
+        metrics.close()
 
 
 def test_async_writes_fail_open_while_a_cluster_node_is_down(tmp_path: Path) -> None:

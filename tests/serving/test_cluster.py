@@ -261,6 +261,20 @@ def test_200_concurrent_asyncio_hits_of_a_fresh_client(
 
 
 @pytest.mark.timeout(60)
+def test_threads_beyond_a_node_pool_wait_for_a_connection(
+    make_cache: Callable[..., MetricsCache],
+) -> None:
+    """Regression: redis-py's cluster nodes' default pool raised MaxConnectionsError as soon as
+    `max_connections` threads used the namespace's node (300 of 400 reads of 8 threads with 2
+    connections were errors). Now a thread waits up to the socket timeout for a connection."""
+    cache = make_cache(max_connections=2)
+    assert cache.get_or_compute("k", Counter(1)) == 1
+    for _ in range(5):
+        assert _race([cache], "k", Counter(2)) == [1] * THREADS
+    stats = cache.get_stats()
+    assert (stats["errors"], stats["redis_skipped"], stats["hits"]) == (0, 0, 5 * THREADS)
+
+
 def test_concurrent_misses_compute_once_on_the_cluster(
     make_cache: Callable[..., MetricsCache],
 ) -> None:

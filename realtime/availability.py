@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import NoReturn
 
 from redis.exceptions import (
     ClusterError,
     ConnectionError,
     OutOfMemoryError,
     ReadOnlyError,
+    RedisClusterException,
     SlotNotCoveredError,
     TimeoutError,
     TryAgainError,
 )
 
 # Unreachable, timed out, loading, cluster down or resharding, failover in progress, or full:
-# the call may succeed later. Anything else (e.g. WRONGTYPE) is a bug and is raised.
+# the call may succeed later. Anything else (e.g. WRONGTYPE) is a bug and is raised. A whole
+# Redis Cluster unreachable comes as a RedisClusterException (`cluster_unreachable`).
 UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     ConnectionError,
     TimeoutError,
@@ -32,6 +35,23 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     TryAgainError,
     SlotNotCoveredError,
 )
+
+
+def cluster_unreachable(error: BaseException) -> bool:
+    """True for redis-py's RedisClusterException raised when re-reading a cluster's slots
+    reached no node (the whole cluster down): its cause is then one of UNAVAILABLE_ERRORS.
+    Its other RedisClusterExceptions are usage errors."""
+    return isinstance(error, RedisClusterException) and isinstance(
+        error.__cause__, UNAVAILABLE_ERRORS
+    )
+
+
+def raise_unavailable(error: RedisClusterException) -> NoReturn:
+    """Raise `error` as the ConnectionError it stands for when no cluster node was reachable
+    (so fail open and the cache's policy see an outage), else as it is."""
+    if cluster_unreachable(error):
+        raise ConnectionError(f"No Redis Cluster node reachable ({error})") from error
+    raise error
 
 
 class Availability:
@@ -53,7 +73,7 @@ class Availability:
 
     def failed(self, error: BaseException) -> bool:
         """Report an error from Redis; True when it means Redis is unavailable (then paused)."""
-        if not isinstance(error, UNAVAILABLE_ERRORS):
+        if not isinstance(error, UNAVAILABLE_ERRORS) and not cluster_unreachable(error):
             return False
         if not self.down:
             self._logger.warning("Redis unavailable (%s); %s", error, self._meanwhile)

@@ -24,11 +24,11 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, Self
 
 from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisClusterException
 
 from realtime.aggregation import MERGED, Aggregator
 from realtime.async_cluster import ClusterGate, needs_gate
-from realtime.availability import UNAVAILABLE_ERRORS, Availability
+from realtime.availability import UNAVAILABLE_ERRORS, Availability, raise_unavailable
 from realtime.batch import Batch
 from realtime.buffer import WriteBuffer
 from realtime.cardinality import (
@@ -98,7 +98,7 @@ class RealtimeCore:
         max_label_sets: int | None = DEFAULT_MAX_LABEL_SETS,
         flush_interval: float | None = None,
     ) -> None:
-        self.client = client
+        self._client = client
         self.settings = Settings(validate_prefix(prefix), idle_ttl, counter_hours, registry_refresh)
         self.ops = Operations(self.settings)
         self.fail_open = fail_open
@@ -208,7 +208,15 @@ class RealtimeCore:
         )
         if metrics._gate is not None:
             metrics._gate.wait = pool_timeout
+            metrics._gate.renew = lambda: module.cluster.RedisCluster.from_url(
+                url, max_connections=max_connections, **options
+            )
         return metrics
+
+    @property
+    def client(self) -> Any:
+        """The redis-py client (on an asyncio Redis Cluster, the one its gate holds now)."""
+        return self._gate.client if self._gate is not None else self._client
 
     @property
     def retry_interval(self) -> float:
@@ -456,18 +464,25 @@ class RealtimeCore:
         """Call one redis-py client method; await the reply if the client is asyncio."""
         if self._gate is not None:
             return await self._gate.run(getattr(self.client, method), *args)
-        reply = getattr(self.client, method)(*args)
-        return (await reply) if self._asyncio else reply
+        try:
+            reply = getattr(self.client, method)(*args)
+            return (await reply) if self._asyncio else reply
+        except RedisClusterException as error:
+            raise_unavailable(error)
 
     async def _pipeline_raw(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
-        """Send commands in one pipeline; errors are returned in place, not raised."""
+        """Send commands in one pipeline; errors are returned in place, not raised (a cluster
+        that cannot be reached at all raises)."""
         pipe = self.client.pipeline(transaction=False)
         for command in commands:
             pipe.execute_command(*command)
         if self._gate is not None:
             return list(await self._gate.run(pipe.execute, raise_on_error=False))
-        replies = pipe.execute(raise_on_error=False)
-        return list((await replies) if self._asyncio else replies)
+        try:
+            replies = pipe.execute(raise_on_error=False)
+            return list((await replies) if self._asyncio else replies)
+        except RedisClusterException as error:
+            raise_unavailable(error)
 
     # -- internals -------------------------------------------------------------------------
     async def _eval(self, op: Op) -> Any:
@@ -481,6 +496,8 @@ class RealtimeCore:
             return await self._call(
                 "execute_command", "EVALSHA", self._shas[op.script], b"1", op.key, *op.args
             )
+        except RedisClusterException as error:  # the blocking cluster client's (see _call)
+            raise_unavailable(error)
 
     async def _load_script(self, name: str) -> None:
         sha = await self._call("script_load", self._sources[name])

@@ -6,15 +6,16 @@ same turn of the loop share them. Each caller still gets its own reply or its ow
 
 On an asyncio Redis Cluster each batch goes through `realtime.async_cluster.ClusterGate`: sent
 only once the client knows the cluster's slots, at most ``max_connections`` batches in flight
-(a batch waits for its turn up to the client's socket timeout), and a connection that redis-py
-closes under a batch fails it with a ``ConnectionError``, not an ``AttributeError``.
+(a batch waits for its turn up to the client's socket timeout), a connection that redis-py
+closes under a batch fails it with a ``ConnectionError``, not an ``AttributeError``, and a
+client whose nodes lost their connections is replaced (given ``renew``).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
@@ -29,14 +30,22 @@ class AutoPipeline:
     (non-transactional: replies come back in order, one failing command fails only its caller).
     """
 
-    def __init__(self, client: AsyncClient) -> None:
-        self.client = client
+    def __init__(self, client: AsyncClient, renew: Callable[[], AsyncClient] | None = None) -> None:
+        """``renew``: makes a client like `client`, for the cluster gate to replace one whose
+        nodes lost their connections (`realtime.async_cluster`)."""
+        self._client = client
         self._gate: ClusterGate | None = None
         if needs_gate(client):
             wait = client.get_connection_kwargs().get("socket_timeout")
             self._gate = ClusterGate(client, wait) if wait else ClusterGate(client)
+            self._gate.renew = cast(Callable[[], AsyncRedisCluster] | None, renew)
         self._queued: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
         self._sending: set[asyncio.Task[None]] = set()
+
+    @property
+    def client(self) -> AsyncClient:
+        """The redis-py client (on a Redis Cluster, the one the gate holds now)."""
+        return self._gate.client if self._gate is not None else self._client
 
     def execute(self, *args: Any) -> asyncio.Future[Any]:
         """The reply of the Redis command ``args`` (a future: await it); a failed command or

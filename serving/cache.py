@@ -55,7 +55,7 @@ import redis.asyncio
 import redis.cluster
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 from redis.retry import Retry
 
 from realtime.availability import Availability
@@ -131,6 +131,10 @@ class _Unproven(NamedTuple):
     stamp: bytes | None
     versions_mget: tuple[str | bytes, ...]
 
+
+# What a Redis call may raise: redis-py's errors, and on a cluster its RedisClusterException
+# (raised when no node can be reached, `realtime.availability.cluster_unreachable`).
+_REDIS_ERRORS: Final = (RedisError, RedisClusterException)
 
 _INVALID: Final = 0
 _UNKNOWN: Final = object()  # not looked up yet (None is a remembered answer)
@@ -372,7 +376,7 @@ class MetricsCache:
             return self._uncached(compute, decode)
         try:
             raw = self._lookup(plan)
-        except RedisError as error:
+        except _REDIS_ERRORS as error:
             self._redis_failed(plan.prefix, error, misses=1)
             return self._uncached(compute, decode)
         if self.availability.down:
@@ -400,13 +404,14 @@ class MetricsCache:
         loop = asyncio.get_running_loop()
         pipeline = self._async_pipelines.get(loop)
         if pipeline is None:
-            pipeline = self._async_pipelines[loop] = AutoPipeline(self._make_async_client())
+            make = self._make_async_client
+            pipeline = self._async_pipelines[loop] = AutoPipeline(make(), renew=make)
         try:
             found = self._judge(plan.entry_key, await pipeline.execute(*plan.lookup))
             if isinstance(found, _Unproven):
                 versions = await pipeline.execute(*found.versions_mget)
                 found = self._prove(plan.entry_key, found, versions)
-        except RedisError:  # an outage: the blocking path records it
+        except _REDIS_ERRORS:  # an outage: the blocking path records it
             return None
         if not isinstance(found, _Hit):
             return None
@@ -524,7 +529,7 @@ class MetricsCache:
         token = secrets.token_hex(8)
         try:
             acquired = self._take_lock(plan, token)
-        except RedisError as error:
+        except _REDIS_ERRORS as error:
             self._redis_failed(prefix, error, misses=1)
             return self._uncached(compute, decode)
         if not acquired:
@@ -566,7 +571,7 @@ class MetricsCache:
         """
         try:
             raw = self._lookup(plan)
-        except RedisError as error:
+        except _REDIS_ERRORS as error:
             self._redis_failed(plan.prefix, error)
             return None
         if raw == seen:
@@ -604,7 +609,7 @@ class MetricsCache:
                     return found, False, raw
                 if self._take_lock(plan, token):
                     return _NOTHING, True, raw
-            except RedisError as error:
+            except _REDIS_ERRORS as error:
                 self._redis_failed(plan.prefix, error)
                 return None
 
@@ -631,7 +636,7 @@ class MetricsCache:
         """Current versions of ``keys``, creating missing ones; None if Redis failed."""
         try:
             created = self._versions(keys=list(keys), args=[self._version_ttl(0)])
-        except RedisError as error:
+        except _REDIS_ERRORS as error:
             self._redis_failed(prefix, error)
             return None
         return [bytes(v) for v in created]
@@ -662,7 +667,7 @@ class MetricsCache:
         keys, args = self._write_args(plan, token, payload, versions)
         try:
             self._write(keys=keys, args=args)
-        except RedisError as error:
+        except _REDIS_ERRORS as error:
             self._redis_failed(plan.prefix, error)
         else:
             self._stats.add(plan.prefix, writes=1)
@@ -671,10 +676,10 @@ class MetricsCache:
     def _release_lock(self, lkey: str, token: str) -> None:
         try:
             self._release(keys=[lkey], args=[token])
-        except RedisError as error:  # it expires on its own
+        except _REDIS_ERRORS as error:  # it expires on its own
             self._redis_failed(None, error)
 
-    def _redis_failed(self, prefix: str | None, error: RedisError, **extra: int) -> None:
+    def _redis_failed(self, prefix: str | None, error: Exception, **extra: int) -> None:
         """Count a Redis failure; an unavailable Redis is left alone for ``retry_after``."""
         self._stats.add(prefix, errors=1, **extra)
         if not self.availability.failed(error):
@@ -701,7 +706,7 @@ class MetricsCache:
         keys = [self.layout.tag(tag) for tag in tag_list]
         try:
             new = self._bump(keys=[self.layout.stamp, *keys], args=[self._version_ttl(0)])
-        except RedisError as error:
+        except _REDIS_ERRORS as error:
             self._redis_failed(None, error)
             raise
         self._stats.add(None, invalidations=len(tag_list))
@@ -719,7 +724,7 @@ class MetricsCache:
             self._bump(
                 keys=[self.layout.stamp, self.layout.generation], args=[self._version_ttl(0)]
             )
-        except RedisError as error:
+        except _REDIS_ERRORS as error:
             self._redis_failed(None, error)
             raise
         self._stats.add(None, invalidations=1)
@@ -741,7 +746,7 @@ class MetricsCache:
                     removed += cast(int, self._client.unlink(*batch))
                 if time.monotonic() > deadline:
                     break
-        except RedisError as error:  # the generation bump already made everything invalid
+        except _REDIS_ERRORS as error:  # the generation bump already made everything invalid
             self._redis_failed(None, error)
         return removed
 
@@ -807,7 +812,7 @@ class MetricsCache:
             except NoScriptError:  # a cluster pipeline does not load scripts on its own
                 self._client.script_load(self._write.script)
                 self._pipelined_writes(ready)
-        except RedisError as error:
+        except _REDIS_ERRORS as error:
             self._redis_failed(None, error)
             return 0
         for plan, _, _ in ready:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import threading
 import time
@@ -289,6 +290,42 @@ def test_blocking_cluster_threads_wait_for_a_connection(cluster_url: str) -> Non
         assert metrics.increment_counter("waits", 1) == 401
     finally:
         metrics.close()
+
+
+def test_writes_resume_after_cancelled_reconnects_used_up_a_nodes_connections(
+    cluster_url: str,
+) -> None:
+    """Regression (redis-py issue 4110): a write cancelled while redis-py (re)connects the
+    connection it sends on strands that connection: it never returns to its node's pool. Once
+    a node had lost all `max_connections`, every command to it raised MaxConnectionsError for
+    the client's life (under fail open: every write buffered, forever). Now the gate then
+    replaces the client, and the writes land again."""
+
+    async def scenario() -> tuple[bool, list[int | float | None], int | float | None, int]:
+        metrics = AsyncRealtimeMetrics.from_url(
+            cluster_url, cluster=True, max_connections=2, retry_interval=0, prefix="strand:"
+        )
+        try:
+            assert await metrics.increment_counter("c", 1) == 1
+            first = metrics.client
+            for _ in range(3):  # one more than the node's connections
+                for node in metrics.client.get_nodes():
+                    await node.disconnect()  # the next command connects again...
+                task = asyncio.create_task(metrics.increment_counter("c", 1))
+                await asyncio.sleep(0)  # ...and is cancelled while it does
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            values = [await metrics.increment_counter("c", 1) for _ in range(3)]
+            await metrics.flush_buffer()
+            total = await metrics.get_counter("c")
+            return metrics.client is not first, values, total, metrics.stats()["pending"]
+        finally:
+            await metrics.aclose()
+
+    renewed, values, total, pending = asyncio.run(scenario())
+    assert renewed  # the node did run out of connections
+    assert isinstance(values[-1], int) and total == values[-1] and pending == 0
 
 
 def test_async_writes_fail_open_while_a_cluster_node_is_down(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 
 import pytest
 import redis
@@ -165,3 +166,45 @@ def test_async_fail_closed_raises() -> None:
         await metrics.aclose()
 
     asyncio.run(scenario())
+
+
+def test_pools_stay_whole_across_outages(redis_server_factory: type[RedisServer]) -> None:
+    """Five outages with writes going on (4 threads on the blocking client, 4 tasks on the
+    asyncio one) and 2 connections per pool: a connection lost to each failed send would
+    leave none by the third outage. After each restart the buffered writes land, exactly."""
+    server = redis_server_factory().start()
+    options = {**FAST, "max_connections": 2, "pool_timeout": 0.5, "prefix": "outages:"}
+    blocking = RealtimeMetrics.from_url(server.url, **options)  # type: ignore[arg-type]
+
+    def write(count: int) -> None:
+        for _ in range(count):
+            blocking.increment_counter("sync")
+
+    async def scenario() -> list[tuple[int | float | None, int | float | None]]:
+        asynchronous = AsyncRealtimeMetrics.from_url(server.url, **options)  # type: ignore[arg-type]
+        totals = []
+        try:
+            for _ in range(5):
+                server.stop()  # with connections open: the next sends fail
+                threads = [threading.Thread(target=write, args=(10,)) for _ in range(4)]
+                for thread in threads:
+                    thread.start()
+                await asyncio.gather(*(asynchronous.increment_counter("async") for _ in range(40)))
+                for thread in threads:
+                    thread.join()
+                server.start()  # empty again
+                blocking.flush_buffer()
+                await asynchronous.flush_buffer()
+                write(1)
+                await asynchronous.increment_counter("async")
+                total = await asynchronous.get_counter("async")
+                totals.append((blocking.get_counter("sync"), total))
+            return totals
+        finally:
+            await asynchronous.aclose()
+
+    try:
+        assert asyncio.run(scenario()) == [(41, 41)] * 5
+        assert blocking.stats()["pending"] == 0
+    finally:
+        blocking.close()

@@ -17,6 +17,7 @@ import redis
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
+from realtime import AsyncRealtimeMetrics, RealtimeMetrics
 from serving.cache import MetricsCache
 from serving.invalidation import invalidate_for_materialization, period_tags
 from tests.realtime.support import REDIS_CLI, REDIS_SERVER, cluster_nodes, running_cluster
@@ -370,3 +371,68 @@ def test_a_down_node_means_computing_uncached_never_an_error(tmp_path: Path) -> 
         assert [cache.get_or_compute("k", again, tags=["t"]) for _ in range(2)] == [3, 3]
         assert again.calls == 1
         cache.close()
+
+
+def test_a_whole_cluster_down_is_an_outage_every_time(tmp_path: Path) -> None:
+    """Regression: with every node down, redis-py re-reads the slots, reaches no node and raises
+    RedisClusterException, which is no RedisError: fail-open writes (blocking and asyncio), the
+    cache's get_or_compute and fresh_json let it out. Now it is the ConnectionError it stands
+    for, outage after outage (2 connections per node): writes are buffered, reads computed,
+    and once the nodes are back the buffered writes land and the cache fills again."""
+    with cluster_nodes(tmp_path) as servers:
+        url = servers[0].url
+        rt = RealtimeMetrics.from_url(
+            url, cluster=True, max_connections=2, retry_interval=0, prefix="whole:"
+        )
+        cache = MetricsCache.from_url(
+            url, namespace="whole", cluster=True, max_connections=2, retry_after=0
+        )
+
+        def restart_all() -> None:
+            for server in servers:
+                server.start()
+            deadline = time.monotonic() + 60
+            for server in servers:
+                with redis.Redis(port=server.port) as direct:
+                    while direct.execute_command("CLUSTER INFO").get("cluster_state") != "ok":
+                        assert time.monotonic() < deadline, "the cluster did not come back"
+                        time.sleep(0.05)
+
+        async def scenario() -> None:
+            art = AsyncRealtimeMetrics.from_url(
+                url, cluster=True, max_connections=2, retry_interval=0, prefix="whole:"
+            )
+            try:
+                for outage in range(3):
+                    assert rt.increment_counter("c", 1) == 1  # each restart starts empty
+                    assert await art.increment_counter("c", 1) == 2
+                    assert cache.get_or_compute("k", Counter(outage)) == outage
+                    # (a first read after a restart may meet a dead socket: None, then a hit)
+                    hits = [await cache.fresh_json("k") for _ in range(2)]
+                    assert hits[-1] == str(outage).encode()
+                    for server in servers:
+                        server.stop()
+                    assert rt.increment_counter("c", 1) is None  # buffered
+                    assert await art.increment_counter("c", 1) is None
+                    assert cache.get_or_compute("k", Counter("down")) == "down"
+                    assert await cache.fresh_json("k") is None
+                    restart_all()
+                    deadline = time.monotonic() + 30  # a first replay may meet a dead socket
+                    while rt.stats()["pending"] or art.stats()["pending"]:
+                        assert time.monotonic() < deadline, "the buffers were not replayed"
+                        rt.flush_buffer()
+                        await art.flush_buffer()
+                    assert rt.get_counter("c") == 2  # both buffered writes, nothing more
+                    rt.client.delete(rt.ops.series("counter", "c", None)[1])
+                    cache.clear_all()
+            finally:
+                await art.aclose()
+                await cache.aclose()
+
+        try:
+            asyncio.run(scenario())
+            stats = cache.get_stats()
+            assert stats["errors"] == 3 and rt.stats()["pending"] == 0
+        finally:
+            rt.close()
+            cache.close()

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import socket
 import threading
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
 from serving.cache import MetricsCache
+from tests.realtime.support import REDIS_SERVER, RedisServer
 
 
 def test_closed_port_computes_and_counts(closed_port: int) -> None:
@@ -136,3 +141,43 @@ def test_recovers_when_redis_comes_back(redis_url: str, redis_prefix: str) -> No
     finally:
         cache.close()
         proxy.stop()
+
+
+@pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")
+def test_pools_stay_whole_across_outages(tmp_path: Path) -> None:
+    """Five outages of a private Redis with 2 connections per pool, reads going on from 4
+    threads and 4 tasks: a connection lost to each failed send would leave none by the third
+    outage. After each restart the blocking and the asyncio reads hit again."""
+    server = RedisServer(tmp_path / "redis").start()
+    cache = MetricsCache.from_url(server.url, namespace="outages", max_connections=2, retry_after=0)
+
+    def read(count: int) -> None:
+        for _ in range(count):
+            cache.get_or_compute("k", lambda: "down")
+
+    async def scenario() -> list[tuple[Any, bytes | None]]:
+        seen = []
+        try:
+            for outage in range(5):
+                server.stop()
+                threads = [threading.Thread(target=read, args=(10,)) for _ in range(4)]
+                for thread in threads:
+                    thread.start()
+                missed = await asyncio.gather(*(cache.fresh_json("k") for _ in range(4)))
+                for thread in threads:
+                    thread.join()
+                assert missed == [None] * 4
+                server.start()  # empty again
+                for _ in range(2):  # a first call may meet a dead socket: computed, not stored
+                    cache.get_or_compute("k", functools.partial(int, outage))
+                hits = [await cache.fresh_json("k") for _ in range(2)]
+                seen.append((cache.get_or_compute("k", lambda: "missed"), hits[-1]))
+            return seen
+        finally:
+            await cache.aclose()
+
+    try:
+        assert asyncio.run(scenario()) == [(n, str(n).encode()) for n in range(5)]
+    finally:
+        cache.close()
+        server.stop()

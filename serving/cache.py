@@ -223,9 +223,9 @@ class MetricsCache:
 
         ``cluster=True``: ``url`` names any node of a Redis Cluster (`RedisCluster`, which finds
         the others). Extra keyword arguments (``stale_grace``, ``lock_wait`` ...) go to the
-        constructor. With ``max_connections`` calls in flight (to the node, on a cluster), the
-        next waits up to ``socket_timeout`` for a connection, then is a counted error (computed
-        uncached), as the asyncio hit waits for its turn.
+        constructor. ``max_connections``: per node on a cluster, where a call finding them all
+        in use waits up to ``socket_timeout`` for one; on one Redis a call beyond them is
+        redis-py's MaxConnectionsError at once, counted as an outage (computed uncached).
         """
         url = url or os.environ.get("REDIS_URL") or "redis://localhost:6379/0"
         connection: dict[str, Any] = {
@@ -235,22 +235,26 @@ class MetricsCache:
             "health_check_interval": 30,
         }
         # One immediate retry survives a connection dropped by a Redis restart; more would
-        # only multiply the wait when Redis is really down. A blocking pool: redis-py's
-        # default one raises as soon as it is full, which would read as "Redis unavailable"
-        # under a burst of threads.
-        blocking = {"timeout": socket_timeout, "retry": Retry(NoBackoff(), 1), **connection}
+        # only multiply the wait when Redis is really down.
+        retry = Retry(NoBackoff(), 1)
         client: redis.Redis | redis.cluster.RedisCluster
         async_client: Callable[[], redis.asyncio.Redis | AsyncRedisCluster]
         if cluster:
+            # A blocking pool per node: redis-py's default one raises as soon as it is full.
             client = redis.cluster.RedisCluster.from_url(
-                url, connection_pool_class=redis.BlockingConnectionPool, **blocking
+                url,
+                connection_pool_class=redis.BlockingConnectionPool,
+                timeout=socket_timeout,
+                retry=retry,
+                **connection,
             )
 
             def async_client() -> redis.asyncio.Redis | AsyncRedisCluster:
                 return AsyncRedisCluster.from_url(url, **connection)
 
         else:
-            pool = redis.BlockingConnectionPool.from_url(url, **blocking)
+            # redis-py's own pool, on the benchmarked hit path (docs/beyond_one_machine.md)
+            pool = redis.ConnectionPool.from_url(url, retry=retry, **connection)
             client = redis.Redis(connection_pool=pool)
 
             def async_client() -> redis.asyncio.Redis | AsyncRedisCluster:

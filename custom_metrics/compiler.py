@@ -1129,15 +1129,20 @@ _MEASURE: Final = "cm_measure"
 
 
 def _piece_select(
-    model: MetricDefinition, answer: RollupAnswer, piece: Piece, rw: _Rewriter, schema: str
+    model: MetricDefinition,
+    answer: RollupAnswer,
+    piece: Piece,
+    level: Sequence[exp.Expression],
+    bounds: tuple[exp.Expression, exp.Expression],
+    schema: str,
 ) -> exp.Select:
     """One piece's rows of the level: the dimensions and the measure, not yet summed."""
     source = get_source(piece.table)
     period = exp.column(source.time_column)
     conditions = [
-        *_level_conditions(model, source, rw),
-        exp.GTE(this=period.copy(), expression=rw.binder.bind(piece.start)),
-        exp.LT(this=period, expression=rw.binder.bind(piece.end)),
+        *(c.copy() for c in level),
+        exp.GTE(this=period.copy(), expression=bounds[0].copy()),
+        exp.LT(this=period, expression=bounds[1].copy()),
     ]
     return (
         exp.select(
@@ -1153,8 +1158,15 @@ def _pieces_parts(
     model: MetricDefinition, answer: RollupAnswer, rw: _Rewriter, schema: str
 ) -> _Parts:
     """One window read from several rollups in one query: each piece's rows of the level
-    (UNION ALL), summed per dimension."""
-    selects = [_piece_select(model, answer, p, rw, schema) for p in answer.pieces]
+    (UNION ALL), summed per dimension. The pieces share their bound values (the level's
+    filters, each edge between two pieces): DuckDB's client pays per parameter passed."""
+    level = _level_conditions(model, get_source(answer.pieces[0].table), rw)
+    edges = sorted({day for p in answer.pieces for day in (p.start, p.end)})
+    marks = {day: rw.binder.constant(f"edge{i}", day) for i, day in enumerate(edges)}
+    selects = [
+        _piece_select(model, answer, p, level, (marks[p.start], marks[p.end]), schema)
+        for p in answer.pieces
+    ]
     union: exp.Query = selects[0]
     for select in selects[1:]:
         union = exp.union(union, select, distinct=False)

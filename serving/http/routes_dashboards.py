@@ -6,17 +6,18 @@ one caller's cached bundle is never served to another, whatever the bundle holds
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
-from typing import Annotated, Literal
+from typing import Annotated, Any, Final, Literal, TypeVar
 
-from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from serving.http.auth import CallerDep, context_of
+from serving.http.auth import context_of, require_caller
 from serving.http.connections import ConnectionPool
 from serving.http.context import ServerContext
 from serving.http.problems import Problem
@@ -58,15 +59,69 @@ class DashboardLevel(BaseModel):
     event_type: Level = "*"
 
 
-@router.get("/{date_range}", summary="The dashboard bundle for a level, cached per caller")
-async def dashboard(
-    request: Request,
-    caller: CallerDep,
-    date_range: Literal["7d", "30d", "90d", "12m"],
-    level: Annotated[DashboardLevel, Query()],
-) -> Response:
+DateRange = Literal["7d", "30d", "90d", "12m"]
+_DATE_RANGE: Final = TypeAdapter(DateRange)
+T = TypeVar("T")
+
+
+def _validated(validate: Callable[[Any], T], value: Any, where: tuple[str, ...]) -> T:
+    """``validate(value)``, its errors raised as FastAPI's 422 (a problem naming the field)."""
+    try:
+        return validate(value)
+    except ValidationError as error:
+        errors = [{**e, "loc": (*where, *e["loc"])} for e in error.errors(include_url=False)]
+        raise RequestValidationError(errors) from None
+
+
+# The route reads its parameters itself (below), so OpenAPI learns them from here: the same
+# entries FastAPI derives from a `date_range: DateRange` path parameter and an
+# `Annotated[DashboardLevel, Query()]` query model.
+_OPENAPI: Final[dict[str, Any]] = {
+    "parameters": [
+        {
+            "in": "path",
+            "name": "date_range",
+            "required": True,
+            "schema": {**_DATE_RANGE.json_schema(), "title": "Date Range"},
+        },
+        *(
+            {
+                "description": schema["description"],
+                "in": "query",
+                "name": name,
+                "required": False,
+                "schema": schema,
+            }
+            for name, schema in DashboardLevel.model_json_schema()["properties"].items()
+        ),
+    ],
+    "responses": {
+        "422": {
+            "description": "Validation Error",
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}
+            },
+        }
+    },
+}
+
+
+@router.get(
+    "/{date_range}",
+    summary="The dashboard bundle for a level, cached per caller",
+    openapi_extra=_OPENAPI,
+)
+async def dashboard(request: Request) -> Response:
     """A fresh cached bundle is served from the event loop; anything else (a miss, a stale
     entry, Redis down) goes through the blocking get-or-compute in a worker thread."""
+    # FastAPI's parameter and dependency solving cost a cached hit about as much as everything
+    # else the route does, so the route checks in the same order itself: the caller (401), the
+    # path, the query (422, with pydantic's messages).
+    caller = await require_caller(request)
+    date_range = _validated(
+        _DATE_RANGE.validate_python, request.path_params["date_range"], ("path", "date_range")
+    )
+    level = _validated(DashboardLevel.model_validate, dict(request.query_params), ("query",))
     reader = reader_of(request)
     args = (caller.scope, level.entity_type, level.entity_id, date_range)
     try:

@@ -67,3 +67,39 @@ def test_dashboard_is_cached_per_caller_scope(api: Api, redis_url: str) -> None:
     bad = alice.get("/v1/dashboards/7d?entity_type=*&entity_id=a1")
     assert bad.status == 422 and bad.json()["field"] == "entity_id"
     assert api.client().get(path).status == 401
+
+
+@DUCKDB_ONLY
+def test_dashboard_parameters_are_checked_after_the_caller(api: Api) -> None:
+    """The route reads its own parameters: the caller first (401), then the path, then the
+    query, each error a 422 problem naming the field with pydantic's message."""
+    alice, nobody = api.client("alice"), api.client()
+    assert nobody.get("/v1/dashboards/1y?entity_type=").status == 401
+    assert api.client("revoked").get("/v1/dashboards/1y").status == 401
+    cases = {
+        "/v1/dashboards/1y?entity_type=": (
+            "date_range",
+            "date_range: Input should be '7d', '30d', '90d' or '12m'",
+        ),
+        "/v1/dashboards/7d?entity_type=": (
+            "entity_type",
+            "entity_type: String should have at least 1 character",
+        ),
+        f"/v1/dashboards/7d?entity_type=asset&entity_id={'x' * 201}": (
+            "entity_id",
+            "entity_id: String should have at most 200 characters",
+        ),
+    }
+    for path, (field, detail) in cases.items():
+        reply = alice.get(path)
+        assert reply.status == 422, (path, reply.body)
+        assert reply.content_type.startswith("application/problem+json")
+        assert (reply.json()["field"], reply.json()["detail"]) == (field, detail)
+    # Defaults, a repeated parameter (the last one counts) and unknown parameters (ignored).
+    everything = alice.get("/v1/dashboards/30d")
+    assert everything.status == 200, everything.body
+    same = alice.get("/v1/dashboards/30d?entity_type=asset&entity_type=*&colour=red")
+    assert same.status == 200 and same.json() == everything.json()
+    one = alice.get("/v1/dashboards/30d?entity_type=asset&entity_id=a1")
+    repeated = alice.get("/v1/dashboards/30d?entity_id=a9&entity_type=asset&entity_id=a1")
+    assert repeated.status == 200 and repeated.json() == one.json()

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from typing import Annotated, Any, Final, Literal, TypeVar
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
@@ -121,7 +122,10 @@ async def dashboard(request: Request) -> Response:
     date_range = _validated(
         _DATE_RANGE.validate_python, request.path_params["date_range"], ("path", "date_range")
     )
-    level = _validated(DashboardLevel.model_validate, dict(request.query_params), ("query",))
+    # The query string read as Starlette's QueryParams reads it (the last of a repeated name
+    # counts), without the multi-dict it would build and this route would not use.
+    query = dict(parse_qsl(request.scope["query_string"].decode("latin-1"), keep_blank_values=True))
+    level = _validated(DashboardLevel.model_validate, query, ("query",))
     reader = reader_of(request)
     args = (caller.scope, level.entity_type, level.entity_id, date_range)
     try:

@@ -13,9 +13,11 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Final
 
 from custom_metrics import Principal
+from serving.keys import encode_component
 from warehouse import Warehouse
 
 TABLE: Final = "api_tokens"
@@ -38,6 +40,22 @@ class TokenRecord:
     is_admin: bool
     created_at: datetime
     revoked_at: datetime | None
+
+    @cached_property
+    def scope(self) -> str:
+        """Everything that decides what the token's holder may see, for per-caller cache keys
+        (readable when short, a digest of the same text when long). Worked out once per record:
+        a memoized lookup's record serves every request of its memo time."""
+        parts = (
+            self.user_id,
+            self.team or "",
+            self.organization or "",
+            "admin" if self.is_admin else "",
+        )
+        text = "|".join(encode_component(part) if part else "-" for part in parts)
+        if len(text) <= 120:
+            return text
+        return "sha256-" + hashlib.sha256(text.encode()).hexdigest()
 
     @property
     def principal(self) -> Principal:

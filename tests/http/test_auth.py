@@ -6,9 +6,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
-from serving.http.tokens import TokenStore, hash_token
+from serving.http.auth import Caller
+from serving.http.tokens import TokenRecord, TokenStore, hash_token
 from tests.http.conftest import Api
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,3 +92,15 @@ def test_cli_create_list_revoke(api: Api) -> None:
     assert bad.returncode == 2 and "--user" in bad.stderr
     reserved = metrics("tokens", "create", "--user", "operator")
     assert reserved.returncode == 2 and "reserved" in reserved.stderr
+
+
+def test_a_callers_scope_names_everything_it_may_see() -> None:
+    """Readable when short, a digest of the same text when long; worked out once per record."""
+    now = datetime.now(UTC)
+    record = TokenRecord("0123456789ab", "a:b", "t", None, True, now, None)
+    assert Caller(record).scope == "a%3Ab|t|-|admin"
+    assert record.__dict__["scope"] == "a%3Ab|t|-|admin"  # kept on the record
+    assert Caller(TokenRecord("0123456789ab", "u", None, None, False, now, None)).scope == "u|-|-|-"
+    long = Caller(TokenRecord("0123456789ab", "u" * 130, "t", "o", False, now, None)).scope
+    assert long.startswith("sha256-") and len(long) == 7 + 64
+    assert long != Caller(TokenRecord("0123456789ab", "u" * 130, "t", "p", False, now, None)).scope

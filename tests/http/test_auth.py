@@ -6,12 +6,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
+from serving.http import ServerSettings
 from serving.http.auth import Caller
 from serving.http.tokens import TokenRecord, TokenStore, hash_token
 from tests.http.conftest import Api
+from tests.http.http_support import Client, create_rollup_tables, running_server
+from warehouse import WarehouseConfig, connect
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -104,3 +110,33 @@ def test_a_callers_scope_names_everything_it_may_see() -> None:
     long = Caller(TokenRecord("0123456789ab", "u" * 130, "t", "o", False, now, None)).scope
     assert long.startswith("sha256-") and len(long) == 7 + 64
     assert long != Caller(TokenRecord("0123456789ab", "u" * 130, "t", "p", False, now, None)).scope
+
+
+@pytest.mark.parametrize("warehouse_config", ["postgres"], indirect=True)
+def test_a_revoked_token_fails_once_its_memo_time_is_over(
+    warehouse_config: WarehouseConfig, redis_url: str, redis_prefix: str
+) -> None:
+    """The server remembers a token lookup for `token_memo_seconds` (docs/http_api.md: 5 s by
+    default): a token revoked while remembered is refused as soon as that time is over, on the
+    dashboard route (checked on the event loop) as on every other."""
+    memo = 1.0
+    with connect(warehouse_config) as wh:
+        create_rollup_tables(wh)
+        record, token = TokenStore(wh).create("dave", "ops", "acme")
+    settings = ServerSettings(
+        warehouse=warehouse_config,
+        redis_url=redis_url,
+        realtime_prefix=f"{redis_prefix}rt:",
+        cache_namespace=f"{redis_prefix}cache",
+        token_memo_seconds=memo,
+    )
+    with running_server(settings) as base:
+        client = Client(base, token)
+        for path in ("/v1/dashboards/7d", "/v1/metrics/daily"):  # remembered from here on
+            assert client.get(path).status == 200
+        with connect(warehouse_config) as wh:
+            assert TokenStore(wh).revoke(record.token_id)
+        time.sleep(memo + 0.1)
+        for path in ("/v1/dashboards/7d", "/v1/dashboards/7d", "/v1/metrics/daily"):
+            reply = client.get(path)
+            assert reply.status == 401, (path, reply.body)

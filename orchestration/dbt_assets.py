@@ -38,9 +38,10 @@ from orchestration.partitions import Grain, partitions_def
 from orchestration.retry import rollup_retry_policy
 from orchestration.settings import OrchestrationSettings
 from orchestration.translator import ASSET_PREFIX, MetricsDbtTranslator
-from orchestration.warehouse_access import open_warehouse
+from orchestration.warehouse_access import LOCK_WAIT_SECONDS, open_warehouse
 from warehouse.dbt_runner import window_vars
 from warehouse.marts import rollup_for
+from warehouse.test_failures import failed_tests_rows
 
 WAREHOUSE_POOL = "metrics_warehouse"
 # dbt unit tests check the SQL logic against fixed inputs: they run in `make test` and from the
@@ -178,6 +179,9 @@ def materialize_window(
         events = list(invocation.stream())
         outcome = parse_run_results(
             _artifact(invocation, "run_results.json"), _process_error(invocation)
+        )
+        outcome.failing_rows = failed_tests_rows(
+            outcome.failed_tests_sql, wait_seconds=LOCK_WAIT_SECONDS
         )
         try:
             models = _models(_artifact(invocation, "manifest.json") or {})

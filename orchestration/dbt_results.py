@@ -21,6 +21,7 @@ class NodeResult:
     message: str
     rows_affected: int | None
     executed: tuple[datetime, datetime] | None = None  # dbt's "execute" timing, when reported
+    compiled_code: str | None = None  # the SQL dbt ran; for a data test, the failing rows' query
 
     @property
     def resource_type(self) -> str:
@@ -37,6 +38,11 @@ class NodeResult:
         return self.status in FAILED_STATUSES
 
     @property
+    def is_failed_test(self) -> bool:
+        """A data test that ran and found rows (not one that could not run)."""
+        return self.resource_type == "test" and self.status == "fail"
+
+    @property
     def is_written_model(self) -> bool:
         return self.resource_type == "model" and self.status == "success"
 
@@ -47,6 +53,7 @@ class DbtOutcome:
 
     nodes: list[NodeResult] = field(default_factory=list)
     process_error: str | None = None
+    failing_rows: dict[str, str] = field(default_factory=dict)  # failed test -> what it found
 
     @property
     def written_models(self) -> list[NodeResult]:
@@ -55,6 +62,15 @@ class DbtOutcome:
     @property
     def failed_nodes(self) -> list[NodeResult]:
         return [node for node in self.nodes if node.failed]
+
+    @property
+    def failed_tests_sql(self) -> dict[str, str]:
+        """The query of each data test that found rows, by unique_id (see failing_rows)."""
+        return {
+            node.unique_id: node.compiled_code
+            for node in self.nodes
+            if node.is_failed_test and node.compiled_code
+        }
 
     @property
     def succeeded(self) -> bool:
@@ -69,7 +85,13 @@ class DbtOutcome:
         """Each failing node and dbt's message, then the process error; None on success."""
         if self.succeeded:
             return None
-        lines = [f"{node.unique_id} [{node.status}]: {node.message}" for node in self.failed_nodes]
+        lines = []
+        for node in self.failed_nodes:
+            found = self.failing_rows.get(node.unique_id)
+            lines.append(
+                f"{node.unique_id} [{node.status}]: {node.message}"
+                + (f"; failing rows: {found}" if found else "")
+            )
         skipped = [node.unique_id for node in self.nodes if node.status == "skipped"]
         if skipped:
             lines.append("skipped because of the failures above: " + ", ".join(skipped))
@@ -112,6 +134,7 @@ def parse_run_results(
                 message=str(result.get("message") or ""),
                 rows_affected=int(rows) if isinstance(rows, int) and rows >= 0 else None,
                 executed=_execute_timing(result),
+                compiled_code=result.get("compiled_code") or None,
             )
         )
     return DbtOutcome(nodes=nodes, process_error=process_error)

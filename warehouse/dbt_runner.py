@@ -13,6 +13,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from warehouse.test_failures import failed_tests_rows
+
 DBT_PROJECT_DIR = Path(
     os.environ.get("METRICS_DBT_PROJECT_DIR", Path(__file__).resolve().parents[1] / "dbt_project")
 )
@@ -70,6 +72,7 @@ def run_dbt(
     result = dbtRunner().invoke(args)
     summary = DbtRunSummary()
     failures: list[str] = []
+    failed_tests: dict[int, str] = {}  # index in failures -> the test's compiled SQL
     for node_result in getattr(result.result, "results", None) or []:
         node = getattr(node_result, "node", None)
         name = getattr(node, "name", "?")
@@ -81,6 +84,10 @@ def run_dbt(
             summary.rows[name] = int(response["rows_affected"])
         if status.lower() in ("error", "fail", "runtimeerr", "runtime error"):
             failures.append(f"{name}: {status}: {getattr(node_result, 'message', '')}")
+            if status.lower() == "fail" and getattr(node, "compiled_code", None):
+                failed_tests[len(failures) - 1] = str(node.compiled_code)
+    for index, found in failed_tests_rows(failed_tests).items():  # what each failed test found
+        failures[index] += f"; failing rows: {found}"
     if not result.success:
         detail = "; ".join(failures) if failures else str(result.exception)
         raise DbtRunError(f"dbt {command} failed: {detail}")

@@ -45,10 +45,26 @@ def test_bad_window_is_a_clear_error(
 
 
 def test_reserved_star_in_source_fails_the_build(duckdb_batch: BatchHarness) -> None:
-    bad = replace(edge_events()[0], event_id="bad_star", entity_id="*")
-    duckdb_batch.load([*edge_events(), bad])
-    with pytest.raises(DbtRunError, match="not_reserved_star"):
+    """The source's row rules are one test (one scan); the error names each broken rule, its
+    column and how many rows break it."""
+    first = edge_events()[0]
+    bad = [
+        replace(first, event_id="bad_star", entity_id="*"),
+        replace(first, event_id="bad_star_2", entity_id="*"),
+        replace(first, event_id="bad_type", event_type="*"),
+    ]
+    duckdb_batch.load([*edge_events(), *bad])
+    with pytest.raises(DbtRunError) as raised:
         duckdb_batch.build()
+    message = str(raised.value)
+    assert "raw_events_row_rules: fail: Got 2 results" in message
+    for column, rows in (("entity_id", 2), ("event_type", 1)):
+        assert (
+            f"rule_name=not_reserved_star, column_name={column}, failing_rows={rows}, "
+            f'reason=the value * is reserved for "all" in the rollups and must not appear in '
+            f"{column}"
+        ) in message
+    assert "column_name=entity_type" not in message  # only the rules that were broken
 
 
 def test_window_helper_rejects_inverted_window() -> None:

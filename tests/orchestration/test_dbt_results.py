@@ -63,3 +63,30 @@ def test_failures_name_the_node_and_what_was_written_before() -> None:
     assert (
         "written before the failure (the retry rebuilds their window): model.p.stg_events" in text
     )
+
+
+def test_a_failed_data_test_says_what_it_found() -> None:
+    """A test that found rows keeps its query; the rows read back are added to its line."""
+    query = "select 'not_null' as rule_name"
+    outcome = parse_run_results(
+        {
+            "results": [
+                {
+                    **_result("test.p.raw_events_row_rules.abc", "fail"),
+                    "message": "Got 1 result, configured to fail if != 0",
+                    "compiled_code": query,
+                },
+                {**_result("model.p.daily_metrics", "error"), "compiled_code": "select 1"},
+                _result("test.p.unique_x.def", "pass", compiled_code="select 2"),
+            ]
+        },
+        None,
+    )
+    assert outcome.failed_tests_sql == {"test.p.raw_events_row_rules.abc": query}
+    outcome.failing_rows = {"test.p.raw_events_row_rules.abc": "rule_name=not_null"}
+    lines = (outcome.error_text() or "").splitlines()
+    assert lines[0] == (
+        "test.p.raw_events_row_rules.abc [fail]: Got 1 result, configured to fail if != 0; "
+        "failing rows: rule_name=not_null"
+    )
+    assert lines[1] == "model.p.daily_metrics [error]: "

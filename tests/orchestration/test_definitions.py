@@ -75,7 +75,7 @@ def test_defs_assets_groups_checks_and_policies() -> None:
         assert policy is not None and policy.max_retries == 3
         assert policy.backoff is Backoff.EXPONENTIAL
     checks = {key.name for key in graph.asset_check_keys}
-    assert "source_not_reserved_star_raw_events_entity_id" in checks  # source tests
+    assert "raw_events_row_rules" in checks  # source tests
     assert "unique_stg_events_event_id" in checks
     assert {job.name for job in defs.resolve_all_job_defs()} >= {
         "daily_rollups_job",

@@ -119,7 +119,7 @@ def test_materializations_carry_window_rows_and_movers(duck: BuiltWarehouse) -> 
 
 def test_dbt_tests_are_recorded_as_asset_checks(duck: BuiltWarehouse) -> None:
     checks = [
-        AssetCheckKey(AssetKey(["raw", "events"]), "source_not_reserved_star_raw_events_entity_id"),
+        AssetCheckKey(AssetKey(["raw", "events"]), "raw_events_row_rules"),
         AssetCheckKey(AssetKey(["metrics", "stg_events"]), "unique_stg_events_event_id"),
         AssetCheckKey(
             AssetKey(["metrics", "weekly_metrics"]),

@@ -8,7 +8,10 @@
     incremental_strategy='window_replace',
     incremental_predicates=[metrics_period_range('event_date', 'day')],
     partition_by=metrics_partition_by('event_date'),
-    indexes=([{'columns': ['event_date']}] if target.type == 'postgres' else []),
+    indexes=(
+        [{'columns': ['event_date']}, {'columns': ['event_id'], 'unique': true}]
+        if target.type == 'postgres' else []
+    ),
     contract={'enforced': true},
 ) }}
 

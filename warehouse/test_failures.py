@@ -1,0 +1,50 @@
+"""What a failed dbt data test found: the first rows its query returns, so that an error says
+which rule broke and where (`row_rules` returns one row per broken rule), not only how many.
+
+dbt reports a failed test as "Got N results"; its compiled SQL (in run_results.json, or on the
+in-process result's node) is the query whose rows those are. Read only after a test failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TypeVar
+
+from warehouse.config import WarehouseConfig
+from warehouse.connection import Warehouse, connect
+
+Key = TypeVar("Key")
+
+ROWS_SHOWN = 5
+
+
+def failing_rows(wh: Warehouse, compiled_sql: str, limit: int = ROWS_SHOWN) -> str:
+    """The first `limit` rows of a data test's query, `column=value, ...` each, joined by ' | '
+    (a note instead if the query cannot be read back)."""
+    query = compiled_sql.strip().rstrip(";")
+    try:
+        rows, columns = wh.query_with_columns(
+            f"select * from (\n{query}\n) as failing_rows limit {int(limit)}"
+        )
+    except Exception as error:  # the failure itself is already reported; this only adds detail
+        return f"(its rows could not be read back: {type(error).__name__}: {error})"
+    return " | ".join(
+        ", ".join(f"{column}={value}" for column, value in zip(columns, row, strict=True))
+        for row in rows
+    )
+
+
+def failed_tests_rows(
+    compiled_sql: Mapping[Key, str], *, wait_seconds: float = 0.0
+) -> dict[Key, str]:
+    """`failing_rows` of each failed test's compiled SQL, read over one connection to the
+    configured warehouse (see `connect` for `wait_seconds`; a note for each if it cannot be
+    opened)."""
+    if not compiled_sql:
+        return {}
+    try:
+        with connect(WarehouseConfig(), wait_seconds=wait_seconds) as wh:
+            return {key: failing_rows(wh, sql) for key, sql in compiled_sql.items()}
+    except Exception as error:  # the failures themselves are already reported
+        note = f"(the warehouse could not be opened to read them: {error})"
+        return dict.fromkeys(compiled_sql, note)

@@ -84,8 +84,9 @@ def run_dbt(
             summary.rows[name] = int(response["rows_affected"])
         if status.lower() in ("error", "fail", "runtimeerr", "runtime error"):
             failures.append(f"{name}: {status}: {getattr(node_result, 'message', '')}")
-            if status.lower() == "fail" and getattr(node, "compiled_code", None):
-                failed_tests[len(failures) - 1] = str(node.compiled_code)
+            compiled_sql = getattr(node, "compiled_code", None)
+            if status.lower() == "fail" and compiled_sql:
+                failed_tests[len(failures) - 1] = str(compiled_sql)
     for index, found in failed_tests_rows(failed_tests).items():  # what each failed test found
         failures[index] += f"; failing rows: {found}"
     if not result.success:

@@ -45,10 +45,14 @@ test-e2e: setup
 test-spark: setup java
 	@$(PY) -m pytest -q -p no:cacheprovider -m spark
 
-# METRICS_TARGET=spark runs Spark in a JVM: Java 17 from Debian when no java is on the PATH.
+# METRICS_TARGET=spark runs Spark in a JVM: Java 17 from Debian when no java is on the PATH, and
+# PostgreSQL's JDBC driver (Debian's libpostgresql-jdbc-java) for a metastore that several
+# processes share (METRICS_SPARK_METASTORE_URL: Dagster, its dbt runs, the Spark tests).
 java:
 	@command -v java >/dev/null || { echo "installing Java 17 for Spark ..."; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; }
+	@test -f /usr/share/java/postgresql.jar || { echo "installing PostgreSQL's JDBC driver for Spark ..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpostgresql-jdbc-java; }
 
 # sqlfluff renders the models with dbt on the PostgreSQL target (the PG* variables; default the
 # local server), the dialect its parser reads best.

@@ -19,8 +19,9 @@ from decimal import Decimal
 from typing import Any, Final
 
 from custom_metrics.definitions import OPTION_FIELDS, MetricDefinition
-from custom_metrics.spark_tables import partition_rows, rewrite_partition, spark_ddl
+from custom_metrics.spark_tables import PARTITION, spark_ddl
 from warehouse import Warehouse
+from warehouse.spark import partition_rows, rewrite_partition
 from warehouse.timestamps import as_utc
 
 log = logging.getLogger(__name__)
@@ -284,10 +285,17 @@ class MetricStore:
         }
         if self._spark:
             table = self._t(DEFINITIONS)
-            versions = partition_rows(self.warehouse, table, _DEFINITION_COLUMNS, definition_id)
+            versions = partition_rows(
+                self.warehouse, table, _DEFINITION_COLUMNS, PARTITION, definition_id
+            )
             history = [{**v, "is_current": False} for v in versions]
             rewrite_partition(
-                self.warehouse, table, _DEFINITION_COLUMNS, definition_id, [*history, row]
+                self.warehouse,
+                table,
+                _DEFINITION_COLUMNS,
+                PARTITION,
+                definition_id,
+                [*history, row],
             )
             return StoredDefinition(
                 definition_id, version, definition, True, created_by, created_at
@@ -435,13 +443,15 @@ class MetricStore:
         table = self._t(VALUES)
         kept = [
             r
-            for r in partition_rows(self.warehouse, table, _VALUE_COLUMNS, definition_id)
+            for r in partition_rows(self.warehouse, table, _VALUE_COLUMNS, PARTITION, definition_id)
             if (r["definition_version"], r["period_start"], r["period_end"]) not in replaced
         ]
         doubles = [  # the value column is a DOUBLE, as on DuckDB
             {**r, "value": None if r["value"] is None else float(r["value"])} for r in fresh
         ]
-        rewrite_partition(self.warehouse, table, _VALUE_COLUMNS, definition_id, kept + doubles)
+        rewrite_partition(
+            self.warehouse, table, _VALUE_COLUMNS, PARTITION, definition_id, kept + doubles
+        )
 
     def values(self, definition_id: str) -> list[StoredValue]:
         """Every stored value of a definition (all versions), by period."""
@@ -495,10 +505,12 @@ class MetricStore:
         """Count one use of a definition and remember when and by whom."""
         if self._spark:
             table = self._t(USAGE)
-            found = partition_rows(self.warehouse, table, _USAGE_COLUMNS, definition_id)
+            found = partition_rows(self.warehouse, table, _USAGE_COLUMNS, PARTITION, definition_id)
             count = int(found[0]["use_count"]) + 1 if found else 1
             row = {"use_count": count, "last_used_at": as_utc(when), "last_used_by": user}
-            rewrite_partition(self.warehouse, table, _USAGE_COLUMNS, definition_id, [row])
+            rewrite_partition(
+                self.warehouse, table, _USAGE_COLUMNS, PARTITION, definition_id, [row]
+            )
             return
         self.warehouse.execute(
             f"insert into {self._t(USAGE)} as u (definition_id, use_count, last_used_at, "

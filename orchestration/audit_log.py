@@ -7,6 +7,12 @@ visible. PARTIAL stays a valid status for rows that earlier versions wrote when 
 been written before a failure. A worker killed outright (out of memory, SIGKILL, a lost node)
 cannot close its row; the next attempt to start closes such rows as FAILED (`close_abandoned`).
 
+On Spark, whose Parquet tables cannot update rows, the table is partitioned by `log_id`: an
+attempt's row is its own partition, written when it starts and rewritten when it ends
+(`INSERT OVERWRITE ... PARTITION`), so every reader sees the same one row per attempt, with the
+same columns, as on PostgreSQL and DuckDB (`log_id` comes last, as Spark keeps partition
+columns).
+
 Every read and write reconnects and retries for up to `RETRY_SECONDS` when the warehouse drops
 or refuses the connection (a PostgreSQL restart, DuckDB's file held by a build), so the real
 cause of a failure reaches the log even when the failure was the warehouse going away.
@@ -25,9 +31,13 @@ from typing import Any, TypeVar
 
 from orchestration.warehouse_access import open_warehouse
 from warehouse import Warehouse, WarehouseConfig
+from warehouse.audit_table import AUDIT_COLUMNS, AUDIT_TABLE
 from warehouse.connection import WarehouseBusyError, WarehouseUnavailableError
+from warehouse.spark import partition_rows, rewrite_partition
+from warehouse.timestamps import as_utc
 
-TABLE = "metrics_aggregation_jobs_log"
+TABLE = AUDIT_TABLE
+COLUMNS = AUDIT_COLUMNS
 MAX_ERROR_CHARS = 20_000
 RETRY_SECONDS = 60.0
 
@@ -110,10 +120,60 @@ def _ddl(schema: str) -> str:
     """
 
 
+def _spark_ddl(schema: str) -> str:
+    return f"""
+        create table if not exists {schema}.{TABLE} (
+            job_name string,
+            grain string,
+            partition_range_start date,
+            partition_range_end date,
+            window_start date,
+            window_end date,
+            status string,
+            started_at timestamp,
+            ended_at timestamp,
+            duration_ms bigint,
+            rows_written bigint,
+            error string,
+            dagster_run_id string,
+            attempt int,
+            log_id string
+        ) using parquet partitioned by (log_id)
+    """
+
+
 def ensure_table(wh: Warehouse) -> None:
     """Create the schema and the audit table if they do not exist."""
     wh.execute(f"create schema if not exists {wh.schema}")
-    wh.execute(_ddl(wh.schema))
+    wh.execute(_spark_ddl(wh.schema) if wh.dialect == "spark" else _ddl(wh.schema))
+
+
+def _aware(value: Any) -> Any:
+    """Instants made aware in UTC (DuckDB and Spark hand back naive ones); the rest as is."""
+    return as_utc(value) if isinstance(value, datetime) else value
+
+
+def _update(
+    wh: Warehouse, log_id: str, values: dict[str, Any], *, while_running: bool = False
+) -> None:
+    """Set columns of one attempt's row (only while it is RUNNING, if asked)."""
+    p = wh.param
+    if wh.dialect == "spark":
+        table = f"{wh.schema}.{TABLE}"
+        rows = partition_rows(wh, table, COLUMNS, "log_id", log_id)
+        if rows and not (while_running and rows[0]["status"] != JobStatus.RUNNING):
+            row = {k: _aware(v) for k, v in rows[0].items()}
+            rewrite_partition(wh, table, COLUMNS, "log_id", log_id, [{**row, **values}])
+        return
+    params = {**values, "log_id": log_id}
+    condition = ""
+    if while_running:
+        condition, params["running"] = f" and status = {p('running')}", JobStatus.RUNNING.value
+    wh.execute(
+        f"update {wh.schema}.{TABLE} set {', '.join(f'{c} = {p(c)}' for c in values)}"
+        f" where log_id = {p('log_id')}{condition}",
+        params,
+    )
 
 
 class AuditLog:
@@ -135,27 +195,33 @@ class AuditLog:
             "log_id": log_id,
             "job_name": entry.job_name,
             "grain": entry.grain,
-            "range_start": entry.partition_range_start,
-            "range_end": entry.partition_range_end,
+            "partition_range_start": entry.partition_range_start,
+            "partition_range_end": entry.partition_range_end,
             "window_start": entry.window_start,
             "window_end": entry.window_end,
             "status": JobStatus.RUNNING.value,
             "started_at": datetime.now(UTC),
-            "run_id": entry.dagster_run_id,
+            "dagster_run_id": entry.dagster_run_id,
             "attempt": entry.attempt,
         }
 
         def insert(wh: Warehouse) -> None:
             ensure_table(wh)
+            if wh.dialect == "spark":  # the row's own partition: writing it again changes nothing
+                table = f"{wh.schema}.{TABLE}"
+                rewrite_partition(
+                    wh, table, COLUMNS, "log_id", log_id, [dict.fromkeys(COLUMNS) | row]
+                )
+                return
             p = wh.param
             # A retry after a lost acknowledgement finds its own row: nothing to do then.
             wh.execute(
                 f"insert into {wh.schema}.{TABLE} (log_id, job_name, grain,"
                 " partition_range_start, partition_range_end, window_start, window_end, status,"
                 " started_at, dagster_run_id, attempt) values ("
-                f"{p('log_id')}, {p('job_name')}, {p('grain')}, {p('range_start')},"
-                f" {p('range_end')}, {p('window_start')}, {p('window_end')}, {p('status')},"
-                f" {p('started_at')}, {p('run_id')}, {p('attempt')})"
+                f"{p('log_id')}, {p('job_name')}, {p('grain')}, {p('partition_range_start')},"
+                f" {p('partition_range_end')}, {p('window_start')}, {p('window_end')},"
+                f" {p('status')}, {p('started_at')}, {p('dagster_run_id')}, {p('attempt')})"
                 " on conflict (log_id) do nothing",
                 row,
             )
@@ -184,22 +250,17 @@ class AuditLog:
             )
             if not started:
                 raise LookupError(f"no audit log row {log_id}")
-            began = started[0][0]
-            if began.tzinfo is None:
-                began = began.replace(tzinfo=UTC)
+            began = as_utc(started[0][0])
             duration_ms = max(0, round((ended - began).total_seconds() * 1000))
-            wh.execute(
-                f"update {wh.schema}.{TABLE} set status = {p('status')},"
-                f" ended_at = {p('ended_at')}, duration_ms = {p('duration_ms')},"
-                f" rows_written = {p('rows_written')}, error = {p('error')}"
-                f" where log_id = {p('log_id')}",
+            _update(
+                wh,
+                log_id,
                 {
                     "status": status.value,
                     "ended_at": ended,
                     "duration_ms": duration_ms,
                     "rows_written": rows_written,
                     "error": error[:MAX_ERROR_CHARS] if error else None,
-                    "log_id": log_id,
                 },
             )
 
@@ -247,10 +308,9 @@ class AuditLog:
                 abandoned.append((log_id, f"its Dagster run {run_id} is no longer running"))
         ended = datetime.now(UTC)
         for log_id, reason in abandoned:
-            wh.execute(
-                f"update {wh.schema}.{TABLE} set status = {p('status')},"
-                f" ended_at = {p('ended_at')}, error = {p('error')}"
-                f" where log_id = {p('log_id')} and status = {p('running')}",
+            _update(
+                wh,
+                log_id,
                 {
                     "status": JobStatus.FAILED.value,
                     "ended_at": ended,
@@ -259,9 +319,8 @@ class AuditLog:
                         f" ({reason}); closed by run {current_run_id}; its window is"
                         " rebuilt by the next successful run over it"
                     ),
-                    "log_id": log_id,
-                    "running": JobStatus.RUNNING.value,
                 },
+                while_running=True,
             )
         return len(abandoned)
 
@@ -280,4 +339,7 @@ class AuditLog:
             rows, columns = wh.query_with_columns(
                 f"select * from {wh.schema}.{TABLE}{where} order by started_at, attempt", params
             )
-        return [dict(zip(columns, row, strict=True)) for row in rows]
+            return [
+                {column: _aware(value) for column, value in zip(columns, row, strict=True)}
+                for row in rows
+            ]

@@ -39,7 +39,7 @@ def ingestion_by_day(wh: Warehouse, since: datetime | None) -> list[DayIngestion
         where = f"where ingested_at > {wh.param('since')}"
         params = {"since": since}
     rows = wh.query(
-        f"select cast(occurred_at at time zone 'UTC' as date) as day, max(ingested_at), count(*) "
+        f"select {wh.utc_date('occurred_at')} as day, max(ingested_at), count(*) "
         f"from {wh.source_schema}.events {where} group by 1 order by 1",
         params,
     )

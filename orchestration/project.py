@@ -29,13 +29,20 @@ _SOURCE_FILES = ("dbt_project.yml", "profiles.yml")
 
 
 @contextmanager
-def absolute_duckdb_path() -> Iterator[None]:
-    """Make METRICS_DUCKDB_PATH absolute (relative to this process's cwd) while dbt starts.
+def absolute_warehouse_paths() -> Iterator[None]:
+    """Make the warehouse's paths absolute (relative to this process's cwd) while dbt starts.
 
-    dbt runs inside the project directory, where the relative default `.data/warehouse.duckdb`
-    would name another file than the one the rest of the project uses.
+    dbt runs inside the project directory, where the relative defaults (`.data/warehouse.duckdb`,
+    `.data/spark/...`) would name other files than the ones the rest of the project uses.
     """
-    with environment({"METRICS_DUCKDB_PATH": str(Path(WarehouseConfig().duckdb_path).resolve())}):
+    config = WarehouseConfig()
+    paths = {
+        "METRICS_DUCKDB_PATH": config.duckdb_path,
+        "METRICS_SPARK_WAREHOUSE_DIR": config.spark_warehouse_dir,
+        "METRICS_SPARK_METASTORE_DIR": config.spark_metastore_dir,
+        "METRICS_SPARK_JDBC_JAR": config.spark_jdbc_jar,
+    }
+    with environment({name: str(Path(path).resolve()) for name, path in paths.items()}):
         yield
 
 
@@ -66,7 +73,7 @@ def ensure_manifest(project: DbtProject) -> Path:
     manifest.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".parse-", dir=manifest.parent))
     try:
-        with absolute_duckdb_path():
+        with absolute_warehouse_paths():
             run_dbt("parse", target_path=scratch)
         os.replace(scratch / "manifest.json", manifest)
     finally:

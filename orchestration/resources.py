@@ -11,7 +11,7 @@ from typing import Any
 
 from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProject
 
-from orchestration.project import absolute_duckdb_path, metrics_project
+from orchestration.project import absolute_warehouse_paths, metrics_project
 
 
 def dbt_executable() -> str:
@@ -22,10 +22,10 @@ def dbt_executable() -> str:
 
 
 class ProjectDbtCliResource(DbtCliResource):
-    """DbtCliResource that hands dbt an absolute DuckDB path (see `absolute_duckdb_path`)."""
+    """DbtCliResource that hands dbt absolute warehouse paths (see `absolute_warehouse_paths`)."""
 
     def cli(self, args: Sequence[str], **kwargs: Any) -> DbtCliInvocation:
-        with absolute_duckdb_path():
+        with absolute_warehouse_paths():
             return super().cli(args, **kwargs)
 
 

@@ -7,6 +7,7 @@ METRICS_REQUIRE_SERVICES=1, in which case they fail.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -43,25 +44,30 @@ def _admin_pg_params() -> dict[str, str]:
     return params
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[dict[str, str]]:
-    """A fresh PostgreSQL database for this test run; yields libpq parameters for it."""
+@contextlib.contextmanager
+def _fresh_database(name: str, service: str) -> Iterator[dict[str, str]]:
+    """Create the PostgreSQL database `name`; yield libpq parameters for it; drop it after."""
     admin = _admin_pg_params()
     try:
         conn = psycopg2.connect(connect_timeout=5, **admin)
     except psycopg2.OperationalError as error:
-        _unavailable("PostgreSQL", error)
+        _unavailable(service, error)
     conn.autocommit = True
-    name = f"metrics_test_{RUN_ID}"
     with conn.cursor() as cur:
         cur.execute(f'create database "{name}"')
-    params = {**admin, "dbname": name}
     try:
-        yield params
+        yield {**admin, "dbname": name}
     finally:
         with conn.cursor() as cur:
             cur.execute(f'drop database if exists "{name}" with (force)')
         conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[dict[str, str]]:
+    """A fresh PostgreSQL database for this test run; yields libpq parameters for it."""
+    with _fresh_database(f"metrics_test_{RUN_ID}", "PostgreSQL") as params:
+        yield params
 
 
 @pytest.fixture()
@@ -112,17 +118,25 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def spark_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def spark_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """The Spark warehouse directory and metastore of this test run: a Spark session keeps
     both for the life of the process, so every Spark test shares them (own schemas each).
+    The metastore is a PostgreSQL database of this run, which the test process and the dbt
+    children of Dagster runs share (METRICS_SPARK_METASTORE_URL).
     Java is needed (make java); without it Spark tests are skipped, or fail when required."""
     if shutil.which("java") is None:
         _unavailable("Java (for Spark)", RuntimeError("no java on PATH"))
     root = tmp_path_factory.mktemp("spark")
-    return {
-        "METRICS_SPARK_WAREHOUSE_DIR": str(root / "warehouse"),
-        "METRICS_SPARK_METASTORE_DIR": str(root / "metastore_db"),
-    }
+    name = f"metrics_test_{RUN_ID}_metastore"
+    with _fresh_database(name, "PostgreSQL (Spark's metastore)") as params:
+        url = f"jdbc:postgresql://{params['host']}:{params['port']}/{name}?user={params['user']}"
+        if params.get("password"):
+            url += f"&password={params['password']}"
+        yield {
+            "METRICS_SPARK_WAREHOUSE_DIR": str(root / "warehouse"),
+            "METRICS_SPARK_METASTORE_DIR": str(root / "metastore_db"),
+            "METRICS_SPARK_METASTORE_URL": url,
+        }
 
 
 @pytest.fixture()

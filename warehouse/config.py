@@ -12,6 +12,9 @@ from pathlib import Path
 TARGETS = ("duckdb", "postgres", "spark")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+# Debian's libpostgresql-jdbc-java (make java installs it): the JDBC driver of a Spark metastore
+# kept in PostgreSQL.
+POSTGRESQL_JDBC_JAR = "/usr/share/java/postgresql.jar"
 
 
 class WarehouseConfigError(ValueError):
@@ -60,6 +63,12 @@ class WarehouseConfig:
     spark_metastore_dir: str = field(
         default_factory=lambda: _env("METRICS_SPARK_METASTORE_DIR", ".data/spark/metastore_db")
     )
+    spark_metastore_url: str = field(
+        default_factory=lambda: _env("METRICS_SPARK_METASTORE_URL", "")
+    )
+    spark_jdbc_jar: str = field(
+        default_factory=lambda: _env("METRICS_SPARK_JDBC_JAR", POSTGRESQL_JDBC_JAR)
+    )
     spark_master: str = field(default_factory=lambda: _env("METRICS_SPARK_MASTER", "local[2]"))
     source_schema: str = field(default_factory=lambda: _env("METRICS_SOURCE_SCHEMA", "raw"))
     schema: str = field(default_factory=lambda: _env("METRICS_SCHEMA", "metrics"))
@@ -88,12 +97,22 @@ class WarehouseConfig:
             ("METRICS_DUCKDB_PATH", self.duckdb_path),
             ("METRICS_SPARK_WAREHOUSE_DIR", self.spark_warehouse_dir),
             ("METRICS_SPARK_METASTORE_DIR", self.spark_metastore_dir),
+            ("METRICS_SPARK_METASTORE_URL", self.spark_metastore_url),
+            ("METRICS_SPARK_JDBC_JAR", self.spark_jdbc_jar),
         ):
             if "\x00" in path:
                 raise WarehouseConfigError(f"{variable} must not contain a NUL character")
         if ";" in self.spark_metastore_dir:
             # The directory goes into the metastore's JDBC URL, where ';' starts an attribute.
             raise WarehouseConfigError("METRICS_SPARK_METASTORE_DIR must not contain ';'")
+        if self.spark_metastore_url and not self.spark_metastore_url.startswith(
+            "jdbc:postgresql://"
+        ):
+            raise WarehouseConfigError(
+                "METRICS_SPARK_METASTORE_URL must be a PostgreSQL JDBC URL "
+                "(jdbc:postgresql://host:port/database?user=...), not "
+                f"{self.spark_metastore_url!r}"
+            )
 
     @property
     def week_start_index(self) -> int:
@@ -105,16 +124,20 @@ class WarehouseConfig:
         return Path(self.duckdb_path)
 
     def spark_conf(self) -> dict[str, str]:
-        """The Spark session settings (absolute paths) that dbt's profile and Python share."""
+        """The Spark session settings (absolute paths) that dbt's profile and Python share.
+
+        The catalog is Spark's built-in Hive metastore client on a database: an embedded Derby
+        one under METRICS_SPARK_METASTORE_DIR (one process at a time), or the PostgreSQL
+        database METRICS_SPARK_METASTORE_URL names, which several processes share (Dagster's
+        run and its dbt child, sensors, the CLI). Spark creates the metastore's tables on first
+        use in either.
+        """
         warehouse_dir = Path(self.spark_warehouse_dir).resolve()
         metastore_dir = Path(self.spark_metastore_dir).resolve()
         return {
             "spark.master": self.spark_master,
             "spark.sql.warehouse.dir": str(warehouse_dir),
-            "spark.hadoop.javax.jdo.option.ConnectionURL": (
-                f"jdbc:derby:;databaseName={metastore_dir};create=true"
-            ),
-            "spark.driver.extraJavaOptions": f"-Dderby.system.home={metastore_dir.parent}",
+            **self._metastore_conf(metastore_dir),
             "spark.sql.session.timeZone": "UTC",
             "spark.sql.sources.partitionOverwriteMode": "dynamic",
             "spark.sql.shuffle.partitions": "4",
@@ -122,6 +145,35 @@ class WarehouseConfig:
             # date partitions itself.
             "spark.sql.hive.metastorePartitionPruning": "false",
             "spark.ui.enabled": "false",
+            # The progress bar would interleave with dbt's JSON log lines, which Dagster reads.
+            "spark.ui.showConsoleProgress": "false",
+        }
+
+    def _metastore_conf(self, metastore_dir: Path) -> dict[str, str]:
+        jdo = "spark.hadoop.javax.jdo.option."
+        common = {
+            "spark.hadoop.datanucleus.schema.autoCreateAll": "true",
+            "spark.hadoop.hive.metastore.schema.verification": "false",
+            "spark.hadoop.datanucleus.autoStartMetaDataFiles": "package.jdo",
+        }
+        if not self.spark_metastore_url:
+            return {
+                f"{jdo}ConnectionURL": f"jdbc:derby:;databaseName={metastore_dir};create=true",
+                f"{jdo}ConnectionDriverName": "org.apache.derby.jdbc.EmbeddedDriver",
+                "spark.driver.extraJavaOptions": f"-Dderby.system.home={metastore_dir.parent}",
+                "spark.hadoop.datanucleus.autoStartMechanism": "None",
+                **common,
+            }
+        return {
+            f"{jdo}ConnectionURL": self.spark_metastore_url,
+            f"{jdo}ConnectionDriverName": "org.postgresql.Driver",
+            "spark.driver.extraClassPath": str(Path(self.spark_jdbc_jar).resolve()),
+            # Every metastore table is created when the session starts (from the metastore's
+            # package.jdo), not on first use: created on first use, inside the transaction that
+            # creates a table, PostgreSQL makes the foreign keys of a new privileges table wait
+            # for that very transaction, and the session hangs.
+            "spark.hadoop.datanucleus.autoStartMechanism": "MetaData",
+            **common,
         }
 
     def pg_params(self) -> dict[str, str]:

@@ -59,6 +59,13 @@ class Warehouse:
             return f":{name}"
         return f"%({name})s" if self.dialect == "postgres" else f"${name}"
 
+    def utc_date(self, column: str) -> str:
+        """SQL for the UTC calendar day of an instant column (Spark's session zone is UTC and
+        its SQL has no AT TIME ZONE)."""
+        if self.dialect == "spark":
+            return f"cast({column} as date)"
+        return f"cast({column} at time zone 'UTC' as date)"
+
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         """Run one statement (autocommit unless inside `transaction()`)."""
         if self.dialect == "spark":

@@ -8,10 +8,16 @@ tables only after this one calls `stop_spark()` (or exits).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 from warehouse.config import WarehouseConfig
+
+if TYPE_CHECKING:
+    from warehouse.connection import Warehouse
+
+_CHUNK: Final = 200
 
 
 class SparkSessionMismatchError(RuntimeError):
@@ -55,3 +61,64 @@ def stop_spark() -> None:
         gateway.shutdown()
         SparkContext._gateway = None
         SparkContext._jvm = None
+
+
+def partition_rows(
+    warehouse: Warehouse, table: str, columns: Sequence[str], partition: str, key: str
+) -> list[dict[str, Any]]:
+    """The rows of `table` whose partition column `partition` is `key`, as dicts of `columns`."""
+    rows = warehouse.query(
+        f"select {', '.join(columns)} from {table} where {partition} = {warehouse.param('key')}",
+        {"key": key},
+    )
+    return [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+def rewrite_partition(
+    warehouse: Warehouse,
+    table: str,
+    columns: Sequence[str],
+    partition: str,
+    key: str,
+    rows: Sequence[Mapping[str, Any]],
+) -> None:
+    """Make `rows` (dicts of `columns`, without the partition column) the whole partition
+    `partition = key` of a Parquet table, where Spark can neither update nor delete rows: the
+    first chunk overwrites the partition, further chunks are appended; no rows drop it. Every
+    value is a bound parameter, the partition's too."""
+    p = warehouse.param
+    names = [c for c in columns if c != partition]
+    if not rows:
+        warehouse.execute(
+            f"alter table {table} drop if exists partition ({partition} = {p('key')})",
+            {"key": key},
+        )
+        return
+    for offset in range(0, len(rows), _CHUNK):
+        params: dict[str, Any] = {"key": key}
+        tuples = []
+        for i, row in enumerate(rows[offset : offset + _CHUNK]):
+            for j, name in enumerate(names):
+                params[f"v{i}_{j}"] = row[name]
+            tuples.append("(" + ", ".join(p(f"v{i}_{j}") for j in range(len(names))) + ")")
+        verb = "insert overwrite table" if offset == 0 else "insert into"
+        warehouse.execute(
+            f"{verb} {table} partition ({partition} = {p('key')}) ({', '.join(names)}) "
+            f"values {', '.join(tuples)}",
+            params,
+        )
+
+
+def refresh_tables(warehouse: Warehouse) -> None:
+    """Make this session read what other processes wrote to the warehouse's two schemas since.
+
+    A Spark session caches each table it has read (its files, its partitions' files) until told
+    otherwise; with a metastore shared between processes (METRICS_SPARK_METASTORE_URL), a dbt
+    child or another run may have rewritten them since. REFRESH TABLE forgets that cache.
+    """
+    catalog = warehouse.raw.catalog
+    for schema in dict.fromkeys((warehouse.schema, warehouse.source_schema)):
+        if catalog.databaseExists(schema):
+            for table in catalog.listTables(schema):
+                if not table.isTemporary:  # dbt's __dbt_tmp views belong to its own session
+                    catalog.refreshTable(f"{schema}.{table.name}")

@@ -23,8 +23,9 @@ from starlette.responses import Response
 
 from realtime.prometheus import escape_label_value, format_value
 from serving.http.auth import CallerDep, context_of
-from serving.http.rollups import AUDIT_TABLE, freshness
+from serving.http.rollups import freshness
 from warehouse import Warehouse
+from warehouse.audit_table import AUDIT_TABLE
 from warehouse.calendar import Calendar, Grain
 
 router = APIRouter(tags=["monitoring"])

@@ -11,10 +11,10 @@ from typing import Any, Final
 from serving.http.paging import decode_cursor, encode_cursor, fingerprint
 from serving.http.problems import Problem
 from warehouse import Warehouse
+from warehouse.audit_table import AUDIT_TABLE
 from warehouse.calendar import Grain
 from warehouse.marts import DIMENSIONS, Mart, mart
 
-AUDIT_TABLE: Final = "metrics_aggregation_jobs_log"
 CSV_CHUNK: Final = 5000
 
 

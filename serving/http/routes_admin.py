@@ -15,28 +15,11 @@ from serving.http.dagster_client import launch_backfill, partition_keys
 from serving.http.paging import decode_cursor, encode_cursor, fingerprint
 from serving.http.problems import Problem
 from serving.http.responses import JSONResponse
-from serving.http.rollups import AUDIT_TABLE, plain
+from serving.http.rollups import plain
+from warehouse.audit_table import AUDIT_COLUMNS, AUDIT_TABLE
 from warehouse.calendar import Grain
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
-
-AUDIT_COLUMNS = (
-    "log_id",
-    "job_name",
-    "grain",
-    "partition_range_start",
-    "partition_range_end",
-    "window_start",
-    "window_end",
-    "status",
-    "started_at",
-    "ended_at",
-    "duration_ms",
-    "rows_written",
-    "error",
-    "dagster_run_id",
-    "attempt",
-)
 
 
 class BackfillRequest(BaseModel):

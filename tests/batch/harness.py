@@ -13,6 +13,7 @@ from metrics_events import Event, delete_events, ensure_source_table, load_event
 from tests.batch import reference
 from warehouse import Warehouse, WarehouseConfig, connect
 from warehouse.dbt_runner import DbtRunSummary, run_dbt, window_vars
+from warehouse.spark import refresh_tables
 
 TABLES = tuple(reference.GRAINS)
 
@@ -27,7 +28,12 @@ class BatchHarness:
     dbt_target_path: Path
 
     def connect(self) -> Warehouse:
-        return connect(WarehouseConfig())
+        """A connection that sees every write so far (on Spark, also the dbt children's of
+        Dagster runs: the session's cached tables are refreshed)."""
+        wh = connect(WarehouseConfig())
+        if wh.dialect == "spark":
+            refresh_tables(wh)
+        return wh
 
     def load(self, events: Iterable[Event]) -> int:
         with self.connect() as wh:

@@ -516,6 +516,7 @@ def spark_warehouse(dirs: Mapping[str, str], schema: str) -> Warehouse:
         target="spark",
         spark_warehouse_dir=dirs["METRICS_SPARK_WAREHOUSE_DIR"],
         spark_metastore_dir=dirs["METRICS_SPARK_METASTORE_DIR"],
+        spark_metastore_url=dirs["METRICS_SPARK_METASTORE_URL"],
         schema=schema,
         week_start="monday",
     )

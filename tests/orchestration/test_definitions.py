@@ -165,18 +165,23 @@ def test_workspace_points_at_the_definitions_module() -> None:
     assert location["python_module"]["attribute"] == "defs"
 
 
-def test_dbt_sees_the_duckdb_path_the_project_uses(
+def test_dbt_sees_the_warehouse_paths_the_project_uses(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """dbt runs inside dbt_project/: a relative METRICS_DUCKDB_PATH is made absolute first."""
-    from orchestration.project import absolute_duckdb_path
+    """dbt runs inside dbt_project/: relative warehouse paths are made absolute first."""
+    from orchestration.project import absolute_warehouse_paths
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("METRICS_DUCKDB_PATH", ".data/warehouse.duckdb")
-    with absolute_duckdb_path():
+    monkeypatch.setenv("METRICS_SPARK_WAREHOUSE_DIR", "spark/warehouse")
+    with absolute_warehouse_paths():
         assert os.environ["METRICS_DUCKDB_PATH"] == str(tmp_path / ".data/warehouse.duckdb")
+        assert os.environ["METRICS_SPARK_WAREHOUSE_DIR"] == str(tmp_path / "spark/warehouse")
+        assert os.environ["METRICS_SPARK_METASTORE_DIR"] == str(
+            tmp_path / ".data/spark/metastore_db"
+        )
     assert os.environ["METRICS_DUCKDB_PATH"] == ".data/warehouse.duckdb"
     monkeypatch.delenv("METRICS_DUCKDB_PATH")
-    with absolute_duckdb_path():
+    with absolute_warehouse_paths():
         assert os.environ["METRICS_DUCKDB_PATH"] == str(tmp_path / ".data/warehouse.duckdb")
     assert "METRICS_DUCKDB_PATH" not in os.environ

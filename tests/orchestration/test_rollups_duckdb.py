@@ -34,7 +34,12 @@ from orchestration.runner import (
 from tests.batch import reference
 from tests.batch.edge_events import all_events
 from tests.batch.harness import assert_same_rows
-from tests.orchestration.conftest import RETRY_DELAY_SECONDS, BuiltWarehouse
+from tests.orchestration.conftest import (
+    RETRY_DELAY_SECONDS,
+    BuiltWarehouse,
+    assert_each_run_logged_completed,
+    late_events,
+)
 from warehouse import Warehouse
 
 pytestmark = pytest.mark.slow
@@ -65,18 +70,7 @@ def test_sixty_day_backfill_is_one_dbt_invocation_per_grain(duck: BuiltWarehouse
         # The window reaches dbt as --vars, as from the command line.
         assert args[:3] == ["build", "--exclude-resource-type", "unit_test"]
         assert window == (first, "2024-04-01"), op
-
-    for grain, run in duck.runs.items():
-        [entry] = AuditLog().entries(run.run_id)
-        assert entry["status"] == JobStatus.COMPLETED
-        assert entry["grain"] == grain.adjective and entry["attempt"] == 1
-        assert entry["job_name"] == f"{grain.adjective}_rollups_job"
-        assert entry["partition_range_start"] == date.fromisoformat(run.keys[0])
-        assert entry["partition_range_end"] == date.fromisoformat(run.keys[-1])
-        assert entry["rows_written"] > 0 and entry["duration_ms"] > 0
-        assert entry["ended_at"] >= entry["started_at"] and entry["error"] is None
-        # Every partition of the range was recorded as materialized, for every model.
-        assert set(run.materialized) == set(run.keys)
+    assert_each_run_logged_completed(duck)
 
 
 def test_tables_match_the_reference(duck: BuiltWarehouse) -> None:
@@ -191,20 +185,6 @@ def test_custom_metrics_are_computed_for_each_day(duck: BuiltWarehouse) -> None:
     assert [(day, int(value)) for day, value in rows] == expected
 
 
-def _late(template: Event, n: int, ingested_at: datetime) -> list[Event]:
-    return [
-        replace(
-            template,
-            event_id=f"late_{template.event_date}_{i}",
-            actor_id=f"late_user_{i}",
-            entity_id="asset_late" if i == 0 else template.entity_id,
-            revenue_cents=100 * i,
-            ingested_at=ingested_at,
-        )
-        for i in range(n)
-    ]
-
-
 def _snapshot(built: BuiltWarehouse, table: str) -> dict[tuple[Any, ...], dict[str, Any]]:
     return built.harness.fetch(table)
 
@@ -222,7 +202,7 @@ def test_late_data_is_rerun_with_retries_then_weeks_and_months_catch_up(
     late_days = (date(2024, 2, 29), date(2024, 3, 6))
     now = datetime.now(UTC) + timedelta(seconds=1)
     templates = [next(e for e in duck.events if e.event_date == day) for day in late_days]
-    late = [e for t in templates for e in _late(t, 3, now)]
+    late = [e for t in templates for e in late_events(t, 3, now)]
     # A built day gets a re-delivery whose ingestion predates the build: not late.
     on_time = next(e for e in duck.events if e.event_date == date(2024, 3, 1))
     redelivered = replace(on_time, ingested_at=on_time.ingested_at - timedelta(hours=1))

@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 from dagster import AssetKey, AssetRecordsFilter
 
-from custom_metrics import CustomMetricService, Principal, compile_metric
-from orchestration.audit_log import AuditLog, JobStatus
 from orchestration.partitions import Grain
 from tests.batch.edge_events import all_events
-from tests.orchestration.conftest import BuiltWarehouse
+from tests.orchestration.conftest import (
+    BuiltWarehouse,
+    assert_each_run_logged_completed,
+    assert_rollups_answer_like_the_events,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -36,10 +38,7 @@ def pg(built: BuiltWarehouse, monkeypatch: pytest.MonkeyPatch) -> BuiltWarehouse
 def test_one_run_per_grain_matches_the_reference(pg: BuiltWarehouse) -> None:
     assert pg.dbt_calls.by_op() == {"daily_rollups": 1, "weekly_rollups": 1, "monthly_rollups": 1}
     assert len(pg.runs[Grain.DAY].keys) == 366
-    for run in pg.runs.values():
-        assert run.success
-        [entry] = AuditLog().entries(run.run_id)
-        assert entry["status"] == JobStatus.COMPLETED and entry["rows_written"] > 0
+    assert_each_run_logged_completed(pg)
     pg.harness.assert_matches_reference(pg.events)
 
 
@@ -75,13 +74,6 @@ def test_rows_written_come_from_the_adapter_response(pg: BuiltWarehouse) -> None
 def test_custom_metrics_read_the_built_rollups(pg: BuiltWarehouse) -> None:
     """The rollups dbt built carry the level index, and the audit log the Dagster runs wrote
     lets a custom metric over a window with mid-month edges read them, equal to the events."""
-    counted = {
-        "name": "events by type",
-        "metric_type": "COUNT",
-        "data_source": "events",
-        "calculation_formula": "*",
-        "dimensions": ["event_type"],
-    }
     window = (date(2024, 2, 28), date(2024, 5, 27))  # 28-29 February, March, weeks to 27 May
     with pg.harness.connect() as wh:
         for table, period in (("daily_metrics", "metric_date"), ("monthly_metrics", "month_start")):
@@ -94,11 +86,4 @@ def test_custom_metrics_read_the_built_rollups(pg: BuiltWarehouse) -> None:
                 )
             ]
             assert any(f"(entity_type, entity_id, {period})" in d for d in defs), defs
-        run = CustomMetricService(wh, Principal("analyst")).test_metric_definition(counted, *window)
-        assert run.fallback_reason is None
-        assert {"monthly_metrics", "daily_metrics"} <= set(run.answered_from.split("+"))
-        events = compile_metric(
-            counted, wh.dialect, *window, schema=wh.schema, week_start_index=0, use_rollups=False
-        )
-        assert sorted(run.rows) == sorted(tuple(r) for r in wh.query(events.sql, events.params))
-        assert run.rows
+        assert_rollups_answer_like_the_events(wh, window)

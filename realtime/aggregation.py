@@ -92,6 +92,12 @@ class Aggregator:
             else:
                 self._sums[slot] = (first, total + amount)
 
+    def put_back(self, ops: list[Op]) -> None:
+        """Return taken writes that did not go out (their flush was cancelled): the next
+        `take` sends them as they are."""
+        with self._lock:
+            self._ready.extend(ops)
+
     def take(self) -> list[Op]:
         """The merged writes to send (one per series), emptying the aggregator."""
         with self._lock:

@@ -18,6 +18,7 @@ the blocking and the asyncio client run them is in `realtime.driving`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Sequence
@@ -38,7 +39,7 @@ from realtime.cardinality import (
     validate_limit,
 )
 from realtime.driving import api
-from realtime.flushing import Flusher, start_flusher
+from realtime.flushing import Flusher, ensure_flusher
 from realtime.labels import OVERFLOW_LABELS, validate_window
 from realtime.names import NameCollisionError, collision, names_key, owner_of, sample_names
 from realtime.operations import (
@@ -375,13 +376,20 @@ class RealtimeCore:
     async def _flush(self) -> int:
         """One flush: the merged writes in one pipeline. Writes that cannot reach Redis go to
         the buffer, whatever `fail_open` says (it is how aggregation rides out outages)."""
-        ops = await self._claim_replayed(self.aggregator.take())
-        if ops:
-            _, error = await self._deliver(ops, fail_open=True)
-            if error is not None:
-                logger.error("aggregated realtime writes rejected: %s", error)
-        elif self._degraded:
-            await self._recover()
+        taken = self.aggregator.take()
+        try:
+            ops = await self._claim_replayed(taken)
+            if ops:
+                _, error = await self._deliver(ops, fail_open=True)
+                if error is not None:
+                    logger.error("aggregated realtime writes rejected: %s", error)
+            elif self._degraded:
+                await self._recover()
+        except asyncio.CancelledError:
+            # Cut short (the event loop is ending): the last flush sends them again, like
+            # buffered writes whose connection dropped (at least once, never lost).
+            self.aggregator.put_back(taken)
+            raise
         return len(ops)
 
     @api
@@ -561,7 +569,7 @@ class RealtimeCore:
         if self.flush_interval and op.script in MERGED:
             self.aggregator.add(op)
             if self.flusher is None:
-                self.flusher = start_flusher(self, self._asyncio)
+                ensure_flusher(self, self._asyncio)
             return None
         if self._degraded and not await self._recover():
             self.buffer.add(op)

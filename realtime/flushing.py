@@ -3,10 +3,12 @@ close, at exit, and never twice after a fork.
 
 The blocking client flushes from a daemon thread; at interpreter exit (``atexit``) each live
 client stops its thread and flushes what is left. The asyncio client flushes from a task on
-the event loop that first wrote; the task flushes once more when it is cancelled, by
-``aclose()`` or by the loop shutting down (the end of ``asyncio.run``). Both start with the
-first aggregated write. A process forked from one that aggregates drops the sums it inherited
-(the parent sends them) and starts its own flusher.
+the event loop that first wrote; ``aclose()`` asks the task to stop (it finishes the flush under
+way, then flushes once more), and the loop shutting down (the end of ``asyncio.run``) cancels
+it, after which it flushes once more too: writes a cancelled flush had taken go again with that
+last one (at least once, as buffered writes are). Both start with the first aggregated write.
+A process forked from one that aggregates drops the sums it inherited (the parent sends them)
+and starts its own flusher.
 """
 
 from __future__ import annotations
@@ -79,25 +81,26 @@ def _flush_every(ref: weakref.ref[Flushed], interval: float, stop: threading.Eve
 
 
 class FlushTask:
-    """An asyncio task that flushes a client every interval, and once more when cancelled."""
+    """An asyncio task that flushes a client every interval, and once more when it stops."""
 
     def __init__(self, client: Flushed) -> None:
-        self.task = asyncio.get_running_loop().create_task(_flush_on_loop(client))
+        self._stopping = asyncio.Event()
+        self.task = asyncio.get_running_loop().create_task(_flush_on_loop(client, self._stopping))
 
     def stop(self) -> None:
-        self.task.cancel()
+        """Ask the task to end after its last flush (without cutting a flush short)."""
+        self._stopping.set()
 
     async def stopped(self) -> None:
-        """Cancel the task and wait for its last flush."""
-        self.task.cancel()
+        """Stop the task and wait for its last flush."""
+        self._stopping.set()
         with suppress(asyncio.CancelledError):
             await self.task
 
 
-async def _flush_on_loop(client: Flushed) -> None:
+async def _flush_on_loop(client: Flushed, stopping: asyncio.Event) -> None:
     try:
-        while True:
-            await asyncio.sleep(client.flush_interval)
+        while not await _stopped_within(stopping, client.flush_interval):
             try:
                 await client._flush()
             except Exception:
@@ -107,9 +110,23 @@ async def _flush_on_loop(client: Flushed) -> None:
         await client._flush()
 
 
-def start_flusher(client: Flushed, on_loop: bool) -> Flusher:
-    """The background flusher of a client that has just aggregated its first write."""
-    return FlushTask(client) if on_loop else FlushThread(client)
+async def _stopped_within(stopping: asyncio.Event, seconds: float) -> bool:
+    """Wait up to `seconds` for a stop request; whether one came."""
+    with suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await stopping.wait()
+    return stopping.is_set()
+
+
+_STARTING = threading.Lock()
+
+
+def ensure_flusher(client: Flushed, on_loop: bool) -> None:
+    """Start the background flusher of a client that has just aggregated a write, unless one
+    runs: threads whose first writes race start one, so closing stops every flush under way."""
+    with _STARTING:
+        if client.flusher is None:
+            client.flusher = FlushTask(client) if on_loop else FlushThread(client)
 
 
 def finish_blocking(client: Flushed) -> None:

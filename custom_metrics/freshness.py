@@ -10,23 +10,33 @@ built, and built after the last of its events arrived. Two records say so:
   period may have arrived after the start of that build (dbt read the source somewhere after
   it started), else the rollup misses it until the late-data re-run.
 
-`RollupFreshness.staleness` returns why the rollups cannot answer
-yet, or None when they can. Its two queries write their values (the pieces' dates, the
-builds' start times read from the audit log, the statuses) as typed literals, not bound
-parameters: they are the warehouse's own dates and times, never a user's text, and DuckDB's
-client pays about 0.1 ms per parameter passed (the check took twice as long with them bound).
+`RollupFreshness.staleness` returns why the rollups cannot answer yet, or None when they can.
+A verdict is kept per set of pieces, with a stamp of the audit rows it was read from (how many
+finished builds meet the pieces' span, their latest start and end) and the newest
+`ingested_at` already examined. The next check of the same pieces is one query: the stamp
+again (any build of the span logged, finished or closed since changes it: the verdict is read
+again) and the late-event probe over the events ingested since the last check only (less an
+hour, the late-data sensor's overlap for rows that commit out of ingestion order), instead of
+every event ingested since the oldest build of the pieces, which is most of the window's
+events when the daily builds are spread over it.
+
+Its queries write their values (the pieces' dates, the builds' start times read from the audit
+log, the statuses) as typed literals, not bound parameters: they are the warehouse's own dates
+and times, never a user's text, and DuckDB's client pays about 0.1 ms per parameter passed.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Any, Final
 
 from custom_metrics.rollup_answers import Piece
 from orchestration.audit_log import TABLE as AUDIT_TABLE
 from orchestration.audit_log import JobStatus
+from orchestration.late_data import LateDataCursor
 from warehouse import Warehouse
 from warehouse.calendar import Calendar
 from warehouse.timestamps import as_utc
@@ -45,26 +55,66 @@ def _instant(wh: Warehouse, value: datetime) -> str:
     return f"cast('{as_utc(value).isoformat()}' as {kind})"
 
 
-def _builds(wh: Warehouse, pieces: Sequence[Piece]) -> dict[str, list[tuple[Any, ...]]]:
-    """Per grain (`daily` ...), the audit rows of builds whose window meets a piece."""
+# The verdicts kept per RollupFreshness (one per service); the least recently used go first.
+KEPT_VERDICTS: Final = 256
+_FINISHED: Final = f"('{JobStatus.COMPLETED}', '{JobStatus.FAILED}')"
+
+# (finished builds meeting the span, their latest start, their latest end)
+Stamp = tuple[int, datetime | None, datetime | None]
+
+
+def _latest(values: Sequence[Any]) -> datetime | None:
+    present = [as_utc(v) for v in values if v is not None]
+    return max(present, default=None)
+
+
+def _span(wh: Warehouse, pieces: Sequence[Piece]) -> str:
+    """The audit rows the verdict depends on: finished builds whose window meets a piece."""
     lo, hi = min(p.start for p in pieces), max(p.end for p in pieces)
+    return (
+        f"from {wh.schema}.{AUDIT_TABLE} where window_start < {_date(hi)} "
+        f"and window_end > {_date(lo)} and status in {_FINISHED}"
+    )
+
+
+def _builds(
+    wh: Warehouse, pieces: Sequence[Piece]
+) -> tuple[dict[str, list[tuple[Any, ...]]], Stamp]:
+    """Per grain (`daily` ...), the audit rows of builds whose window meets a piece; and their
+    stamp, as `_probe` reads it."""
     rows = wh.query(
-        f"select grain, window_start, window_end, status, started_at "
-        f"from {wh.schema}.{AUDIT_TABLE} "
-        f"where window_start < {_date(hi)} and window_end > {_date(lo)} "
-        f"and status in ('{JobStatus.COMPLETED}', '{JobStatus.FAILED}')"
+        f"select grain, window_start, window_end, status, started_at, ended_at {_span(wh, pieces)}"
     )
     builds: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
-    for grain, start, end, status, started in rows:
+    for grain, start, end, status, started, _ in rows:
         builds[grain].append((start, end, status, as_utc(started)))
-    return builds
+    stamp = (len(rows), _latest([r[4] for r in rows]), _latest([r[5] for r in rows]))
+    return builds, stamp
 
 
-def _built_at(piece: Piece, builds: list[tuple[Any, ...]]) -> datetime | str:
-    """When the oldest of the piece's periods was last built, or why it cannot be read."""
-    oldest: datetime | None = None
+# Days [start, end) built by a build that started at `built`: their events must not have
+# arrived after it.
+Run = tuple[date, date, datetime]
+
+
+def _merged(runs: Sequence[Run]) -> list[Run]:
+    """Neighbouring days built by the same build as one run."""
+    merged: list[Run] = []
+    for start, end, built in runs:
+        if merged and merged[-1][1] == start and merged[-1][2] == built:
+            start = merged.pop()[0]
+        merged.append((start, end, built))
+    return merged
+
+
+def _runs(piece: Piece, builds: list[tuple[Any, ...]]) -> list[Run] | str:
+    """When each of the piece's periods was last built, or why it cannot be read. Each period
+    is judged by its own build: a piece of months built month by month holds events that
+    arrived after the first month's build, none late."""
+    runs: list[Run] = []
     # a piece starts on a period start of its grain, so the calendar of its weekday holds it
-    for period in Calendar(piece.start.weekday()).periods(piece.grain, piece.start, piece.end):
+    starts = list(Calendar(piece.start.weekday()).periods(piece.grain, piece.start, piece.end))
+    for period, end in zip(starts, [*starts[1:], piece.end], strict=True):
         covering = [b for b in builds if b[0] <= period < b[1]]
         done = [b[3] for b in covering if b[2] == JobStatus.COMPLETED]
         name = f"{piece.grain.adjective} {period.isoformat()}"
@@ -73,23 +123,94 @@ def _built_at(piece: Piece, builds: list[tuple[Any, ...]]) -> datetime | str:
         built = max(done)
         if any(b[2] == JobStatus.FAILED and b[3] > built for b in covering):
             return f"the latest build of {piece.table} for {name} failed"
-        oldest = built if oldest is None else min(oldest, built)
-    assert oldest is not None  # a piece holds at least one period
-    return oldest
+        runs.append((period, end, built))
+    return runs
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    """Fresh pieces: their builds' stamp, when their days were built, and the newest
+    `ingested_at` examined (None: no event arrived after the oldest build)."""
+
+    stamp: Stamp
+    runs: tuple[Run, ...]
+    examined: datetime | None = None
+
+    def since(self) -> datetime:
+        """Where the next probe starts: events ingested after this are read again."""
+        oldest = min(run[2] for run in self.runs)
+        if self.examined is None:
+            return oldest
+        return max(oldest, self.examined - LateDataCursor.OVERLAP)
+
+    def examined_to(self, newest: datetime | None) -> _Verdict:
+        seen = [t for t in (self.examined, newest) if t is not None]
+        return _Verdict(self.stamp, self.runs, max(seen, default=None))
+
+
+@dataclass(frozen=True)
+class _Probe:
+    stamp: Stamp
+    newest: datetime | None  # the newest ingested_at read
+    late: datetime | None  # the first event of a piece that arrived after its build
+
+
+def _probe(wh: Warehouse, pieces: Sequence[Piece], runs: Sequence[Run], since: datetime) -> _Probe:
+    """One query: the builds' stamp now, and the events ingested after `since` (the newest,
+    and the earliest that arrived after its period was built)."""
+    late = " or ".join(
+        f"(occurred_at >= {_instant(wh, _midnight(start))} "
+        f"and occurred_at < {_instant(wh, _midnight(end))} "
+        f"and ingested_at > {_instant(wh, built)})"
+        for start, end, built in runs
+    )
+    # Events arrive in ingestion order, so `ingested_at` after `since` is a tail of the table
+    # (an index range on PostgreSQL, pruned row groups on DuckDB).
+    rows = wh.query(
+        f"select b.finished, b.last_start, b.last_end, e.newest, e.late "
+        f"from (select count(*) as finished, max(started_at) as last_start, "
+        f"max(ended_at) as last_end {_span(wh, pieces)}) b cross join "
+        f"(select max(ingested_at) as newest, min(case when {late} then occurred_at end) as late "
+        f"from {wh.source_schema}.events where ingested_at > {_instant(wh, since)}) e"
+    )
+    finished, last_start, last_end, newest, first_late = rows[0]
+    stamp = (int(finished), _latest([last_start]), _latest([last_end]))
+    return _Probe(stamp, _latest([newest]), _latest([first_late]))
+
+
+def _late_reason(probe: _Probe) -> str | None:
+    if probe.late is None:
+        return None
+    day = probe.late.date().isoformat()
+    return f"events of {day} arrived after the rollups were built (late data)"
 
 
 class RollupFreshness:
     """The freshness check on one warehouse. The audit table and the source table, once seen,
-    are not looked up again (a catalog query costs DuckDB milliseconds)."""
+    are not looked up again (a catalog query costs DuckDB milliseconds); fresh verdicts are
+    kept and checked again with one query (see the module's docstring)."""
 
     def __init__(self, wh: Warehouse) -> None:
         self.wh = wh
         self._present: set[tuple[str, str]] = set()
+        self._verdicts: OrderedDict[tuple[Piece, ...], _Verdict] = OrderedDict()
 
     def _exists(self, schema: str, table: str) -> bool:
         if (schema, table) not in self._present and self.wh.table_exists(schema, table):
             self._present.add((schema, table))
         return (schema, table) in self._present
+
+    def _judged(self, key: tuple[Piece, ...], verdict: _Verdict, probe: _Probe) -> str | None:
+        """The probe's verdict; a fresh one is kept (the least recently used dropped)."""
+        reason = _late_reason(probe)
+        if reason is not None:
+            self._verdicts.pop(key, None)
+            return reason
+        self._verdicts[key] = verdict.examined_to(probe.newest)
+        self._verdicts.move_to_end(key)
+        while len(self._verdicts) > KEPT_VERDICTS:
+            self._verdicts.popitem(last=False)
+        return None
 
     def staleness(self, pieces: Sequence[Piece]) -> str | None:
         """Why the rollups cannot give the events' answer for these pieces yet, or None."""
@@ -100,27 +221,22 @@ class RollupFreshness:
             return "no rollup build is recorded (the job audit log is missing)"
         if not self._exists(wh.source_schema, "events"):
             return f"late events cannot be checked ({wh.source_schema}.events is missing)"
-        builds = _builds(wh, pieces)
-        late: list[str] = []
-        oldest: datetime | None = None
+        key = tuple(pieces)
+        kept = self._verdicts.get(key)
+        if kept is not None:
+            probe = _probe(wh, key, kept.runs, kept.since())
+            if probe.stamp == kept.stamp:  # no build of the span logged since
+                return self._judged(key, kept, probe)
+            self._verdicts.pop(key, None)
+        builds, stamp = _builds(wh, pieces)
+        runs: list[Run] = []
         for piece in pieces:
-            built = _built_at(piece, builds[piece.grain.adjective])
-            if isinstance(built, str):
-                return built
-            oldest = built if oldest is None else min(oldest, built)
-            late.append(
-                f"(occurred_at >= {_instant(wh, _midnight(piece.start))} "
-                f"and occurred_at < {_instant(wh, _midnight(piece.end))} "
-                f"and ingested_at > {_instant(wh, built)})"
-            )
-        assert oldest is not None
-        # Events arrive in ingestion order, so `ingested_at` after the oldest build is a short tail
-        # of the table (an index range on PostgreSQL, pruned row groups on DuckDB).
-        rows = wh.query(
-            f"select min(occurred_at) from (select occurred_at from {wh.source_schema}.events "
-            f"where ingested_at > {_instant(wh, oldest)} and ({' or '.join(late)}) limit 1) late"
-        )
-        if rows and rows[0][0] is not None:
-            day = as_utc(rows[0][0]).date().isoformat()
-            return f"events of {day} arrived after the rollups were built (late data)"
-        return None
+            found = _runs(piece, builds[piece.grain.adjective])
+            if isinstance(found, str):
+                return found
+            runs.extend(found)
+        runs = _merged(runs)
+        probe = _probe(wh, pieces, runs, min(run[2] for run in runs))
+        if probe.stamp != stamp:  # a build was logged between the two reads: not kept
+            return _late_reason(probe)
+        return self._judged(key, _Verdict(stamp, tuple(runs)), probe)

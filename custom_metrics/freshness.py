@@ -155,15 +155,33 @@ class _Probe:
     late: datetime | None  # the first event of a piece that arrived after its build
 
 
+def _late_terms(wh: Warehouse, runs: Sequence[Run], since: datetime) -> str:
+    """The condition for an event ingested after `since` that arrived after its period's build.
+    Every such event arrived after a build that started before `since`, so those runs need only
+    their days, and neighbours of them are one range: a kept verdict's probe is usually one
+    range (DuckDB spent 8-17 ms planning one term per run of a 90-day cut, 18 of them)."""
+    merged: list[tuple[date, date, datetime | None]] = []
+    for start, end, built in runs:
+        after: datetime | None = built if built > since else None
+        if merged and merged[-1][1] == start and merged[-1][2] is None and after is None:
+            start = merged.pop()[0]
+        merged.append((start, end, after))
+    terms = []
+    for start, end, after in merged:
+        term = (
+            f"occurred_at >= {_instant(wh, _midnight(start))} "
+            f"and occurred_at < {_instant(wh, _midnight(end))}"
+        )
+        if after is not None:
+            term += f" and ingested_at > {_instant(wh, after)}"
+        terms.append(f"({term})")
+    return " or ".join(terms)
+
+
 def _probe(wh: Warehouse, pieces: Sequence[Piece], runs: Sequence[Run], since: datetime) -> _Probe:
     """One query: the builds' stamp now, and the events ingested after `since` (the newest,
     and the earliest that arrived after its period was built)."""
-    late = " or ".join(
-        f"(occurred_at >= {_instant(wh, _midnight(start))} "
-        f"and occurred_at < {_instant(wh, _midnight(end))} "
-        f"and ingested_at > {_instant(wh, built)})"
-        for start, end, built in runs
-    )
+    late = _late_terms(wh, runs, since)
     # Events arrive in ingestion order, so `ingested_at` after `since` is a tail of the table
     # (an index range on PostgreSQL, pruned row groups on DuckDB).
     rows = wh.query(

@@ -295,10 +295,11 @@ def test_a_failed_rebuild_reads_the_events(bare_wh: Warehouse) -> None:
     )
 
 
-def _late_event(wh: Warehouse, day: date, ingested_at: datetime) -> None:
+def late_row(day: date, ingested_at: datetime, name: str) -> dict[str, Any]:
+    """An asset click at 05:00 on `day`, in the source table's columns."""
     occurred = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=5)
-    row = {
-        "event_id": f"late-{day}",
+    return {
+        "event_id": f"late-{name}",
         "occurred_at": occurred,
         "event_type": "click",
         "actor_id": "u1",
@@ -308,7 +309,10 @@ def _late_event(wh: Warehouse, day: date, ingested_at: datetime) -> None:
         "properties": None,
         "ingested_at": ingested_at,
     }
-    insert_rows(wh, "events", [row], wh.source_schema)
+
+
+def _late_event(wh: Warehouse, day: date, ingested_at: datetime) -> None:
+    insert_rows(wh, "events", [late_row(day, ingested_at, str(day))], wh.source_schema)
 
 
 def test_late_events_in_the_window_read_the_events(bare_wh: Warehouse) -> None:

@@ -34,6 +34,7 @@ from tests.custom_metrics.test_rollup_cover import (
     SPAN_EVENTS,
     WINDOW,
     _open,
+    late_row,
 )
 from warehouse import Warehouse
 from warehouse.calendar import Calendar, Grain
@@ -61,18 +62,7 @@ class Answers:
 
     def arrive(self, day: date, ingested_at: datetime, name: str) -> None:
         """An asset click of `day` reaching the source table (and staging) at `ingested_at`."""
-        row = {
-            "event_id": f"late-{name}",
-            "occurred_at": datetime.combine(day, datetime.min.time(), tzinfo=UTC)
-            + timedelta(hours=5),
-            "event_type": "click",
-            "actor_id": "u1",
-            "entity_type": "asset",
-            "entity_id": "a1",
-            "revenue_cents": None,
-            "properties": None,
-            "ingested_at": ingested_at,
-        }
+        row = late_row(day, ingested_at, name)
         insert_rows(self.wh, "events", [row], self.wh.source_schema)
         insert_rows(self.wh, "stg_events", [{**row, "event_date": day}])
         self.events.append({**row, "event_date": day})

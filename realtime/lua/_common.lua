@@ -6,6 +6,9 @@
 -- Redis 7 replicates script effects by default; on 5/6 this makes TIME-then-write legal.
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 
+-- Redis TIME in whole seconds once read in this script call (see redis_now).
+local now_seconds = nil
+
 -- INCRBY (exact) when delta and the stored value are integers, INCRBYFLOAT otherwise.
 local function incr(key, delta)
   local result = redis.pcall('INCRBY', key, delta)
@@ -26,6 +29,13 @@ local function bucket_of(number)
   if number > MIN_INDEXABLE then return 'p' .. (math.ceil(math.log(number) / LOG_GAMMA) + 0) end
   if number < -MIN_INDEXABLE then return 'm' .. (math.ceil(math.log(-number) / LOG_GAMMA) + 0) end
   return 'z'
+end
+
+-- Redis TIME in whole seconds, read once per script call: the writes of a batch.lua call share
+-- it (one TIME command instead of one per write) and so land in the same time slot and hour.
+local function redis_now()
+  if not now_seconds then now_seconds = tonumber(redis.call('TIME')[1]) end
+  return now_seconds
 end
 
 -- Width in seconds of one time slot of a window (realtime.series.slot_seconds).
@@ -49,7 +59,7 @@ end
 -- slot's key expires: one window after the slot ends.
 local function current_slot(base, window)
   local slot = slot_of(window)
-  local index = math.floor(tonumber(redis.call('TIME')[1]) / slot)
+  local index = math.floor(redis_now() / slot)
   return base .. ':' .. index, (index + 1) * slot + window + 1
 end
 
@@ -58,7 +68,7 @@ end
 local function refresh(base, ttl_key)
   if redis.call('SET', base .. ':m', '1', 'NX', 'EX', REFRESH) then
     if ttl_key and IDLE > 0 then redis.call('EXPIRE', ttl_key, IDLE) end
-    return tonumber(redis.call('TIME')[1])
+    return redis_now()
   end
   return 0
 end

@@ -10,7 +10,7 @@ local function counter_incr(key, delta)
   if IDLE > 0 and tonumber(total) == tonumber(delta) then redis.call('EXPIRE', key, IDLE) end
   local registered
   if HOURS > 0 then
-    local now = tonumber(redis.call('TIME')[1])
+    local now = redis_now()
     if add_to_hour(key, math.floor(now / 3600), delta) then registered = now end
   else
     registered = refresh(key, key)

@@ -19,7 +19,7 @@ end
 if redis.call('EXISTS', key .. ':b') == 1 then return {0, 0} end
 incr(key, ARGV[2])
 if IDLE > 0 then redis.call('EXPIRE', key, IDLE) end
-local hour_now = math.floor(tonumber(redis.call('TIME')[1]) / 3600)
+local hour_now = math.floor(redis_now() / 3600)
 for i = 4, #ARGV, 2 do
   local hour = tonumber(ARGV[i])
   if HOURS > 0 and hour > hour_now - HOURS then add_to_hour(key, hour, ARGV[i + 1]) end

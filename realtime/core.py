@@ -499,13 +499,18 @@ class RealtimeCore:
         try:
             reply = self._execute("EVALSHA", self._shas[op.script], b"1", op.key, *op.args)
             return (await reply) if self._asyncio else reply
-        except NoScriptError:
-            await self._load_script(op.script)
-            return await self._call(
-                "execute_command", "EVALSHA", self._shas[op.script], b"1", op.key, *op.args
-            )
-        except RedisClusterException as error:  # the blocking cluster client's (see _call)
+        except _EVAL_AGAIN as error:
+            return await self._eval_again(op, error)
+
+    async def _eval_again(self, op: Op, error: NoScriptError | RedisClusterException) -> Any:
+        """After an EVALSHA failed with `error`: on NOSCRIPT load the script and send the op
+        again; a blocking cluster client's RedisClusterException is an outage (see _call)."""
+        if isinstance(error, RedisClusterException):
             raise_unavailable(error)
+        await self._load_script(op.script)
+        return await self._call(
+            "execute_command", "EVALSHA", self._shas[op.script], b"1", op.key, *op.args
+        )
 
     async def _load_script(self, name: str) -> None:
         sha = await self._call("script_load", self._sources[name])
@@ -575,7 +580,13 @@ class RealtimeCore:
             self.buffer.add(op)
             return None
         try:
-            raw = await self._eval(op)
+            # _eval written out: one coroutine less on every write.
+            try:
+                raw = self._execute("EVALSHA", self._shas[op.script], b"1", op.key, *op.args)
+                if self._asyncio:
+                    raw = await raw
+            except _EVAL_AGAIN as error:
+                raw = await self._eval_again(op, error)
         except UNAVAILABLE_ERRORS as error:
             if not self.fail_open:
                 raise
@@ -583,6 +594,11 @@ class RealtimeCore:
             self._went_down(error)
             self.buffer.add(op)
             return None
+        if raw.__class__ is int:  # the usual reply (write_reply): a counter's total, or 0
+            if op.script == "counter_incr":
+                return raw  # type: ignore[no-any-return]
+            if not raw:
+                return None
         value, registered_at = write_reply(op, raw)
         if registered_at:
             await self._register([(op.series, registered_at)])
@@ -722,6 +738,11 @@ class RealtimeCore:
                 self.write_errors += 1
                 self._went_down(outcome.unreached_error)
                 return False
+
+
+# EVALSHA failures that _eval_again handles: NOSCRIPT, and a blocking cluster client that reaches
+# no node.
+_EVAL_AGAIN = (NoScriptError, RedisClusterException)
 
 
 def _sha1(source: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, NamedTuple
 
 from realtime.availability import UNAVAILABLE_ERRORS
@@ -82,6 +83,13 @@ class Op(NamedTuple):
     series: Series
 
 
+# An Op from its four fields as one tuple, skipping the NamedTuple's Python-level __new__: on
+# the writes' hot path it costs about 100 ns instead of 170 (timeit).
+_op: Callable[[tuple[str, bytes, tuple[str | int | float, ...], Series]], Op] = partial(
+    tuple.__new__, Op
+)
+
+
 def to_number(raw: Any) -> Number:
     """A Redis reply (integer, bytes or str) as int when integral text, else float."""
     if isinstance(raw, int):
@@ -138,20 +146,20 @@ class Operations:
     def increment_counter(self, name: str, value: Number, labels: Labels) -> Op:
         series, key = self.series("counter", name, labels)
         _check_number(value)
-        return Op("counter_incr", key, (value,), series)
+        return _op(("counter_incr", key, (value,), series))
 
     def set_gauge(self, name: str, value: Number, labels: Labels, unit: str | None) -> Op:
         series, key = self.series("gauge", name, labels)
         _check_number(value)
         if unit is not None and (not isinstance(unit, str) or not unit.isprintable()):
             raise InvalidValueError(f"unit must be a printable string, not {unit!r}")
-        return Op("gauge_set", key, (value, unit or ""), series)
+        return _op(("gauge_set", key, (value, unit or ""), series))
 
     def add_to_histogram(self, name: str, value: Number, window: int, labels: Labels) -> Op:
         series, key = self.series("histogram", name, labels, window or _invalid_window(window))
         _check_number(value)
         # The sketch bucket goes along (histogram_add.lua): Python's log is cheaper than Lua's.
-        return Op("histogram_add", key, (value, series.window, bucket_field(value)), series)
+        return _op(("histogram_add", key, (value, series.window, bucket_field(value)), series))
 
     def track_rate(self, name: str, window: int, labels: Labels, count: int) -> Op:
         series, key = self.series("rate", name, labels, window or _invalid_window(window))
@@ -159,7 +167,7 @@ class Operations:
             raise InvalidValueError(f"count must be a positive int, not {count!r}")
         if count > MAX_MAGNITUDE:
             raise InvalidValueError(out_of_range("count", count))
-        return Op("rate_track", key, (count, series.window), series)
+        return _op(("rate_track", key, (count, series.window), series))
 
     def track_unique(self, name: str, member: object, window: int, labels: Labels) -> Op:
         series, key = self.series("unique", name, labels, window or _invalid_window(window))
@@ -298,6 +306,8 @@ def write_reply(op: Op, raw: Any) -> tuple[Number | None, int]:
     Counter scripts reply with the total, or [total, time] when the series must be
     registered; the others with 0 or the registration time. Scalars keep replies cheap.
     """
+    if raw.__class__ is int:  # the usual reply: skip the type checks below
+        return (raw, 0) if op.script in _COUNTER_SCRIPTS else (None, raw)
     if op.script in _COUNTER_SCRIPTS:
         if isinstance(raw, list):
             return to_number(raw[0]), int(raw[1])

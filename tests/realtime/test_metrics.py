@@ -12,7 +12,7 @@ import redis
 from realtime.labels import InvalidLabelsError, InvalidMetricNameError, InvalidValueError
 from realtime.metrics import RealtimeMetrics
 from realtime.sketch import RELATIVE_ACCURACY, nearest_rank
-from tests.realtime.support import keys_under, redis_time, sleep_until
+from tests.realtime.support import RedisServer, keys_under, redis_time, sleep_until
 
 PROCESSES = 4
 INCREMENTS = 300
@@ -198,3 +198,24 @@ def test_keys_of_one_series_share_a_hash_tag(
     ]
     tags = {key[key.index(b"{") : key.index(b"}") + 1] for key in series_keys}
     assert tags == {b"{c:tagged|a=1}", b"{h:tagged_ms|a=1}"}
+
+
+def test_writes_load_their_scripts_when_redis_has_lost_them(private_redis: RedisServer) -> None:
+    """A single write whose script Redis does not hold (SCRIPT FLUSH, a restart) loads it and
+    is sent again: applied once, the sketch bucket of a histogram value included."""
+    metrics = RealtimeMetrics.from_url(private_redis.url, fail_open=False)
+    inspect = redis.Redis.from_url(private_redis.url)
+    for attempt in range(2):
+        inspect.script_flush()
+        assert metrics.increment_counter("hits", 2) == 2 * (attempt + 1)
+        assert metrics.set_gauge("depth", 7 + attempt) is None
+        assert metrics.add_to_histogram("latency", 1.5 + attempt, 60) is None
+        assert metrics.track_rate("rps", 60, count=3) is None
+    assert metrics.get_gauge("depth") == 8
+    snap = metrics.get_histogram("latency", 60)
+    assert snap is not None
+    assert (snap.count, snap.sum, snap.min, snap.max) == (2, 4.0, 1.5, 2.5)
+    assert snap.percentile(100) == pytest.approx(2.5, rel=RELATIVE_ACCURACY)
+    assert metrics.get_rate("rps", 60) == pytest.approx(6 / 60)
+    inspect.close()
+    metrics.close()

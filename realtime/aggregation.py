@@ -31,14 +31,14 @@ class _Histogram:
     high: Number
     buckets: dict[str, int] = field(default_factory=dict)
 
-    def add(self, value: Number) -> None:
+    def add(self, value: Number, bucket: str) -> None:
+        """One observation and its sketch bucket field."""
         self.total += value
         if value < self.low:
             self.low = value
         elif value > self.high:
             self.high = value
-        name = bucket_field(value)
-        self.buckets[name] = self.buckets.get(name, 0) + 1
+        self.buckets[bucket] = self.buckets.get(bucket, 0) + 1
 
     def summary(self) -> str:
         """The text histogram_merge (realtime/lua/_writes.lua) reads: sum|lo|hi|field=n,..."""
@@ -71,12 +71,14 @@ class Aggregator:
             if op.script == "histogram_add":
                 value = op.args[0]
                 assert isinstance(value, int | float)
+                # A single write's op carries its bucket (Operations.add_to_histogram).
+                bucket = str(op.args[2]) if len(op.args) > 2 else bucket_field(value)
                 found = self._histograms.get(op.key)
                 if found is None:
-                    sketch = _Histogram(value, value, value, {bucket_field(value): 1})
+                    sketch = _Histogram(value, value, value, {bucket: 1})
                     self._histograms[op.key] = (op, sketch)
                 else:
-                    found[1].add(value)
+                    found[1].add(value, bucket)
                 return
             slot = (op.script, op.key)
             amount = op.args[0]

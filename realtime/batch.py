@@ -37,7 +37,9 @@ class Batch:
     def add_to_histogram(
         self, name: str, value: Number, window_seconds: int = 300, labels: Labels = None
     ) -> None:
-        self.ops.append(self._operations.add_to_histogram(name, value, window_seconds, labels))
+        self.ops.append(
+            self._operations.add_to_histogram(name, value, window_seconds, labels, bucket=False)
+        )
 
     def track_rate(
         self, name: str, window_seconds: int = 60, labels: Labels = None, count: int = 1

@@ -155,11 +155,17 @@ class Operations:
             raise InvalidValueError(f"unit must be a printable string, not {unit!r}")
         return _op(("gauge_set", key, (value, unit or ""), series))
 
-    def add_to_histogram(self, name: str, value: Number, window: int, labels: Labels) -> Op:
+    def add_to_histogram(
+        self, name: str, value: Number, window: int, labels: Labels, bucket: bool = True
+    ) -> Op:
+        """A histogram observation. With `bucket`, its sketch bucket goes along for
+        histogram_add.lua and the aggregator (Python's log is cheaper than Lua's); a batch's
+        writes leave it out, since batch.lua works it out itself."""
         series, key = self.series("histogram", name, labels, window or _invalid_window(window))
         _check_number(value)
-        # The sketch bucket goes along (histogram_add.lua): Python's log is cheaper than Lua's.
-        return _op(("histogram_add", key, (value, series.window, bucket_field(value)), series))
+        if bucket:
+            return _op(("histogram_add", key, (value, series.window, bucket_field(value)), series))
+        return _op(("histogram_add", key, (value, series.window), series))
 
     def track_rate(self, name: str, window: int, labels: Labels, count: int) -> Op:
         series, key = self.series("rate", name, labels, window or _invalid_window(window))

@@ -44,8 +44,6 @@ from typing import Any, TypeGuard
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError, MaxConnectionsError, RedisClusterException
 
-from realtime.availability import raise_unavailable
-
 
 def needs_gate(client: object) -> TypeGuard[RedisCluster]:
     """True for an asyncio Redis Cluster client."""
@@ -79,7 +77,7 @@ class ClusterGate:
         except RedisClusterException as error:
             if isinstance(error.__cause__, MaxConnectionsError):  # re-reading the slots
                 await self._renew(client)
-            raise_unavailable(error)
+            raise
         except (AttributeError, TypeError) as error:
             if closed_under_command(error):
                 raise ConnectionError(f"Connection closed during the command ({error})") from error

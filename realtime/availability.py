@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import NoReturn
 
 from redis.exceptions import (
     ClusterError,
@@ -18,14 +17,19 @@ from redis.exceptions import (
     OutOfMemoryError,
     ReadOnlyError,
     RedisClusterException,
+    RedisError,
     SlotNotCoveredError,
     TimeoutError,
     TryAgainError,
 )
 
+# What redis-py raises for Redis' sake: its errors, and RedisClusterException, which is no
+# RedisError (a cluster client's usage error, or the whole cluster unreachable). An `except`
+# catches these and asks `unavailable` what the error means.
+REDIS_ERRORS: tuple[type[Exception], ...] = (RedisError, RedisClusterException)
+
 # Unreachable, timed out, loading, cluster down or resharding, failover in progress, or full:
-# the call may succeed later. Anything else (e.g. WRONGTYPE) is a bug and is raised. A whole
-# Redis Cluster unreachable comes as a RedisClusterException (`cluster_unreachable`).
+# the call may succeed later.
 UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     ConnectionError,
     TimeoutError,
@@ -37,21 +41,16 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
-def cluster_unreachable(error: BaseException) -> bool:
-    """True for redis-py's RedisClusterException raised when re-reading a cluster's slots
-    reached no node (the whole cluster down): its cause is then one of UNAVAILABLE_ERRORS.
-    Its other RedisClusterExceptions are usage errors."""
+def unavailable(error: BaseException) -> bool:
+    """The one answer to "is Redis unavailable?" (the call may succeed later): one of
+    UNAVAILABLE_ERRORS, or the RedisClusterException redis-py raises when re-reading a
+    cluster's slots reached no node (the whole cluster down; its cause is then one of them).
+    Anything else (WRONGTYPE, a cluster client's usage error) is a bug, for callers to raise."""
+    if isinstance(error, UNAVAILABLE_ERRORS):
+        return True
     return isinstance(error, RedisClusterException) and isinstance(
         error.__cause__, UNAVAILABLE_ERRORS
     )
-
-
-def raise_unavailable(error: RedisClusterException) -> NoReturn:
-    """Raise `error` as the ConnectionError it stands for when no cluster node was reachable
-    (so fail open and the cache's policy see an outage), else as it is."""
-    if cluster_unreachable(error):
-        raise ConnectionError(f"No Redis Cluster node reachable ({error})") from error
-    raise error
 
 
 class Availability:
@@ -73,7 +72,7 @@ class Availability:
 
     def failed(self, error: BaseException) -> bool:
         """Report an error from Redis; True when it means Redis is unavailable (then paused)."""
-        if not isinstance(error, UNAVAILABLE_ERRORS) and not cluster_unreachable(error):
+        if not unavailable(error):
             return False
         if not self.down:
             self._logger.warning("Redis unavailable (%s); %s", error, self._meanwhile)

@@ -25,11 +25,11 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, Self
 
 from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError, RedisClusterException
+from redis.exceptions import NoScriptError
 
 from realtime.aggregation import MERGED, Aggregator
 from realtime.async_cluster import ClusterGate, needs_gate
-from realtime.availability import UNAVAILABLE_ERRORS, Availability, raise_unavailable
+from realtime.availability import REDIS_ERRORS, Availability, unavailable
 from realtime.batch import Batch
 from realtime.buffer import WriteBuffer
 from realtime.cardinality import (
@@ -459,7 +459,9 @@ class RealtimeCore:
                 commands.append(("EXPIRE", key, self.settings.registry_ttl))
         try:
             await self._pipeline_raw(commands)
-        except UNAVAILABLE_ERRORS as error:
+        except REDIS_ERRORS as error:
+            if not unavailable(error):
+                raise
             logger.warning("could not update the realtime series registry: %s", error)
 
     execute_many = api(_execute_many)
@@ -472,11 +474,8 @@ class RealtimeCore:
         """Call one redis-py client method; await the reply if the client is asyncio."""
         if self._gate is not None:
             return await self._gate.run(getattr(self.client, method), *args)
-        try:
-            reply = getattr(self.client, method)(*args)
-            return (await reply) if self._asyncio else reply
-        except RedisClusterException as error:
-            raise_unavailable(error)
+        reply = getattr(self.client, method)(*args)
+        return (await reply) if self._asyncio else reply
 
     async def _pipeline_raw(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
         """Send commands in one pipeline; errors are returned in place, not raised (a cluster
@@ -486,11 +485,8 @@ class RealtimeCore:
             pipe.execute_command(*command)
         if self._gate is not None:
             return list(await self._gate.run(pipe.execute, raise_on_error=False))
-        try:
-            replies = pipe.execute(raise_on_error=False)
-            return list((await replies) if self._asyncio else replies)
-        except RedisClusterException as error:
-            raise_unavailable(error)
+        replies = pipe.execute(raise_on_error=False)
+        return list((await replies) if self._asyncio else replies)
 
     # -- internals -------------------------------------------------------------------------
     async def _eval(self, op: Op) -> Any:
@@ -499,14 +495,12 @@ class RealtimeCore:
         try:
             reply = self._execute("EVALSHA", self._shas[op.script], b"1", op.key, *op.args)
             return (await reply) if self._asyncio else reply
-        except _EVAL_AGAIN as error:
-            return await self._eval_again(op, error)
+        except NoScriptError:
+            return await self._eval_again(op)
 
-    async def _eval_again(self, op: Op, error: NoScriptError | RedisClusterException) -> Any:
-        """After an EVALSHA failed with `error`: on NOSCRIPT load the script and send the op
-        again; a blocking cluster client's RedisClusterException is an outage (see _call)."""
-        if isinstance(error, RedisClusterException):
-            raise_unavailable(error)
+    async def _eval_again(self, op: Op) -> Any:
+        """After NOSCRIPT (Redis restarted, a new cluster node): load the op's script and send
+        the op again."""
         await self._load_script(op.script)
         return await self._call(
             "execute_command", "EVALSHA", self._shas[op.script], b"1", op.key, *op.args
@@ -539,8 +533,8 @@ class RealtimeCore:
         op = Op("claim_series", key, (owner, ttl, limit, series.labels, *names), series)
         try:
             reply = await self._eval(op)
-        except UNAVAILABLE_ERRORS as error:
-            if not self.fail_open:
+        except REDIS_ERRORS as error:
+            if not (self.fail_open and unavailable(error)):
                 raise
             self.write_errors += 1
             self._went_down(error)  # the write is buffered; its replay claims
@@ -585,10 +579,10 @@ class RealtimeCore:
                 raw = self._execute("EVALSHA", self._shas[op.script], b"1", op.key, *op.args)
                 if self._asyncio:
                     raw = await raw
-            except _EVAL_AGAIN as error:
-                raw = await self._eval_again(op, error)
-        except UNAVAILABLE_ERRORS as error:
-            if not self.fail_open:
+            except NoScriptError:
+                raw = await self._eval_again(op)
+        except REDIS_ERRORS as error:
+            if not (self.fail_open and unavailable(error)):
                 raise
             self.write_errors += 1
             self._went_down(error)
@@ -621,8 +615,8 @@ class RealtimeCore:
             return [None] * len(ops), None
         try:
             replies = await self._pipeline(ops)
-        except UNAVAILABLE_ERRORS as error:
-            if not fail_open:
+        except REDIS_ERRORS as error:
+            if not (fail_open and unavailable(error)):
                 raise
             self.write_errors += 1
             self._went_down(error)
@@ -650,8 +644,8 @@ class RealtimeCore:
             if isinstance(request, Op):
                 return await self._eval(request)
             return await self._call("execute_command", *request)
-        except UNAVAILABLE_ERRORS as error:
-            if not self.fail_open:
+        except REDIS_ERRORS as error:
+            if not (self.fail_open and unavailable(error)):
                 raise
             self.read_errors += 1
             self._went_down(error)
@@ -720,7 +714,9 @@ class RealtimeCore:
                 return False
             try:
                 replies = await self._pipeline(ops)
-            except UNAVAILABLE_ERRORS as error:
+            except REDIS_ERRORS as error:
+                if not unavailable(error):
+                    raise
                 self.buffer.put_back(ops)
                 self.write_errors += 1
                 self._went_down(error)
@@ -738,11 +734,6 @@ class RealtimeCore:
                 self.write_errors += 1
                 self._went_down(outcome.unreached_error)
                 return False
-
-
-# EVALSHA failures that _eval_again handles: NOSCRIPT, and a blocking cluster client that reaches
-# no node.
-_EVAL_AGAIN = (NoScriptError, RedisClusterException)
 
 
 def _sha1(source: str) -> str:

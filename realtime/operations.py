@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple
 
-from realtime.availability import UNAVAILABLE_ERRORS
+from realtime.availability import unavailable
 from realtime.labels import (
     MAX_MAGNITUDE,
     InvalidValueError,
@@ -398,7 +398,7 @@ def read_writes(ops: Sequence[Op], replies: Sequence[Any]) -> WriteOutcome:
     unreached: list[Op] = []
     unreached_error: Exception | None = None
     for op, reply in zip(ops, replies, strict=True):
-        if isinstance(reply, UNAVAILABLE_ERRORS):
+        if unavailable(reply):
             unreached.append(op)
             unreached_error = unreached_error or reply
             values.append(None)

@@ -55,10 +55,10 @@ import redis.asyncio
 import redis.cluster
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError, RedisClusterException, RedisError
+from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
-from realtime.availability import Availability
+from realtime.availability import REDIS_ERRORS, Availability
 from serving import entry
 from serving.autopipeline import AutoPipeline
 from serving.keys import key_prefix
@@ -131,10 +131,6 @@ class _Unproven(NamedTuple):
     stamp: bytes | None
     versions_mget: tuple[str | bytes, ...]
 
-
-# What a Redis call may raise: redis-py's errors, and on a cluster its RedisClusterException
-# (raised when no node can be reached, `realtime.availability.cluster_unreachable`).
-_REDIS_ERRORS: Final = (RedisError, RedisClusterException)
 
 _INVALID: Final = 0
 _UNKNOWN: Final = object()  # not looked up yet (None is a remembered answer)
@@ -380,7 +376,7 @@ class MetricsCache:
             return self._uncached(compute, decode)
         try:
             raw = self._lookup(plan)
-        except _REDIS_ERRORS as error:
+        except REDIS_ERRORS as error:
             self._redis_failed(plan.prefix, error, misses=1)
             return self._uncached(compute, decode)
         if self.availability.down:
@@ -415,7 +411,7 @@ class MetricsCache:
             if isinstance(found, _Unproven):
                 versions = await pipeline.execute(*found.versions_mget)
                 found = self._prove(plan.entry_key, found, versions)
-        except _REDIS_ERRORS:  # an outage: the blocking path records it
+        except REDIS_ERRORS:  # an outage: the blocking path records it
             return None
         if not isinstance(found, _Hit):
             return None
@@ -533,7 +529,7 @@ class MetricsCache:
         token = secrets.token_hex(8)
         try:
             acquired = self._take_lock(plan, token)
-        except _REDIS_ERRORS as error:
+        except REDIS_ERRORS as error:
             self._redis_failed(prefix, error, misses=1)
             return self._uncached(compute, decode)
         if not acquired:
@@ -575,7 +571,7 @@ class MetricsCache:
         """
         try:
             raw = self._lookup(plan)
-        except _REDIS_ERRORS as error:
+        except REDIS_ERRORS as error:
             self._redis_failed(plan.prefix, error)
             return None
         if raw == seen:
@@ -613,7 +609,7 @@ class MetricsCache:
                     return found, False, raw
                 if self._take_lock(plan, token):
                     return _NOTHING, True, raw
-            except _REDIS_ERRORS as error:
+            except REDIS_ERRORS as error:
                 self._redis_failed(plan.prefix, error)
                 return None
 
@@ -640,7 +636,7 @@ class MetricsCache:
         """Current versions of ``keys``, creating missing ones; None if Redis failed."""
         try:
             created = self._versions(keys=list(keys), args=[self._version_ttl(0)])
-        except _REDIS_ERRORS as error:
+        except REDIS_ERRORS as error:
             self._redis_failed(prefix, error)
             return None
         return [bytes(v) for v in created]
@@ -671,7 +667,7 @@ class MetricsCache:
         keys, args = self._write_args(plan, token, payload, versions)
         try:
             self._write(keys=keys, args=args)
-        except _REDIS_ERRORS as error:
+        except REDIS_ERRORS as error:
             self._redis_failed(plan.prefix, error)
         else:
             self._stats.add(plan.prefix, writes=1)
@@ -680,7 +676,7 @@ class MetricsCache:
     def _release_lock(self, lkey: str, token: str) -> None:
         try:
             self._release(keys=[lkey], args=[token])
-        except _REDIS_ERRORS as error:  # it expires on its own
+        except REDIS_ERRORS as error:  # it expires on its own
             self._redis_failed(None, error)
 
     def _redis_failed(self, prefix: str | None, error: Exception, **extra: int) -> None:
@@ -710,7 +706,7 @@ class MetricsCache:
         keys = [self.layout.tag(tag) for tag in tag_list]
         try:
             new = self._bump(keys=[self.layout.stamp, *keys], args=[self._version_ttl(0)])
-        except _REDIS_ERRORS as error:
+        except REDIS_ERRORS as error:
             self._redis_failed(None, error)
             raise
         self._stats.add(None, invalidations=len(tag_list))
@@ -728,7 +724,7 @@ class MetricsCache:
             self._bump(
                 keys=[self.layout.stamp, self.layout.generation], args=[self._version_ttl(0)]
             )
-        except _REDIS_ERRORS as error:
+        except REDIS_ERRORS as error:
             self._redis_failed(None, error)
             raise
         self._stats.add(None, invalidations=1)
@@ -750,7 +746,7 @@ class MetricsCache:
                     removed += cast(int, self._client.unlink(*batch))
                 if time.monotonic() > deadline:
                     break
-        except _REDIS_ERRORS as error:  # the generation bump already made everything invalid
+        except REDIS_ERRORS as error:  # the generation bump already made everything invalid
             self._redis_failed(None, error)
         return removed
 
@@ -816,7 +812,7 @@ class MetricsCache:
             except NoScriptError:  # a cluster pipeline does not load scripts on its own
                 self._client.script_load(self._write.script)
                 self._pipelined_writes(ready)
-        except _REDIS_ERRORS as error:
+        except REDIS_ERRORS as error:
             self._redis_failed(None, error)
             return 0
         for plan, _, _ in ready:

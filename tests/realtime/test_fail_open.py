@@ -8,8 +8,10 @@ import threading
 
 import pytest
 import redis
+from redis.exceptions import RedisClusterException, SlotNotCoveredError
 
 from realtime import AsyncRealtimeMetrics, RealtimeMetrics
+from realtime.availability import unavailable
 from tests.realtime.support import RedisServer, free_port
 
 FAST = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5, "retry_interval": 0.0}
@@ -208,3 +210,33 @@ def test_pools_stay_whole_across_outages(redis_server_factory: type[RedisServer]
         assert blocking.stats()["pending"] == 0
     finally:
         blocking.close()
+
+
+def test_what_counts_as_redis_unavailable() -> None:
+    """realtime.availability.unavailable, the one classification both clients use: an
+    unreachable Redis (or whole cluster, which redis-py raises as a RedisClusterException
+    caused by the connection error) is an outage; a command error or a cluster client's usage
+    error is a bug."""
+    refused = redis.ConnectionError("Connection refused")
+    whole_cluster = RedisClusterException("Redis Cluster cannot be connected")
+    whole_cluster.__cause__ = refused
+    not_a_cluster = RedisClusterException("Redis Cluster cannot be connected")
+    not_a_cluster.__cause__ = RedisClusterException("Cluster mode is not enabled on this node")
+    assert unavailable(refused) and unavailable(redis.TimeoutError())
+    assert unavailable(whole_cluster) and unavailable(SlotNotCoveredError("slot 7"))
+    assert not unavailable(redis.ResponseError("WRONGTYPE"))
+    assert not unavailable(not_a_cluster) and not unavailable(RedisClusterException("usage"))
+
+
+def test_a_cluster_usage_error_raises_under_fail_open(redis_url: str) -> None:
+    """cluster=True on a Redis that is no cluster is a mistake, not an outage: the write
+    raises redis-py's RedisClusterException instead of being buffered."""
+
+    async def scenario() -> None:
+        metrics = AsyncRealtimeMetrics.from_url(redis_url, cluster=True, **FAST)  # type: ignore[arg-type]
+        with pytest.raises(RedisClusterException, match="Cluster mode is not enabled"):
+            await metrics.increment_counter("hits")
+        assert metrics.stats()["buffered"] == 0
+        await metrics.aclose()
+
+    asyncio.run(scenario())

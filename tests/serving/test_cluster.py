@@ -376,9 +376,10 @@ def test_a_down_node_means_computing_uncached_never_an_error(tmp_path: Path) -> 
 def test_a_whole_cluster_down_is_an_outage_every_time(tmp_path: Path) -> None:
     """Regression: with every node down, redis-py re-reads the slots, reaches no node and raises
     RedisClusterException, which is no RedisError: fail-open writes (blocking and asyncio), the
-    cache's get_or_compute and fresh_json let it out. Now it is the ConnectionError it stands
-    for, outage after outage (2 connections per node): writes are buffered, reads computed,
-    and once the nodes are back the buffered writes land and the cache fills again."""
+    cache's get_or_compute and fresh_json let it out. Now both take it for the outage it is
+    (realtime.availability.unavailable), outage after outage (2 connections per node): writes
+    are buffered, reads computed, and once the nodes are back the buffered writes land and the
+    cache fills again."""
     with cluster_nodes(tmp_path) as servers:
         url = servers[0].url
         rt = RealtimeMetrics.from_url(

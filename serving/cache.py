@@ -27,7 +27,8 @@ Design (docs/architecture.md):
 * Redis failures never escape `get_or_compute` (docs/reference.md): the value is computed, the
   error counted, and Redis is left alone for ``retry_after`` seconds (`realtime.availability`,
   the policy the realtime client follows too). An entry that cannot be decoded is a counted
-  miss, never an exception.
+  miss, never an exception. A Redis Cluster client's usage error is no failure of Redis: it is
+  raised.
 
 * Redis Cluster (``from_url(url, cluster=True)``): every key of a namespace carries the hash tag
   ``{<namespace>::}`` (`serving.layout`), so an entry, its lock, the generation and its tags'
@@ -55,10 +56,10 @@ import redis.asyncio
 import redis.cluster
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisClusterException
 from redis.retry import Retry
 
-from realtime.availability import REDIS_ERRORS, Availability
+from realtime.availability import REDIS_ERRORS, Availability, unavailable
 from serving import entry
 from serving.autopipeline import AutoPipeline
 from serving.keys import key_prefix
@@ -145,6 +146,13 @@ class _Found(NamedTuple):
 
 
 _NOTHING: Final = _Found(False, None, None)
+
+
+def _misused(error: Exception) -> bool:
+    """True for a RedisClusterException that is no outage (`realtime.availability.unavailable`):
+    a usage error of the cluster client (e.g. ``cluster=True`` on a Redis that is not a
+    cluster), which must surface. Every RedisError is a failure of Redis, computed around."""
+    return isinstance(error, RedisClusterException) and not unavailable(error)
 
 
 class MetricsCache:
@@ -411,7 +419,9 @@ class MetricsCache:
             if isinstance(found, _Unproven):
                 versions = await pipeline.execute(*found.versions_mget)
                 found = self._prove(plan.entry_key, found, versions)
-        except REDIS_ERRORS:  # an outage: the blocking path records it
+        except REDIS_ERRORS as error:  # an outage: the blocking path records it
+            if _misused(error):
+                raise
             return None
         if not isinstance(found, _Hit):
             return None
@@ -680,7 +690,10 @@ class MetricsCache:
             self._redis_failed(None, error)
 
     def _redis_failed(self, prefix: str | None, error: Exception, **extra: int) -> None:
-        """Count a Redis failure; an unavailable Redis is left alone for ``retry_after``."""
+        """Count a Redis failure; an unavailable Redis is left alone for ``retry_after``. A
+        cluster client's usage error is a bug, not a failure of Redis: raised."""
+        if _misused(error):
+            raise error
         self._stats.add(prefix, errors=1, **extra)
         if not self.availability.failed(error):
             logger.warning("metrics cache Redis error: %s", error)

@@ -6,6 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
+import redis
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.exceptions import RedisClusterException
+
 from serving.cache import MetricsCache
 
 KEY = "metrics:dashboard:asset:a1:30d"
@@ -95,3 +100,21 @@ def test_concurrent_reads_each_get_their_own_entry(cache: MetricsCache) -> None:
 
     assert asyncio.run(read()) == [stored[0], stored[1], stored[2], None, None]
     assert cache.get_stats()["hits"] == 3
+
+
+def test_a_cluster_usage_error_is_raised_not_taken_for_an_outage(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """Regression: every RedisClusterException was an outage to the cache, so an asyncio
+    cluster client on a Redis that is no cluster made every hit None, silently. A usage error
+    now surfaces, as it does in the realtime client (realtime.availability.unavailable)."""
+    cache = MetricsCache(
+        redis.Redis.from_url(redis_url),
+        namespace=f"{redis_prefix}usage",
+        async_client=lambda: AsyncRedisCluster.from_url(redis_url),
+    )
+    cache.get_or_compute_json(KEY, lambda: {"total": 1})
+    with pytest.raises(RedisClusterException, match="Cluster mode is not enabled"):
+        _fresh(cache)
+    assert cache.get_stats()["errors"] == 0
+    cache.close()

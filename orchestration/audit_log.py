@@ -153,16 +153,41 @@ def _aware(value: Any) -> Any:
     return as_utc(value) if isinstance(value, datetime) else value
 
 
+def _spark_row(wh: Warehouse, log_id: str) -> dict[str, Any] | None:
+    """One attempt's whole row on Spark (its partition), instants aware; None if absent."""
+    rows = partition_rows(wh, f"{wh.schema}.{TABLE}", COLUMNS, "log_id", log_id)
+    return {k: _aware(v) for k, v in rows[0].items()} if rows else None
+
+
+def _started_at(wh: Warehouse, log_id: str) -> tuple[datetime | None, dict[str, Any] | None]:
+    """When an attempt started (None: no such row) and, on Spark, its whole row: read once,
+    for `_update` to rewrite."""
+    if wh.dialect == "spark":
+        row = _spark_row(wh, log_id)
+        return (row["started_at"] if row else None), row
+    p = wh.param
+    found = wh.query(
+        f"select started_at from {wh.schema}.{TABLE} where log_id = {p('log_id')}",
+        {"log_id": log_id},
+    )
+    return (as_utc(found[0][0]) if found else None), None
+
+
 def _update(
-    wh: Warehouse, log_id: str, values: dict[str, Any], *, while_running: bool = False
+    wh: Warehouse,
+    log_id: str,
+    values: dict[str, Any],
+    *,
+    while_running: bool = False,
+    row: dict[str, Any] | None = None,
 ) -> None:
-    """Set columns of one attempt's row (only while it is RUNNING, if asked)."""
+    """Set columns of one attempt's row (only while it is RUNNING, if asked). On Spark the row
+    is rewritten whole: `row`, if the caller has just read it (`_started_at`), else read here."""
     p = wh.param
     if wh.dialect == "spark":
-        table = f"{wh.schema}.{TABLE}"
-        rows = partition_rows(wh, table, COLUMNS, "log_id", log_id)
-        if rows and not (while_running and rows[0]["status"] != JobStatus.RUNNING):
-            row = {k: _aware(v) for k, v in rows[0].items()}
+        row = row or _spark_row(wh, log_id)
+        if row and not (while_running and row["status"] != JobStatus.RUNNING):
+            table = f"{wh.schema}.{TABLE}"
             rewrite_partition(wh, table, COLUMNS, "log_id", log_id, [{**row, **values}])
         return
     params = {**values, "log_id": log_id}
@@ -243,14 +268,9 @@ class AuditLog:
         ended = datetime.now(UTC)
 
         def update(wh: Warehouse) -> None:
-            p = wh.param
-            started = wh.query(
-                f"select started_at from {wh.schema}.{TABLE} where log_id = {p('log_id')}",
-                {"log_id": log_id},
-            )
-            if not started:
+            began, row = _started_at(wh, log_id)
+            if began is None:
                 raise LookupError(f"no audit log row {log_id}")
-            began = as_utc(started[0][0])
             duration_ms = max(0, round((ended - began).total_seconds() * 1000))
             _update(
                 wh,
@@ -262,6 +282,7 @@ class AuditLog:
                     "rows_written": rows_written,
                     "error": error[:MAX_ERROR_CHARS] if error else None,
                 },
+                row=row,
             )
 
         self._do("finish", update)

@@ -64,7 +64,7 @@ def _retrying(
     delay = 0.25
     while True:
         try:
-            with open_warehouse(config) as wh:
+            with open_warehouse(config, reads=[f"{config.schema}.{TABLE}"]) as wh:
                 return action(wh)
         except Exception as error:
             if not _is_transient(error) or time.monotonic() + delay > deadline:
@@ -350,7 +350,8 @@ class AuditLog:
         duckdb = self.config.target == "duckdb"
         if duckdb and not self.config.duckdb_file.exists():
             return []
-        with open_warehouse(self.config, read_only=duckdb) as wh:
+        reads = [f"{self.config.schema}.{TABLE}"]
+        with open_warehouse(self.config, read_only=duckdb, reads=reads) as wh:
             if not wh.table_exists(wh.schema, TABLE):
                 return []
             where, params = "", {}

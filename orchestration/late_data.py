@@ -28,6 +28,9 @@ class DayIngestion:
     rows: int
 
 
+EVENTS = "events"  # the source table `ingestion_by_day` reads, in the source schema
+
+
 def _instant(text: str) -> datetime:
     return as_utc(datetime.fromisoformat(text))
 
@@ -40,7 +43,7 @@ def ingestion_by_day(wh: Warehouse, since: datetime | None) -> list[DayIngestion
         params = {"since": since}
     rows = wh.query(
         f"select {wh.utc_date('occurred_at')} as day, max(ingested_at), count(*) "
-        f"from {wh.source_schema}.events {where} group by 1 order by 1",
+        f"from {wh.source_schema}.{EVENTS} {where} group by 1 order by 1",
         params,
     )
     return [DayIngestion(row[0], as_utc(row[1]), int(row[2])) for row in rows]

@@ -29,7 +29,7 @@ from dagster import (
     sensor,
 )
 
-from orchestration.late_data import LateDataCursor, ingestion_by_day, late_days
+from orchestration.late_data import EVENTS, LateDataCursor, ingestion_by_day, late_days
 from orchestration.translator import ASSET_PREFIX
 from orchestration.warehouse_access import open_warehouse
 from warehouse import WarehouseConfig
@@ -127,7 +127,12 @@ def late_data_sensor(
         running = running_since(context.instance, daily_job.name)
         config = WarehouseConfig()
         try:
-            with open_warehouse(config, read_only=config.target == "duckdb", wait_seconds=0) as wh:
+            with open_warehouse(
+                config,
+                read_only=config.target == "duckdb",
+                wait_seconds=0,
+                reads=[f"{config.source_schema}.{EVENTS}"],
+            ) as wh:
                 ingestions = ingestion_by_day(wh, cursor.scan_from(running))
         except Exception as error:  # a run holds DuckDB, or the source is not there yet
             return SkipReason(f"source events not readable now: {error}")

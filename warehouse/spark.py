@@ -8,7 +8,7 @@ tables only after this one calls `stop_spark()` (or exits).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -109,14 +109,23 @@ def rewrite_partition(
         )
 
 
-def refresh_tables(warehouse: Warehouse) -> None:
-    """Make this session read what other processes wrote to the warehouse's two schemas since.
+def refresh_tables(warehouse: Warehouse, tables: Iterable[str] | None = None) -> None:
+    """Make this session read what other processes wrote since to `tables` (``schema.table``;
+    those that do not exist yet are skipped), or with None to every table of the warehouse's
+    two schemas.
 
     A Spark session caches each table it has read (its files, its partitions' files) until told
     otherwise; with a metastore shared between processes (METRICS_SPARK_METASTORE_URL), a dbt
-    child or another run may have rewritten them since. REFRESH TABLE forgets that cache.
+    child or another run may have rewritten them since. REFRESH TABLE forgets that cache. A
+    caller that names the tables it reads spares listing both schemas and refreshing each of
+    their tables.
     """
     catalog = warehouse.raw.catalog
+    if tables is not None:
+        for name in tables:
+            if catalog.tableExists(name):
+                catalog.refreshTable(name)
+        return
     for schema in dict.fromkeys((warehouse.schema, warehouse.source_schema)):
         if catalog.databaseExists(schema):
             for table in catalog.listTables(schema):

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 from orchestration.warehouse_access import open_warehouse
 from warehouse import Warehouse, WarehouseConfig
-from warehouse.audit_table import AUDIT_COLUMNS, AUDIT_TABLE
+from warehouse.audit_table import AUDIT_COLUMNS, AUDIT_TABLE, AUDIT_TYPED_COLUMNS
 from warehouse.connection import WarehouseBusyError, WarehouseUnavailableError
 from warehouse.spark import partition_rows, rewrite_partition
 from warehouse.timestamps import as_utc
@@ -99,47 +99,21 @@ class AuditEntry:
 
 
 def _ddl(schema: str) -> str:
-    return f"""
-        create table if not exists {schema}.{TABLE} (
-            log_id text primary key,
-            job_name text not null,
-            grain text not null,
-            partition_range_start date not null,
-            partition_range_end date not null,
-            window_start date not null,
-            window_end date not null,
-            status text not null,
-            started_at timestamptz not null,
-            ended_at timestamptz,
-            duration_ms bigint,
-            rows_written bigint,
-            error text,
-            dagster_run_id text not null,
-            attempt integer not null
-        )
-    """
+    """The audit table on PostgreSQL and DuckDB, with its constraints."""
+    columns = ",\n".join(
+        " ".join(filter(None, (c.name, c.sql_type, c.constraint))) for c in AUDIT_TYPED_COLUMNS
+    )
+    return f"create table if not exists {schema}.{TABLE} (\n{columns}\n)"
 
 
 def _spark_ddl(schema: str) -> str:
-    return f"""
-        create table if not exists {schema}.{TABLE} (
-            job_name string,
-            grain string,
-            partition_range_start date,
-            partition_range_end date,
-            window_start date,
-            window_end date,
-            status string,
-            started_at timestamp,
-            ended_at timestamp,
-            duration_ms bigint,
-            rows_written bigint,
-            error string,
-            dagster_run_id string,
-            attempt int,
-            log_id string
-        ) using parquet partitioned by (log_id)
-    """
+    """The same columns, `log_id` last: Spark keeps a partition column there."""
+    ordered = sorted(AUDIT_TYPED_COLUMNS, key=lambda c: c.name == "log_id")
+    columns = ",\n".join(f"{c.name} {c.spark_type}" for c in ordered)
+    return (
+        f"create table if not exists {schema}.{TABLE} (\n{columns}\n)"
+        " using parquet partitioned by (log_id)"
+    )
 
 
 def ensure_table(wh: Warehouse) -> None:

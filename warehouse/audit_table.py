@@ -3,23 +3,37 @@ that writes it and the readers (the HTTP API, the custom metrics' freshness chec
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, NamedTuple
 
 AUDIT_TABLE: Final = "metrics_aggregation_jobs_log"
-AUDIT_COLUMNS: Final = (
-    "log_id",
-    "job_name",
-    "grain",
-    "partition_range_start",
-    "partition_range_end",
-    "window_start",
-    "window_end",
-    "status",
-    "started_at",
-    "ended_at",
-    "duration_ms",
-    "rows_written",
-    "error",
-    "dagster_run_id",
-    "attempt",
+
+
+class AuditColumn(NamedTuple):
+    """One column: its type on PostgreSQL and DuckDB, its type on Spark, and its constraint
+    (PostgreSQL and DuckDB only: Spark's Parquet tables enforce none)."""
+
+    name: str
+    sql_type: str
+    spark_type: str
+    constraint: str = "not null"
+
+
+# In table order; both DDLs (orchestration.audit_log) are made from this list.
+AUDIT_TYPED_COLUMNS: Final = (
+    AuditColumn("log_id", "text", "string", "primary key"),
+    AuditColumn("job_name", "text", "string"),
+    AuditColumn("grain", "text", "string"),
+    AuditColumn("partition_range_start", "date", "date"),
+    AuditColumn("partition_range_end", "date", "date"),
+    AuditColumn("window_start", "date", "date"),
+    AuditColumn("window_end", "date", "date"),
+    AuditColumn("status", "text", "string"),
+    AuditColumn("started_at", "timestamptz", "timestamp"),
+    AuditColumn("ended_at", "timestamptz", "timestamp", ""),
+    AuditColumn("duration_ms", "bigint", "bigint", ""),
+    AuditColumn("rows_written", "bigint", "bigint", ""),
+    AuditColumn("error", "text", "string", ""),
+    AuditColumn("dagster_run_id", "text", "string"),
+    AuditColumn("attempt", "integer", "int"),
 )
+AUDIT_COLUMNS: Final = tuple(column.name for column in AUDIT_TYPED_COLUMNS)

@@ -44,18 +44,19 @@ def test_bad_window_is_a_clear_error(
     assert message in str(raised.value) or message in caplog.text
 
 
-def test_reserved_star_in_source_fails_the_build(duckdb_batch: BatchHarness) -> None:
+@pytest.mark.parametrize("batch", ["duckdb", "postgres"], indirect=True)
+def test_reserved_star_in_source_fails_the_build(batch: BatchHarness) -> None:
     """The source's row rules are one test (one scan); the error names each broken rule, its
-    column and how many rows break it."""
+    column and how many rows break it (on DuckDB and PostgreSQL)."""
     first = edge_events()[0]
     bad = [
         replace(first, event_id="bad_star", entity_id="*"),
         replace(first, event_id="bad_star_2", entity_id="*"),
         replace(first, event_id="bad_type", event_type="*"),
     ]
-    duckdb_batch.load([*edge_events(), *bad])
+    batch.load([*edge_events(), *bad])
     with pytest.raises(DbtRunError) as raised:
-        duckdb_batch.build()
+        batch.build()
     message = str(raised.value)
     assert "raw_events_row_rules: fail: Got 2 results" in message
     for column, rows in (("entity_id", 2), ("event_type", 1)):

@@ -2,6 +2,8 @@
   Every row rule of a table in one scan: one result row per rule that some rows break, naming
   the rule, the column and how many rows break it. Rules: `not_null` (the column has a value)
   and `not_reserved_star` ('*' means "all" in every rollup, so the column must never hold it).
+  `counted` is the one scan; each rule is a select of its count from it (PostgreSQL and DuckDB
+  compute a CTE used more than once only once, Spark merges and reuses the scalar subqueries).
 -#}
 {% test row_rules(model, not_null=[], not_reserved_star=[]) %}
 {%- set rules = [] -%}
@@ -31,32 +33,17 @@ with counted as (
 
 ),
 
-rules as (
+broken as (
 
     {%- for rule in rules %}
     select
-        {{ loop.index }} as rule_number,
         '{{ rule.rule }}' as rule_name,
         '{{ rule.column }}' as column_name,
+        broken_{{ loop.index }} as failing_rows,
         '{{ rule.reason }}' as reason
-    {{ "union all" if not loop.last }}
+    from counted
+    {{- "\n    union all" if not loop.last }}
     {%- endfor %}
-
-),
-
-broken as (
-
-    select
-        rules.rule_name,
-        rules.column_name,
-        case rules.rule_number
-            {%- for rule in rules %}
-            when {{ loop.index }} then counted.broken_{{ loop.index }}
-            {%- endfor %}
-        end as failing_rows,
-        rules.reason
-    from rules
-    cross join counted
 
 )
 

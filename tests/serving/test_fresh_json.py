@@ -12,6 +12,7 @@ from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.exceptions import RedisClusterException
 
 from serving.cache import MetricsCache
+from tests.serving.entries import expire_logically
 
 KEY = "metrics:dashboard:asset:a1:30d"
 
@@ -49,13 +50,7 @@ def test_an_expired_entry_is_none_so_the_blocking_path_serves_it_stale(
     cache: MetricsCache,
 ) -> None:
     cache.get_or_compute_json(KEY, lambda: {"total": 1}, ttl=1)
-    entry_key = cache.entry_key(KEY)
-    raw = cache.client.get(entry_key)
-    assert isinstance(raw, bytes)
-    header, _, body = raw.partition(b"\n")
-    fields = header.split(b" ")
-    fields[1] = b"1000"  # logical expiry in 1970: expired, still in Redis
-    cache.client.set(entry_key, b" ".join(fields) + b"\n" + body, keepttl=True)
+    expire_logically(cache.client, cache.entry_key(KEY))
     assert _fresh(cache) is None
 
 

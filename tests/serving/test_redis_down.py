@@ -37,10 +37,9 @@ def test_closed_port_computes_and_counts(closed_port: int) -> None:
 
 def test_outage_costs_no_connection_attempt_per_call(closed_port: int) -> None:
     cache = MetricsCache.from_url(f"redis://127.0.0.1:{closed_port}/0", retry_after=30)
-    started = time.monotonic()
     for i in range(500):
         assert cache.get_or_compute("k", lambda i=i: i) == i
-    assert time.monotonic() - started < 2
+    # Counted, not timed: the first call tried Redis, the other 499 skipped it.
     assert cache.get_stats()["errors"] == 500
     assert cache.get_stats()["redis_skipped"] >= 499
 

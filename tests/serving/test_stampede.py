@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from serving.cache import MetricsCache
+from tests.serving.entries import expire_logically
 
 THREADS = 20
 
@@ -77,16 +78,24 @@ def test_expired_entry_recomputes_once_and_serves_stale_meanwhile(
 ) -> None:
     cache = MetricsCache.from_url(redis_url, namespace=redis_prefix, stale_grace=30)
     compute = SlowCompute(0.5)
-    cache.get_or_compute("k:popular", compute, ttl=1)
-    time.sleep(1.1)
-    started = time.monotonic()
-    results = _race([cache], "k:popular", compute, ttl=1)
+    cache.get_or_compute("k:popular", compute, ttl=60)
+    expire_logically(cache.client, cache.entry_key("k:popular"))
+
+    def recompute() -> dict[str, int]:
+        """Finishes only once every other caller was served the stale value: callers that
+        waited for it instead would leave this loop to its deadline (an error in _race)."""
+        deadline = time.monotonic() + 30
+        while cache.get_stats()["stale_hits"] < THREADS - 1:
+            assert time.monotonic() < deadline, "the other callers waited for the recompute"
+            time.sleep(0.01)
+        return compute()
+
+    results = _race([cache], "k:popular", recompute, ttl=60)
     assert compute.calls == 2
     assert results.count({"call": 2}) == 1  # the one that recomputed
     assert results.count({"call": 1}) == THREADS - 1  # everybody else got the stale value
     assert cache.get_stats()["stale_hits"] == THREADS - 1
-    assert time.monotonic() - started < 3
-    assert cache.get_or_compute("k:popular", compute, ttl=1) == {"call": 2}
+    assert cache.get_or_compute("k:popular", compute, ttl=60) == {"call": 2}
     cache.close()
 
 

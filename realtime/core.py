@@ -369,9 +369,26 @@ class RealtimeCore:
     @api
     async def flush(self) -> int:
         """Send the writes merged under a flush interval now (and replay the buffer); returns
-        how many merged writes were sent or buffered."""
+        how many merged writes were sent or buffered. A replay under way in another thread or
+        task is waited for: once this returns, every earlier write is in Redis or buffered."""
         self.availability.retry_now()
-        return await self._flush()
+        sent = await self._flush()
+        if self._degraded and not self.availability.paused():
+            await self._replay_after_others()
+        return sent
+
+    async def _replay_after_others(self) -> None:
+        """Replay the buffer once a replay another caller holds has ended (it had taken writes
+        out of the buffer that are not in Redis yet)."""
+        if self._asyncio:
+            while not self._replay_lock.acquire(blocking=False):
+                await asyncio.sleep(0.001)
+        else:
+            self._replay_lock.acquire()
+        try:
+            await self._replay()
+        finally:
+            self._replay_lock.release()
 
     async def _flush(self) -> int:
         """One flush: the merged writes in one pipeline. Writes that cannot reach Redis go to

@@ -10,6 +10,7 @@ import random
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -121,6 +122,21 @@ class CountingConnection(redis.Connection):
 
     def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         type(self).sends += 1
+        super().send_packed_command(command, check_health)
+
+
+class GatedConnection(redis.Connection):
+    """Holds every send while `gate` is armed and not yet opened; `entered` is set by a send
+    that waits, so a test can act while a thread is inside a Redis call."""
+
+    gate: threading.Event | None = None
+    entered = threading.Event()
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        gate = type(self).gate
+        if gate is not None:
+            type(self).entered.set()
+            gate.wait()
         super().send_packed_command(command, check_health)
 
 

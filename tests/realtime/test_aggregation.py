@@ -18,7 +18,7 @@ import redis
 
 from realtime import AsyncRealtimeMetrics, RealtimeMetrics
 from realtime.sketch import bucket_field
-from tests.realtime.support import CountingConnection, RedisServer
+from tests.realtime.support import CountingConnection, GatedConnection, RedisServer
 
 PROCESSES, THREADS, WRITES = 6, 4, 1500
 
@@ -248,6 +248,46 @@ def test_nothing_is_lost_while_redis_is_down_for_less_than_the_buffer(
             assert metrics.get_counter("hits", {"route": route}) == total
     finally:
         metrics.close()
+
+
+def test_flush_waits_for_a_replay_under_way_in_another_thread(
+    redis_server_factory: type[RedisServer],
+) -> None:
+    """flush() used to return while the background thread was replaying the buffer it had
+    emptied, before those writes reached Redis: a read right after it saw 0 of 1000 (3 runs in
+    15 of the test above under load). Here the other thread is held inside its replay."""
+    server = redis_server_factory()  # not started: the writes are buffered
+    pool = redis.ConnectionPool(port=server.port, connection_class=GatedConnection)
+    metrics = RealtimeMetrics(redis.Redis(connection_pool=pool), flush_interval=3600)
+    returned: list[int | float | None] = []
+    try:
+        metrics.increment_counter("hits", 7)
+        metrics.flush()
+        assert metrics.stats()["pending"] == 1
+        server.start()
+        GatedConnection.entered.clear()
+        GatedConnection.gate = threading.Event()
+        replaying = threading.Thread(target=metrics.flush)
+        replaying.start()
+        assert GatedConnection.entered.wait(30), "the replay did not reach Redis"
+        assert metrics.stats()["pending"] == 0  # taken out of the buffer, not in Redis yet
+        reader = RealtimeMetrics.from_url(server.url)
+
+        def flush_then_read() -> None:
+            metrics.flush()
+            returned.append(reader.get_counter("hits"))
+
+        flushing = threading.Thread(target=flush_then_read)
+        flushing.start()
+        flushing.join(0.5)  # without the wait it has returned (and read) by now
+        GatedConnection.gate.set()
+        replaying.join(30)
+        flushing.join(30)
+        reader.close()
+    finally:
+        GatedConnection.gate = None
+        metrics.close()
+    assert returned == [7]
 
 
 def test_background_flush_and_close(redis_url: str, redis_prefix: str, rt: RealtimeMetrics) -> None:

@@ -9,6 +9,7 @@ metrics tokens revoke TOKEN_ID
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from collections.abc import Sequence
 
@@ -43,7 +44,14 @@ def serve_main(argv: Sequence[str]) -> int:
 
     from serving.http.app import create_app
 
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
+    app = create_app()
+    # What is imported and built by now lives as long as the process (about 180,000 objects,
+    # most of them Dagster's modules): frozen, full collections no longer walk it. Requests
+    # suspended on Redis outlive young collections, so under load a full collection came every
+    # few hundred milliseconds and cost a cached dashboard about 60 us of CPU a request.
+    gc.collect()
+    gc.freeze()
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
 
 

@@ -77,7 +77,7 @@ def _interleaved(
 
 
 def build_warehouse(path: Path) -> int:
-    """A DuckDB file with contract-shaped rollups: ~100k daily rows, weekly and monthly rows."""
+    """A DuckDB file of rollups with the marts' columns: ~100k daily, weekly and monthly rows."""
     os.environ["METRICS_TARGET"] = "duckdb"
     os.environ["METRICS_DUCKDB_PATH"] = str(path)
     os.environ["METRICS_SCHEMA"] = "metrics"

@@ -605,11 +605,6 @@ class RealtimeCore:
             self._went_down(error)
             self.buffer.add(op)
             return None
-        if raw.__class__ is int:  # the usual reply (write_reply): a counter's total, or 0
-            if op.script == "counter_incr":
-                return raw  # type: ignore[no-any-return]
-            if not raw:
-                return None
         value, registered_at = write_reply(op, raw)
         if registered_at:
             await self._register([(op.series, registered_at)])

@@ -93,7 +93,7 @@ class FlushTask:
 
     async def stopped(self) -> None:
         """Stop the task and wait for its last flush."""
-        self._stopping.set()
+        self.stop()
         with suppress(asyncio.CancelledError):
             await self.task
 

@@ -373,22 +373,9 @@ class RealtimeCore:
         task is waited for: once this returns, every earlier write is in Redis or buffered."""
         self.availability.retry_now()
         sent = await self._flush()
-        if self._degraded and not self.availability.paused():
-            await self._replay_after_others()
+        if self._degraded:
+            await self._recover(wait=True)
         return sent
-
-    async def _replay_after_others(self) -> None:
-        """Replay the buffer once a replay another caller holds has ended (it had taken writes
-        out of the buffer that are not in Redis yet)."""
-        if self._asyncio:
-            while not self._replay_lock.acquire(blocking=False):
-                await asyncio.sleep(0.001)
-        else:
-            self._replay_lock.acquire()
-        try:
-            await self._replay()
-        finally:
-            self._replay_lock.release()
 
     async def _flush(self) -> int:
         """One flush: the merged writes in one pipeline. Writes that cannot reach Redis go to
@@ -699,12 +686,20 @@ class RealtimeCore:
                 logger.error("buffered realtime write rejected: %s", error)
         return kept
 
-    async def _recover(self) -> bool:
-        """True when Redis may be used again (buffer replayed, or another caller replaying)."""
+    async def _recover(self, wait: bool = False) -> bool:
+        """True when Redis may be used again (buffer replayed, or another caller replaying).
+        With `wait`, a replay another thread or task holds is waited for and the buffer replayed
+        after it (that replay had taken writes out of the buffer that are not in Redis yet)."""
         if self.availability.paused():
             return False
-        if not self._replay_lock.acquire(blocking=False):
-            return True
+        if not wait:
+            if not self._replay_lock.acquire(blocking=False):
+                return True
+        elif self._asyncio:
+            while not self._replay_lock.acquire(blocking=False):
+                await asyncio.sleep(0.001)
+        else:
+            self._replay_lock.acquire()
         try:
             return await self._replay()
         finally:

@@ -398,13 +398,12 @@ def read_writes(ops: Sequence[Op], replies: Sequence[Any]) -> WriteOutcome:
     unreached: list[Op] = []
     unreached_error: Exception | None = None
     for op, reply in zip(ops, replies, strict=True):
-        if unavailable(reply):
-            unreached.append(op)
-            unreached_error = unreached_error or reply
-            values.append(None)
-            continue
         if isinstance(reply, Exception):
-            first_error = first_error or reply
+            if unavailable(reply):
+                unreached.append(op)
+                unreached_error = unreached_error or reply
+            else:
+                first_error = first_error or reply
             values.append(None)
             continue
         value, registered_at = write_reply(op, reply)

@@ -40,6 +40,9 @@ class ServerSettings:
     duckdb_idle_seconds: float = 1.0
 
 
+_LOOKUP_LOCKS = 64
+
+
 class ServerContext:
     """The long-lived objects of one server process."""
 
@@ -48,6 +51,9 @@ class ServerContext:
         self.pool = ConnectionPool(settings.warehouse, idle_seconds=settings.duckdb_idle_seconds)
         self._tokens: dict[str, tuple[float, TokenRecord | None]] = {}
         self._tokens_lock = threading.Lock()
+        # When a memo ends, the requests carrying that token wait for one lookup instead of
+        # each querying the warehouse (a token picks its lock by its hash).
+        self._lookup_locks = tuple(threading.Lock() for _ in range(_LOOKUP_LOCKS))
 
     @cached_property
     def cache(self) -> MetricsCache:
@@ -67,27 +73,39 @@ class ServerContext:
 
     def remembered_token(self, text: str) -> tuple[bool, TokenRecord | None]:
         """(True, record) when a lookup of this token is still memoized; no I/O."""
+        return self._remembered(hash_token(text))
+
+    def _remembered(self, memo_key: str) -> tuple[bool, TokenRecord | None]:
         with self._tokens_lock:
-            memo = self._tokens.get(hash_token(text))
+            memo = self._tokens.get(memo_key)
         if memo is not None and memo[0] > time.monotonic():
             return True, memo[1]
         return False, None
 
     def token(self, text: str) -> TokenRecord | None:
-        """The live token with this text (memoized briefly), or None."""
-        known, remembered = self.remembered_token(text)
+        """The live token with this text (memoized briefly), or None. Concurrent requests
+        with a token whose memo has ended share one warehouse lookup."""
+        memo_key = hash_token(text)
+        known, remembered = self._remembered(memo_key)
         if known:
             return remembered
-        memo_key = hash_token(text)
-        now = time.monotonic()
-        with self.pool.connection() as wh:
-            record = TokenStore(wh).lookup(text)
-        if self.settings.token_memo_seconds > 0:
+        if self.settings.token_memo_seconds <= 0:
+            return self._look_up(text)
+        with self._lookup_locks[int(memo_key[:8], 16) % _LOOKUP_LOCKS]:
+            known, remembered = self._remembered(memo_key)  # another request just looked it up
+            if known:
+                return remembered
+            now = time.monotonic()
+            record = self._look_up(text)
             with self._tokens_lock:
                 if len(self._tokens) > 10_000:
                     self._tokens.clear()
                 self._tokens[memo_key] = (now + self.settings.token_memo_seconds, record)
         return record
+
+    def _look_up(self, text: str) -> TokenRecord | None:
+        with self.pool.connection() as wh:
+            return TokenStore(wh).lookup(text)
 
     def close(self) -> None:
         """Close the warehouse connections and Redis clients this process opened."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 
 from serving.http import ServerSettings
 from serving.http.auth import Caller
+from serving.http.context import ServerContext
 from serving.http.tokens import TokenRecord, TokenStore, hash_token
 from tests.http.conftest import Api
 from tests.http.http_support import Client, create_rollup_tables, running_server
@@ -140,3 +142,40 @@ def test_a_revoked_token_fails_once_its_memo_time_is_over(
         for path in ("/v1/dashboards/7d", "/v1/dashboards/7d", "/v1/metrics/daily"):
             reply = client.get(path)
             assert reply.status == 401, (path, reply.body)
+
+
+@pytest.mark.parametrize("warehouse_config", ["postgres"], indirect=True)
+def test_requests_whose_token_memo_ended_share_one_lookup(
+    warehouse_config: WarehouseConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many requests carrying one token at the moment its memo ends make one warehouse lookup,
+    not one each; all of them get the token's record."""
+    with connect(warehouse_config) as wh:
+        record, token = TokenStore(wh).create("erin", "ops", "acme")
+    lookups: list[str] = []
+    real_lookup = TokenStore.lookup
+
+    def slow_lookup(store: TokenStore, text: str) -> TokenRecord | None:
+        lookups.append(text)
+        time.sleep(0.2)  # the other requests arrive while this one is in the warehouse
+        return real_lookup(store, text)
+
+    monkeypatch.setattr(TokenStore, "lookup", slow_lookup)
+    context = ServerContext(ServerSettings(warehouse=warehouse_config, token_memo_seconds=60))
+    start = threading.Barrier(16)
+    found: list[TokenRecord | None] = []
+
+    def request() -> None:
+        start.wait()
+        found.append(context.token(token))
+
+    try:
+        threads = [threading.Thread(target=request) for _ in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    finally:
+        context.close()
+    assert len(lookups) == 1
+    assert len(found) == 16 and all(r is not None and r.token_id == record.token_id for r in found)

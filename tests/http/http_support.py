@@ -93,13 +93,18 @@ class Client:
 
 @contextmanager
 def running_server(settings: ServerSettings) -> Iterator[str]:
-    """Serve `create_app(settings)` on a free port; yields the base URL; stops afterwards."""
-    port = free_port()
+    """Serve `create_app(settings)` on a free port; yields the base URL; stops afterwards.
+
+    The socket is bound here and handed to uvicorn, so no other process can take the port
+    between choosing it and serving on it."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = int(listener.getsockname()[1])
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
     )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
@@ -111,6 +116,7 @@ def running_server(settings: ServerSettings) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+        listener.close()
 
 
 def create_rollup_tables(wh: Warehouse) -> None:

@@ -55,17 +55,36 @@ class RedisServer:
     """A redis-server process on a loopback port, stoppable and restartable (data is lost)."""
 
     def __init__(self, directory: Path, port: int | None = None, *extra: str) -> None:
-        self.port = port or free_port()
-        self.directory = directory
+        # A port we pick may be taken by another process before redis-server binds it; then
+        # the first start picks another (a port the caller gave is kept).
+        self._repick = port is None
         self.extra = extra
+        self.port = port or self._free_port()
+        self.directory = directory
         self.process: subprocess.Popen[bytes] | None = None
         directory.mkdir(parents=True, exist_ok=True)
+
+    def _free_port(self) -> int:
+        return free_cluster_port() if "--cluster-enabled" in self.extra else free_port()
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
+        """Start the server and wait until it answers; on a first start whose picked port was
+        taken in the meantime, start again on another port."""
+        for _ in range(5 if self._repick else 1):
+            if self._start_once():
+                self._repick = False
+                return self
+            if self._repick:
+                self.port = self._free_port()
+        raise RuntimeError(f"redis-server on port {self.port} did not start")
+
+    def _start_once(self) -> bool:
+        """Start redis-server on self.port; True once this very process answers, False when it
+        exited (the port was taken; if another server answered there, it is not ours)."""
         assert REDIS_SERVER is not None
         self.process = subprocess.Popen(
             [
@@ -86,16 +105,18 @@ class RedisServer:
         )
         deadline = time.monotonic() + 10
         try:
-            while True:
+            while self.process.poll() is None:
                 try:
-                    client.ping()
-                    return self
+                    if int(client.info("server")["process_id"]) == self.process.pid:
+                        return True
                 except redis.ConnectionError:
-                    if self.process.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(
-                            f"redis-server on port {self.port} did not start"
-                        ) from None
-                    time.sleep(0.02)
+                    pass
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"redis-server on port {self.port} did not start")
+                time.sleep(0.02)
+            self.process = None
+            return False
         finally:
             client.close()
 
@@ -174,9 +195,7 @@ def create_cluster(servers: list[RedisServer]) -> None:
 def cluster_nodes(base: Path, nodes: int = 3) -> Iterator[list[RedisServer]]:
     """A loopback Redis Cluster of ``nodes`` primaries under ``base``; yields its servers (a
     stopped one restarts into the cluster) and stops every node afterwards."""
-    servers = [
-        RedisServer(base / f"node{i}", free_cluster_port(), *CLUSTER_OPTIONS) for i in range(nodes)
-    ]
+    servers = [RedisServer(base / f"node{i}", None, *CLUSTER_OPTIONS) for i in range(nodes)]
     try:
         for server in servers:
             server.start()

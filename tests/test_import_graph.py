@@ -101,3 +101,15 @@ def test_each_module_imports_on_its_own(name: str) -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_serve_tokens_and_custom_start_without_dagster() -> None:
+    """`metrics serve`, `tokens` and `custom` load the CLI, the HTTP server and the custom
+    metrics CLI without importing Dagster (only backfill, aggregate and demo run it)."""
+    modules = ("orchestration.cli", "serving.http.cli", "serving.http.app", "custom_metrics.cli")
+    code = f"import sys\nfor m in {modules!r}: __import__(m)\nprint('dagster' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "False"

@@ -33,9 +33,9 @@ from bench_custom_metrics import median_ms, postgres_database, table
 from custom_metrics import compile_metric, load_examples
 from custom_metrics.freshness import RollupFreshness
 from metrics_events.source import COLUMNS, ensure_source_table
-from orchestration.audit_log import TABLE as AUDIT_TABLE
 from orchestration.audit_log import ensure_table
 from warehouse import Warehouse, WarehouseConfig
+from warehouse.audit_table import AUDIT_TABLE
 from warehouse.calendar import Calendar, Grain
 
 RATIO_TARGET = 1.5

@@ -34,10 +34,10 @@ from datetime import UTC, date, datetime, time
 from typing import Any, Final
 
 from custom_metrics.rollup_answers import Piece
-from orchestration.audit_log import TABLE as AUDIT_TABLE
 from orchestration.audit_log import JobStatus
 from orchestration.late_data import LateDataCursor
 from warehouse import Warehouse
+from warehouse.audit_table import AUDIT_TABLE
 from warehouse.calendar import Calendar
 from warehouse.timestamps import as_utc
 

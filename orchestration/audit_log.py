@@ -33,11 +33,9 @@ from orchestration.warehouse_access import open_warehouse
 from warehouse import Warehouse, WarehouseConfig
 from warehouse.audit_table import AUDIT_COLUMNS, AUDIT_TABLE, AUDIT_TYPED_COLUMNS
 from warehouse.connection import WarehouseBusyError, WarehouseUnavailableError
-from warehouse.spark import partition_rows, rewrite_partition
+from warehouse.spark import rewrite_partition
 from warehouse.timestamps import as_utc
 
-TABLE = AUDIT_TABLE
-COLUMNS = AUDIT_COLUMNS
 MAX_ERROR_CHARS = 20_000
 RETRY_SECONDS = 60.0
 
@@ -64,7 +62,7 @@ def _retrying(
     delay = 0.25
     while True:
         try:
-            with open_warehouse(config, reads=[f"{config.schema}.{TABLE}"]) as wh:
+            with open_warehouse(config, reads=[f"{config.schema}.{AUDIT_TABLE}"]) as wh:
                 return action(wh)
         except Exception as error:
             if not _is_transient(error) or time.monotonic() + delay > deadline:
@@ -103,7 +101,7 @@ def _ddl(schema: str) -> str:
     columns = ",\n".join(
         " ".join(filter(None, (c.name, c.sql_type, c.constraint))) for c in AUDIT_TYPED_COLUMNS
     )
-    return f"create table if not exists {schema}.{TABLE} (\n{columns}\n)"
+    return f"create table if not exists {schema}.{AUDIT_TABLE} (\n{columns}\n)"
 
 
 def _spark_ddl(schema: str) -> str:
@@ -111,7 +109,7 @@ def _spark_ddl(schema: str) -> str:
     ordered = sorted(AUDIT_TYPED_COLUMNS, key=lambda c: c.name == "log_id")
     columns = ",\n".join(f"{c.name} {c.spark_type}" for c in ordered)
     return (
-        f"create table if not exists {schema}.{TABLE} (\n{columns}\n)"
+        f"create table if not exists {schema}.{AUDIT_TABLE} (\n{columns}\n)"
         " using parquet partitioned by (log_id)"
     )
 
@@ -127,24 +125,21 @@ def _aware(value: Any) -> Any:
     return as_utc(value) if isinstance(value, datetime) else value
 
 
-def _spark_row(wh: Warehouse, log_id: str) -> dict[str, Any] | None:
-    """One attempt's whole row on Spark (its partition), instants aware; None if absent."""
-    rows = partition_rows(wh, f"{wh.schema}.{TABLE}", COLUMNS, "log_id", log_id)
-    return {k: _aware(v) for k, v in rows[0].items()} if rows else None
-
-
-def _started_at(wh: Warehouse, log_id: str) -> tuple[datetime | None, dict[str, Any] | None]:
-    """When an attempt started (None: no such row) and, on Spark, its whole row: read once,
-    for `_update` to rewrite."""
-    if wh.dialect == "spark":
-        row = _spark_row(wh, log_id)
-        return (row["started_at"] if row else None), row
-    p = wh.param
-    found = wh.query(
-        f"select started_at from {wh.schema}.{TABLE} where log_id = {p('log_id')}",
-        {"log_id": log_id},
+def _rows(wh: Warehouse, where: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Whole rows of the audit table matching `where`, instants aware. On Spark an attempt's
+    row is rewritten whole (`_update`), so it is read whole on every warehouse."""
+    rows, columns = wh.query_with_columns(
+        f"select * from {wh.schema}.{AUDIT_TABLE} where {where}", params
     )
-    return (as_utc(found[0][0]) if found else None), None
+    return [
+        {column: _aware(value) for column, value in zip(columns, row, strict=True)} for row in rows
+    ]
+
+
+def _row(wh: Warehouse, log_id: str) -> dict[str, Any] | None:
+    """One attempt's row (None: no such row); read once, for `_update` to rewrite on Spark."""
+    found = _rows(wh, f"log_id = {wh.param('log_id')}", {"log_id": log_id})
+    return found[0] if found else None
 
 
 def _update(
@@ -156,20 +151,20 @@ def _update(
     row: dict[str, Any] | None = None,
 ) -> None:
     """Set columns of one attempt's row (only while it is RUNNING, if asked). On Spark the row
-    is rewritten whole: `row`, if the caller has just read it (`_started_at`), else read here."""
+    is rewritten whole: `row`, if the caller has just read it (`_row`), else read here."""
     p = wh.param
     if wh.dialect == "spark":
-        row = row or _spark_row(wh, log_id)
+        row = row or _row(wh, log_id)
         if row and not (while_running and row["status"] != JobStatus.RUNNING):
-            table = f"{wh.schema}.{TABLE}"
-            rewrite_partition(wh, table, COLUMNS, "log_id", log_id, [{**row, **values}])
+            table = f"{wh.schema}.{AUDIT_TABLE}"
+            rewrite_partition(wh, table, AUDIT_COLUMNS, "log_id", log_id, [{**row, **values}])
         return
     params = {**values, "log_id": log_id}
     condition = ""
     if while_running:
         condition, params["running"] = f" and status = {p('running')}", JobStatus.RUNNING.value
     wh.execute(
-        f"update {wh.schema}.{TABLE} set {', '.join(f'{c} = {p(c)}' for c in values)}"
+        f"update {wh.schema}.{AUDIT_TABLE} set {', '.join(f'{c} = {p(c)}' for c in values)}"
         f" where log_id = {p('log_id')}{condition}",
         params,
     )
@@ -207,15 +202,15 @@ class AuditLog:
         def insert(wh: Warehouse) -> None:
             ensure_table(wh)
             if wh.dialect == "spark":  # the row's own partition: writing it again changes nothing
-                table = f"{wh.schema}.{TABLE}"
+                table = f"{wh.schema}.{AUDIT_TABLE}"
                 rewrite_partition(
-                    wh, table, COLUMNS, "log_id", log_id, [dict.fromkeys(COLUMNS) | row]
+                    wh, table, AUDIT_COLUMNS, "log_id", log_id, [dict.fromkeys(AUDIT_COLUMNS) | row]
                 )
                 return
             p = wh.param
             # A retry after a lost acknowledgement finds its own row: nothing to do then.
             wh.execute(
-                f"insert into {wh.schema}.{TABLE} (log_id, job_name, grain,"
+                f"insert into {wh.schema}.{AUDIT_TABLE} (log_id, job_name, grain,"
                 " partition_range_start, partition_range_end, window_start, window_end, status,"
                 " started_at, dagster_run_id, attempt) values ("
                 f"{p('log_id')}, {p('job_name')}, {p('grain')}, {p('partition_range_start')},"
@@ -242,10 +237,10 @@ class AuditLog:
         ended = datetime.now(UTC)
 
         def update(wh: Warehouse) -> None:
-            began, row = _started_at(wh, log_id)
-            if began is None:
+            row = _row(wh, log_id)
+            if row is None:
                 raise LookupError(f"no audit log row {log_id}")
-            duration_ms = max(0, round((ended - began).total_seconds() * 1000))
+            duration_ms = max(0, round((ended - row["started_at"]).total_seconds() * 1000))
             _update(
                 wh,
                 log_id,
@@ -282,30 +277,26 @@ class AuditLog:
         current_run_id: str,
         current_attempt: int,
     ) -> int:
-        if not wh.table_exists(wh.schema, TABLE):
+        if not wh.table_exists(wh.schema, AUDIT_TABLE):
             return 0
-        p = wh.param
-        running = wh.query(
-            f"select log_id, dagster_run_id, attempt from {wh.schema}.{TABLE}"
-            f" where status = {p('status')}",
-            {"status": JobStatus.RUNNING.value},
-        )
+        running = _rows(wh, f"status = {wh.param('status')}", {"status": JobStatus.RUNNING.value})
         active: dict[str, bool] = {}
-        abandoned: list[tuple[str, str]] = []
-        for log_id, run_id, attempt in running:
+        abandoned: list[tuple[dict[str, Any], str]] = []
+        for row in running:
+            run_id = row["dagster_run_id"]
             if run_id == current_run_id:
-                if attempt < current_attempt:
-                    abandoned.append((log_id, f"attempt {current_attempt} started"))
+                if row["attempt"] < current_attempt:
+                    abandoned.append((row, f"attempt {current_attempt} started"))
                 continue
             if run_id not in active:
                 active[run_id] = run_is_active(run_id)
             if not active[run_id]:
-                abandoned.append((log_id, f"its Dagster run {run_id} is no longer running"))
+                abandoned.append((row, f"its Dagster run {run_id} is no longer running"))
         ended = datetime.now(UTC)
-        for log_id, reason in abandoned:
+        for row, reason in abandoned:
             _update(
                 wh,
-                log_id,
+                row["log_id"],
                 {
                     "status": JobStatus.FAILED.value,
                     "ended_at": ended,
@@ -316,6 +307,7 @@ class AuditLog:
                     ),
                 },
                 while_running=True,
+                row=row,
             )
         return len(abandoned)
 
@@ -324,16 +316,17 @@ class AuditLog:
         duckdb = self.config.target == "duckdb"
         if duckdb and not self.config.duckdb_file.exists():
             return []
-        reads = [f"{self.config.schema}.{TABLE}"]
+        reads = [f"{self.config.schema}.{AUDIT_TABLE}"]
         with open_warehouse(self.config, read_only=duckdb, reads=reads) as wh:
-            if not wh.table_exists(wh.schema, TABLE):
+            if not wh.table_exists(wh.schema, AUDIT_TABLE):
                 return []
             where, params = "", {}
             if dagster_run_id is not None:
                 where = f" where dagster_run_id = {wh.param('run_id')}"
                 params = {"run_id": dagster_run_id}
             rows, columns = wh.query_with_columns(
-                f"select * from {wh.schema}.{TABLE}{where} order by started_at, attempt", params
+                f"select * from {wh.schema}.{AUDIT_TABLE}{where} order by started_at, attempt",
+                params,
             )
             return [
                 {column: _aware(value) for column, value in zip(columns, row, strict=True)}

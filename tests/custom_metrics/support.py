@@ -20,9 +20,9 @@ import pytest
 from custom_metrics import CompiledMetric, compile_metric
 from metrics_events.source import COLUMNS as SOURCE_COLUMNS
 from metrics_events.source import ensure_source_table
-from orchestration.audit_log import TABLE as AUDIT_TABLE
 from orchestration.audit_log import ensure_table as ensure_audit_table
 from warehouse import Warehouse, WarehouseConfig, connect
+from warehouse.audit_table import AUDIT_TABLE
 
 EVENT_TYPES = ["page_view", "click", "purchase", "license_renewal", "asset_used"]
 ENTITY_TYPES = ["asset", "license", "org"]

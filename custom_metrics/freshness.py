@@ -28,10 +28,10 @@ and times, never a user's text, and DuckDB's client pays about 0.1 ms per parame
 from __future__ import annotations
 
 from collections import OrderedDict, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from custom_metrics.rollup_answers import Piece
 from orchestration.audit_log import JobStatus
@@ -95,11 +95,13 @@ def _builds(
 # Days [start, end) built by a build that started at `built`: their events must not have
 # arrived after it.
 Run = tuple[date, date, datetime]
+B = TypeVar("B")
 
 
-def _merged(runs: Sequence[Run]) -> list[Run]:
-    """Neighbouring days built by the same build as one run."""
-    merged: list[Run] = []
+def _merged(runs: Iterable[tuple[date, date, B]]) -> list[tuple[date, date, B]]:
+    """Neighbouring runs with the same build (or, for `_late_terms`, the same condition) as
+    one run."""
+    merged: list[tuple[date, date, B]] = []
     for start, end, built in runs:
         if merged and merged[-1][1] == start and merged[-1][2] == built:
             start = merged.pop()[0]
@@ -160,14 +162,8 @@ def _late_terms(wh: Warehouse, runs: Sequence[Run], since: datetime) -> str:
     Every such event arrived after a build that started before `since`, so those runs need only
     their days, and neighbours of them are one range: a kept verdict's probe is usually one
     range (DuckDB spent 8-17 ms planning one term per run of a 90-day cut, 18 of them)."""
-    merged: list[tuple[date, date, datetime | None]] = []
-    for start, end, built in runs:
-        after: datetime | None = built if built > since else None
-        if merged and merged[-1][1] == start and merged[-1][2] is None and after is None:
-            start = merged.pop()[0]
-        merged.append((start, end, after))
     terms = []
-    for start, end, after in merged:
+    for start, end, after in _merged((s, e, b if b > since else None) for s, e, b in runs):
         term = (
             f"occurred_at >= {_instant(wh, _midnight(start))} "
             f"and occurred_at < {_instant(wh, _midnight(end))}"

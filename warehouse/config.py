@@ -129,8 +129,9 @@ class WarehouseConfig:
         The catalog is Spark's built-in Hive metastore client on a database: an embedded Derby
         one under METRICS_SPARK_METASTORE_DIR (one process at a time), or the PostgreSQL
         database METRICS_SPARK_METASTORE_URL names, which several processes share (Dagster's
-        run and its dbt child, sensors, the CLI). Spark creates the metastore's tables on first
-        use in either.
+        run and its dbt child, sensors, the CLI). Spark creates the metastore's tables: in Derby
+        on first use, in PostgreSQL all of them when a session starts (`_metastore_conf` says
+        why).
         """
         warehouse_dir = Path(self.spark_warehouse_dir).resolve()
         metastore_dir = Path(self.spark_metastore_dir).resolve()

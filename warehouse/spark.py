@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from warehouse.config import WarehouseConfig
+from warehouse.config import WarehouseConfig, WarehouseConfigError
 
 if TYPE_CHECKING:
     from warehouse.connection import Warehouse
@@ -33,6 +33,13 @@ def spark_session(config: WarehouseConfig) -> Any:
     from pyspark.sql import SparkSession
 
     conf = config.spark_conf()
+    driver = conf.get("spark.driver.extraClassPath")
+    if driver and not Path(driver).is_file():  # else the JVM fails minutes later, deep in Hive
+        raise WarehouseConfigError(
+            f"PostgreSQL's JDBC driver, which the shared metastore (METRICS_SPARK_METASTORE_URL) "
+            f"needs, is not at METRICS_SPARK_JDBC_JAR={driver}: `make java` installs Debian's "
+            "libpostgresql-jdbc-java there, or point METRICS_SPARK_JDBC_JAR at the jar"
+        )
     builder = SparkSession.builder.enableHiveSupport()
     for key, value in conf.items():
         builder = builder.config(key, value)

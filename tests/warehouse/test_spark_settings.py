@@ -53,3 +53,16 @@ def test_only_a_postgresql_metastore_url_is_accepted(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("METRICS_SPARK_METASTORE_URL", "jdbc:mysql://db/metastore")
     with pytest.raises(WarehouseConfigError, match="METRICS_SPARK_METASTORE_URL"):
         WarehouseConfig()
+
+
+def test_a_missing_jdbc_driver_is_named_before_spark_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a shared metastore and no PostgreSQL JDBC jar, the error says what is missing and
+    how to install it, instead of Hive's stack traces once the JVM is up."""
+    from warehouse.spark import spark_session
+
+    monkeypatch.setenv("METRICS_SPARK_METASTORE_URL", "jdbc:postgresql://127.0.0.1/metastore")
+    monkeypatch.setenv("METRICS_SPARK_JDBC_JAR", str(tmp_path / "missing.jar"))
+    with pytest.raises(WarehouseConfigError, match=r"METRICS_SPARK_JDBC_JAR=.*make java"):
+        spark_session(WarehouseConfig(target="spark"))

@@ -38,7 +38,8 @@ from orchestration.partitions import Grain, partitions_def
 from orchestration.retry import rollup_retry_policy
 from orchestration.settings import OrchestrationSettings
 from orchestration.translator import ASSET_PREFIX, MetricsDbtTranslator
-from orchestration.warehouse_access import LOCK_WAIT_SECONDS, open_warehouse
+from orchestration.warehouse_access import open_warehouse
+from warehouse import Warehouse
 from warehouse.dbt_runner import window_vars
 from warehouse.marts import rollup_for
 from warehouse.test_failures import failed_tests_rows
@@ -87,6 +88,7 @@ def _process_error(invocation: DbtCliInvocation) -> str | None:
 
 
 def _model_metadata(
+    wh: Warehouse,
     outcome: DbtOutcome,
     models: Mapping[str, Mapping[str, Any]],
     grain: Grain,
@@ -98,32 +100,31 @@ def _model_metadata(
     the rows it owns."""
     start, end = window
     by_model: dict[str, dict[str, Any]] = {}
-    with open_warehouse() as wh:
-        written = {node.name for node in outcome.written_models}
-        last_period = (
-            latest_period_with_rows(wh, grain, start, end) if written & MOVERS_MODELS else None
-        )
-        for node in outcome.written_models:
-            props = models.get(node.name, {})
-            entry: dict[str, Any] = {}
-            rows = node.rows_affected
-            source = "dbt adapter_response.rows_affected"
-            predicates = (props.get("config") or {}).get("incremental_predicates")
-            if rows is None and predicates:
-                rows = count_rows_matching(wh, node.name, predicates)
-                source = "rows the run's window owns"
-            if rows is not None:
-                entry["rows_written"] = MetadataValue.int(rows)
-                entry["rows_written_from"] = MetadataValue.text(source)
-            if node.executed is not None:  # when the SQL ran: overlaps show dbt's threads at work
-                entry["dbt_execute_started_at"] = MetadataValue.timestamp(node.executed[0])
-                entry["dbt_execute_completed_at"] = MetadataValue.timestamp(node.executed[1])
-            if node.name in MOVERS_MODELS and last_period is not None:
-                movers = top_movers(wh, grain, last_period)
-                entry["top_growth_movers"] = MetadataValue.md(
-                    movers_markdown(grain, last_period, movers)
-                )
-            by_model[node.name] = entry
+    written = {node.name for node in outcome.written_models}
+    last_period = (
+        latest_period_with_rows(wh, grain, start, end) if written & MOVERS_MODELS else None
+    )
+    for node in outcome.written_models:
+        props = models.get(node.name, {})
+        entry: dict[str, Any] = {}
+        rows = node.rows_affected
+        source = "dbt adapter_response.rows_affected"
+        predicates = (props.get("config") or {}).get("incremental_predicates")
+        if rows is None and predicates:
+            rows = count_rows_matching(wh, node.name, predicates)
+            source = "rows the run's window owns"
+        if rows is not None:
+            entry["rows_written"] = MetadataValue.int(rows)
+            entry["rows_written_from"] = MetadataValue.text(source)
+        if node.executed is not None:  # when the SQL ran: overlaps show dbt's threads at work
+            entry["dbt_execute_started_at"] = MetadataValue.timestamp(node.executed[0])
+            entry["dbt_execute_completed_at"] = MetadataValue.timestamp(node.executed[1])
+        if node.name in MOVERS_MODELS and last_period is not None:
+            movers = top_movers(wh, grain, last_period)
+            entry["top_growth_movers"] = MetadataValue.md(
+                movers_markdown(grain, last_period, movers)
+            )
+        by_model[node.name] = entry
     return by_model
 
 
@@ -180,15 +181,16 @@ def materialize_window(
         outcome = parse_run_results(
             _artifact(invocation, "run_results.json"), _process_error(invocation)
         )
-        outcome.failing_rows = failed_tests_rows(
-            outcome.failed_tests_sql, wait_seconds=LOCK_WAIT_SECONDS
-        )
-        try:
-            models = _models(_artifact(invocation, "manifest.json") or {})
-            extra = _model_metadata(outcome, models, grain, (start, end))
-        except Exception as error:  # metadata is a nicety; never fail a good build over it
-            context.log.warning(f"could not compute materialization metadata: {error}")
-            extra = {}
+        extra: dict[str, dict[str, Any]] = {}
+        try:  # one connection (on Spark, reading what dbt has just written) for both reads
+            with open_warehouse() as wh:
+                outcome.failing_rows = failed_tests_rows(wh, outcome.failed_tests_sql)
+                models = _models(_artifact(invocation, "manifest.json") or {})
+                extra = _model_metadata(wh, outcome, models, grain, (start, end))
+        except Exception as error:  # details; never fail a good build over them
+            context.log.warning(
+                f"could not read the failed tests' rows or the materialization metadata: {error}"
+            )
     except BaseException as error:  # incl. a cancelled run: the attempt did not complete
         try:
             audit.finish(log_id, JobStatus.FAILED, error=f"{type(error).__name__}: {error}")

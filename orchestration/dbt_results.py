@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from orchestration.audit_log import JobStatus
+from warehouse.test_failures import is_failed_test, with_failing_rows
 
 FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
 
@@ -39,8 +40,7 @@ class NodeResult:
 
     @property
     def is_failed_test(self) -> bool:
-        """A data test that ran and found rows (not one that could not run)."""
-        return self.resource_type == "test" and self.status == "fail"
+        return is_failed_test(self.resource_type, self.status)
 
     @property
     def is_written_model(self) -> bool:
@@ -87,11 +87,8 @@ class DbtOutcome:
             return None
         lines = []
         for node in self.failed_nodes:
-            found = self.failing_rows.get(node.unique_id)
-            lines.append(
-                f"{node.unique_id} [{node.status}]: {node.message}"
-                + (f"; failing rows: {found}" if found else "")
-            )
+            message = f"{node.unique_id} [{node.status}]: {node.message}"
+            lines.append(with_failing_rows(message, self.failing_rows.get(node.unique_id)))
         skipped = [node.unique_id for node in self.nodes if node.status == "skipped"]
         if skipped:
             lines.append("skipped because of the failures above: " + ", ".join(skipped))

@@ -1,4 +1,4 @@
-"""Connections to the configured warehouse (DuckDB embedded, or PostgreSQL), from the env."""
+"""Connections to the configured warehouse (DuckDB embedded, PostgreSQL or Spark), from the env."""
 
 from warehouse.config import WarehouseConfig, WarehouseConfigError
 from warehouse.connection import (
@@ -6,6 +6,7 @@ from warehouse.connection import (
     WarehouseBusyError,
     WarehouseUnavailableError,
     connect,
+    open_warehouse,
 )
 
 __all__ = [
@@ -15,4 +16,5 @@ __all__ = [
     "WarehouseConfigError",
     "WarehouseUnavailableError",
     "connect",
+    "open_warehouse",
 ]

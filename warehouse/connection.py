@@ -8,7 +8,7 @@ writes one for you.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Final
 
@@ -278,3 +278,26 @@ def _connect_duckdb(config: WarehouseConfig, read_only: bool) -> Warehouse:
         ) from error
     raw.execute("set timezone = 'UTC'")
     return Warehouse(config, raw)
+
+
+@contextmanager
+def open_warehouse(
+    config: WarehouseConfig | None = None,
+    *,
+    read_only: bool = False,
+    wait_seconds: float = 0.0,
+    reads: Iterable[str] | None = None,
+) -> Iterator[Warehouse]:
+    """`connect`, closed on exit. On Spark the connection first forgets what this process's
+    session cached of the tables it reads (`reads`, ``schema.table`` names, or every table of
+    the two schemas), so it sees what a dbt child, another run or the ingestion wrote since
+    (warehouse.spark.refresh_tables)."""
+    from warehouse.spark import refresh_tables
+
+    wh = connect(config, read_only=read_only, wait_seconds=wait_seconds)
+    try:
+        if wh.dialect == "spark":
+            refresh_tables(wh, reads)
+        yield wh
+    finally:
+        wh.close()

@@ -13,7 +13,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from warehouse.test_failures import failed_tests_rows
+from warehouse.connection import open_warehouse
+from warehouse.test_failures import failed_tests_rows, is_failed_test, with_failing_rows
 
 DBT_PROJECT_DIR = Path(
     os.environ.get("METRICS_DBT_PROJECT_DIR", Path(__file__).resolve().parents[1] / "dbt_project")
@@ -85,11 +86,22 @@ def run_dbt(
         if status.lower() in ("error", "fail", "runtimeerr", "runtime error"):
             failures.append(f"{name}: {status}: {getattr(node_result, 'message', '')}")
             compiled_sql = getattr(node, "compiled_code", None)
-            if status.lower() == "fail" and compiled_sql:
+            if is_failed_test(str(getattr(node, "resource_type", "")), status) and compiled_sql:
                 failed_tests[len(failures) - 1] = str(compiled_sql)
-    for index, found in failed_tests_rows(failed_tests).items():  # what each failed test found
-        failures[index] += f"; failing rows: {found}"
+    for index, found in _found_by_tests(failed_tests).items():
+        failures[index] = with_failing_rows(failures[index], found)
     if not result.success:
         detail = "; ".join(failures) if failures else str(result.exception)
         raise DbtRunError(f"dbt {command} failed: {detail}")
     return summary
+
+
+def _found_by_tests(failed_tests: dict[int, str]) -> dict[int, str]:
+    """What each failed test found (a note if the warehouse cannot be opened to read it)."""
+    if not failed_tests:
+        return {}
+    try:
+        with open_warehouse() as wh:
+            return failed_tests_rows(wh, failed_tests)
+    except Exception as error:  # the failures themselves are reported anyway
+        return dict.fromkeys(failed_tests, f"(the warehouse could not be opened: {error})")

@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TypeVar
 
-from warehouse.config import WarehouseConfig
-from warehouse.connection import Warehouse, connect
+from warehouse.connection import Warehouse
 
 Key = TypeVar("Key")
 
@@ -34,17 +33,17 @@ def failing_rows(wh: Warehouse, compiled_sql: str, limit: int = ROWS_SHOWN) -> s
     )
 
 
-def failed_tests_rows(
-    compiled_sql: Mapping[Key, str], *, wait_seconds: float = 0.0
-) -> dict[Key, str]:
-    """`failing_rows` of each failed test's compiled SQL, read over one connection to the
-    configured warehouse (see `connect` for `wait_seconds`; a note for each if it cannot be
-    opened)."""
-    if not compiled_sql:
-        return {}
-    try:
-        with connect(WarehouseConfig(), wait_seconds=wait_seconds) as wh:
-            return {key: failing_rows(wh, sql) for key, sql in compiled_sql.items()}
-    except Exception as error:  # the failures themselves are already reported
-        note = f"(the warehouse could not be opened to read them: {error})"
-        return dict.fromkeys(compiled_sql, note)
+def failed_tests_rows(wh: Warehouse, compiled_sql: Mapping[Key, str]) -> dict[Key, str]:
+    """`failing_rows` of each failed test's compiled SQL, over one open connection (on Spark,
+    one from `open_warehouse`, which reads what dbt has just written)."""
+    return {key: failing_rows(wh, sql) for key, sql in compiled_sql.items()}
+
+
+def is_failed_test(resource_type: str, status: str) -> bool:
+    """A dbt data test that ran and found rows (not one that could not run)."""
+    return resource_type == "test" and status.lower() == "fail"
+
+
+def with_failing_rows(message: str, found: str | None) -> str:
+    """A failed node's message, followed by what its test found, if anything."""
+    return f"{message}; failing rows: {found}" if found else message

@@ -538,10 +538,7 @@ class RealtimeCore:
         try:
             reply = await self._eval(op)
         except REDIS_ERRORS as error:
-            if not (self.fail_open and unavailable(error)):
-                raise
-            self.write_errors += 1
-            self._went_down(error)  # the write is buffered; its replay claims
+            self._outage(error, self.fail_open)  # the write is buffered; its replay claims
             return write
         if not isinstance(reply, int):
             raise collision(series, reply_text(reply))
@@ -561,6 +558,18 @@ class RealtimeCore:
     async def _claim_all(self, ops: Sequence[Op]) -> list[Op]:
         """`_claim` for each write not claimed yet, in order."""
         return [op if op.key in self._claimed else await self._claim(op) for op in ops]
+
+    def _outage(self, error: Exception, fail_open: bool, *, read: bool = False) -> None:
+        """Raise `error` unless it says Redis is unavailable and the call fails open; else count
+        it (as a read or a write error) and mark the client down. The caller then buffers its
+        writes, or answers UNKNOWN."""
+        if not (fail_open and unavailable(error)):
+            raise error
+        if read:
+            self.read_errors += 1
+        else:
+            self.write_errors += 1
+        self._went_down(error)
 
     def _went_down(self, error: Exception) -> None:
         self.availability.failed(error)
@@ -586,10 +595,7 @@ class RealtimeCore:
             except NoScriptError:
                 raw = await self._eval_again(op)
         except REDIS_ERRORS as error:
-            if not (self.fail_open and unavailable(error)):
-                raise
-            self.write_errors += 1
-            self._went_down(error)
+            self._outage(error, self.fail_open)
             self.buffer.add(op)
             return None
         value, registered_at = write_reply(op, raw)
@@ -615,19 +621,13 @@ class RealtimeCore:
         try:
             replies = await self._pipeline(ops)
         except REDIS_ERRORS as error:
-            if not (fail_open and unavailable(error)):
-                raise
-            self.write_errors += 1
-            self._went_down(error)
+            self._outage(error, fail_open)
             for op in ops:
                 self.buffer.add(op)
             return [None] * len(ops), None
         outcome = read_writes(ops, replies)
         if outcome.unreached_error is not None:  # a cluster node was down: those writes only
-            if not fail_open:
-                raise outcome.unreached_error
-            self.write_errors += 1
-            self._went_down(outcome.unreached_error)
+            self._outage(outcome.unreached_error, fail_open)
             for op in outcome.unreached:
                 self.buffer.add(op)
         await self._register(outcome.registrations)
@@ -644,10 +644,7 @@ class RealtimeCore:
                 return await self._eval(request)
             return await self._call("execute_command", *request)
         except REDIS_ERRORS as error:
-            if not (self.fail_open and unavailable(error)):
-                raise
-            self.read_errors += 1
-            self._went_down(error)
+            self._outage(error, self.fail_open, read=True)
             return UNKNOWN
 
     async def _pipeline(self, ops: Sequence[Op]) -> list[Any]:
@@ -722,11 +719,8 @@ class RealtimeCore:
             try:
                 replies = await self._pipeline(ops)
             except REDIS_ERRORS as error:
-                if not unavailable(error):
-                    raise
+                self._outage(error, True)  # only writes buffered under fail open are replayed
                 self.buffer.put_back(ops)
-                self.write_errors += 1
-                self._went_down(error)
                 return False
             outcome = read_writes(ops, replies)
             failures = sum(isinstance(reply, Exception) for reply in replies)
@@ -738,8 +732,7 @@ class RealtimeCore:
                 logger.error("%d buffered realtime writes rejected: %s", rejected, outcome.error)
             if outcome.unreached_error is not None:
                 self.buffer.put_back(outcome.unreached)
-                self.write_errors += 1
-                self._went_down(outcome.unreached_error)
+                self._outage(outcome.unreached_error, True)
                 return False
 
 

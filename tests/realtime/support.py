@@ -6,6 +6,7 @@ persistence (``--save "" --appendonly no``) in a temporary directory.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import shutil
 import socket
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+import redis.asyncio
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -159,6 +161,22 @@ class GatedConnection(redis.Connection):
             type(self).entered.set()
             gate.wait()
         super().send_packed_command(command, check_health)
+
+
+class AsyncGatedConnection(redis.asyncio.Connection):
+    """GatedConnection for the asyncio client: sends wait while `gate` is armed and not yet
+    set; `entered` (if armed) is set by a send that waits."""
+
+    gate: asyncio.Event | None = None
+    entered: asyncio.Event | None = None
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        gate, entered = type(self).gate, type(self).entered
+        if gate is not None:
+            if entered is not None:
+                entered.set()
+            await gate.wait()
+        await super().send_packed_command(command, check_health)
 
 
 CLUSTER_OPTIONS = (

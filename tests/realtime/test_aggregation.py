@@ -18,7 +18,12 @@ import redis
 
 from realtime import AsyncRealtimeMetrics, RealtimeMetrics
 from realtime.sketch import bucket_field
-from tests.realtime.support import CountingConnection, GatedConnection, RedisServer
+from tests.realtime.support import (
+    AsyncGatedConnection,
+    CountingConnection,
+    GatedConnection,
+    RedisServer,
+)
 
 PROCESSES, THREADS, WRITES = 6, 4, 1500
 
@@ -288,6 +293,45 @@ def test_flush_waits_for_a_replay_under_way_in_another_thread(
         GatedConnection.gate = None
         metrics.close()
     assert returned == [7]
+
+
+def test_async_flush_waits_for_a_replay_under_way_in_another_task(
+    redis_server_factory: type[RedisServer],
+) -> None:
+    """The asyncio side of the test above: a flush() that finds another task replaying the
+    buffer waits for that replay, so a read right after it sees the writes."""
+    server = redis_server_factory()  # not started: the writes are buffered
+
+    async def scenario() -> int | float | None:
+        pool = redis.asyncio.ConnectionPool(port=server.port, connection_class=AsyncGatedConnection)
+        metrics = AsyncRealtimeMetrics(
+            redis.asyncio.Redis(connection_pool=pool), flush_interval=3600
+        )
+        try:
+            await metrics.increment_counter("hits", 7)
+            await metrics.flush()
+            assert metrics.stats()["pending"] == 1
+            server.start()
+            AsyncGatedConnection.entered = asyncio.Event()
+            AsyncGatedConnection.gate = asyncio.Event()
+            replaying = asyncio.create_task(metrics.flush())
+            await asyncio.wait_for(AsyncGatedConnection.entered.wait(), 30)
+            assert metrics.stats()["pending"] == 0  # taken out of the buffer, not in Redis yet
+            flushing = asyncio.create_task(metrics.flush())
+            await asyncio.sleep(0.2)  # without the wait it has returned by now
+            assert not flushing.done()
+            AsyncGatedConnection.gate.set()
+            await asyncio.wait_for(asyncio.gather(replaying, flushing), 30)
+        finally:
+            AsyncGatedConnection.gate = AsyncGatedConnection.entered = None
+            await metrics.aclose()
+        reader = RealtimeMetrics.from_url(server.url)
+        try:
+            return reader.get_counter("hits")
+        finally:
+            reader.close()
+
+    assert asyncio.run(scenario()) == 7
 
 
 def test_background_flush_and_close(redis_url: str, redis_prefix: str, rt: RealtimeMetrics) -> None:

@@ -1,7 +1,8 @@
 """Backup of counters and gauges to the warehouse, and their restore after a Redis restart.
 
 Table ``{METRICS_SCHEMA}.realtime_metrics_cache``, one snapshot per key prefix (a backup
-replaces the prefix's rows in one transaction):
+replaces the prefix's rows in one transaction; on Spark, which has no transactions, by
+rewriting the prefix's partition):
 
     key_prefix    text         the RealtimeMetrics key prefix (several apps may share a table)
     metric_kind   text         'counter' | 'counter_hour' | 'gauge'
@@ -29,13 +30,17 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
 
 from realtime.operations import Number, reply_text, to_number
 from realtime.series import Series
-from warehouse import Warehouse, connect
+from warehouse import Warehouse, WarehouseConfig
+from warehouse import open_warehouse as opened_warehouse
+from warehouse.spark import rewrite_partition
+from warehouse.timestamps import as_utc
 
 if TYPE_CHECKING:
     from realtime.metrics import RealtimeMetrics
@@ -50,9 +55,28 @@ class RedisRestartedError(RuntimeError):
     """Redis restarted while a backup was reading it; nothing was written."""
 
 
+# On Spark, whose Parquet tables can neither delete nor update rows, both tables are
+# partitioned by key prefix and a backup rewrites its prefix's partitions.
+_SPARK_TABLES: Final = {
+    TABLE: "metric_kind string, name string, labels string, bucket_start timestamp,"
+    " value double, unit string, backed_up_at timestamp, key_prefix string",
+    RUNS_TABLE: "redis_run_id string, backed_up_at timestamp, key_prefix string",
+}
+_COLUMNS: Final = (
+    "key_prefix", "metric_kind", "name", "labels", "bucket_start", "value", "unit", "backed_up_at"
+)  # fmt: skip
+
+
 def ensure_table(wh: Warehouse) -> None:
     """Create the schema and the backup table if missing."""
     wh.execute(f"create schema if not exists {wh.schema}")
+    if wh.dialect == "spark":
+        for table, columns in _SPARK_TABLES.items():
+            wh.execute(
+                f"create table if not exists {wh.schema}.{table} ({columns})"
+                " using parquet partitioned by (key_prefix)"
+            )
+        return
     wh.execute(
         f"create table if not exists {wh.schema}.{TABLE} ("
         " key_prefix text not null, metric_kind text not null, name text not null,"
@@ -89,7 +113,7 @@ def backup_to_warehouse(rt: RealtimeMetrics, warehouse: Warehouse | None = None)
     Opens the warehouse from the environment when none is given. Returns row counts by kind,
     and ``restored`` (series put back) when Redis had restarted since the last backup.
     """
-    with open_warehouse(warehouse) as wh:
+    with open_warehouse(warehouse, (TABLE, RUNS_TABLE)) as wh:
         ensure_table(wh)
         run_id = redis_run_id(rt)
         restored: int | None = None
@@ -114,35 +138,71 @@ def backup_to_warehouse(rt: RealtimeMetrics, warehouse: Warehouse | None = None)
         rt.execute_commands(
             [("SET", rt.ops.key(s) + ":b", "1", *(("EX", idle) if idle else ())) for s in kept]
         )
-        p = wh.param
-        with wh.transaction():
-            wh.execute(
-                f"delete from {wh.schema}.{TABLE} where key_prefix = {p('prefix')}",
-                {"prefix": rt.settings.prefix},
-            )
-            wh.executemany(
-                f"insert into {wh.schema}.{TABLE} (key_prefix, metric_kind, name, labels,"
-                " bucket_start, value, unit, backed_up_at) values ("
-                f"{p('prefix')}, {p('kind')}, {p('name')}, {p('labels')},"
-                f" to_timestamp(cast({p('bucket')} as double precision)), {p('value')},"
-                f" {p('unit')}, to_timestamp(cast({p('at')} as double precision)))",
-                rows,
-            )
-            wh.execute(
-                f"delete from {wh.schema}.{RUNS_TABLE} where key_prefix = {p('prefix')}",
-                {"prefix": rt.settings.prefix},
-            )
-            wh.execute(
-                f"insert into {wh.schema}.{RUNS_TABLE} (key_prefix, redis_run_id, backed_up_at)"
-                f" values ({p('prefix')}, {p('run')}, current_timestamp)",
-                {"prefix": rt.settings.prefix, "run": run_id},
-            )
+        if wh.dialect == "spark":
+            _write_spark(wh, rt.settings.prefix, rows, run_id)
+        else:
+            _write(wh, rt.settings.prefix, rows, run_id)
     counts: dict[str, int] = defaultdict(int)
     for row in rows:
         counts[row["kind"]] += 1
     if restored is not None:
         counts["restored"] = restored
     return dict(counts)
+
+
+def _write(wh: Warehouse, prefix: str, rows: list[dict[str, Any]], run_id: str) -> None:
+    """Replace the prefix's snapshot and its Redis run_id in one transaction."""
+    p = wh.param
+    with wh.transaction():
+        wh.execute(
+            f"delete from {wh.schema}.{TABLE} where key_prefix = {p('prefix')}",
+            {"prefix": prefix},
+        )
+        wh.executemany(
+            f"insert into {wh.schema}.{TABLE} (key_prefix, metric_kind, name, labels,"
+            " bucket_start, value, unit, backed_up_at) values ("
+            f"{p('prefix')}, {p('kind')}, {p('name')}, {p('labels')},"
+            f" to_timestamp(cast({p('bucket')} as double precision)), {p('value')},"
+            f" {p('unit')}, to_timestamp(cast({p('at')} as double precision)))",
+            rows,
+        )
+        wh.execute(
+            f"delete from {wh.schema}.{RUNS_TABLE} where key_prefix = {p('prefix')}",
+            {"prefix": prefix},
+        )
+        wh.execute(
+            f"insert into {wh.schema}.{RUNS_TABLE} (key_prefix, redis_run_id, backed_up_at)"
+            f" values ({p('prefix')}, {p('run')}, current_timestamp)",
+            {"prefix": prefix, "run": run_id},
+        )
+
+
+def _write_spark(wh: Warehouse, prefix: str, rows: list[dict[str, Any]], run_id: str) -> None:
+    """Replace the prefix's partitions: the snapshot first, then its Redis run_id (Spark has
+    no transactions: a backup cut short between the two leaves the new snapshot under the
+    previous run_id, which the next backup replaces)."""
+    snapshot = [
+        {
+            "key_prefix": prefix,
+            "metric_kind": row["kind"],
+            "name": row["name"],
+            "labels": row["labels"],
+            "bucket_start": None if row["bucket"] is None else _instant(row["bucket"]),
+            "value": row["value"],
+            "unit": row["unit"],
+            "backed_up_at": _instant(row["at"]),
+        }
+        for row in rows
+    ]
+    schema = wh.schema
+    rewrite_partition(wh, f"{schema}.{TABLE}", _COLUMNS, "key_prefix", prefix, snapshot)
+    run = {"redis_run_id": run_id, "backed_up_at": datetime.now(UTC)}
+    columns = ("redis_run_id", "backed_up_at", "key_prefix")
+    rewrite_partition(wh, f"{schema}.{RUNS_TABLE}", columns, "key_prefix", prefix, [run])
+
+
+def _instant(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
 
 
 def _snapshot(rt: RealtimeMetrics) -> tuple[list[dict[str, Any]], list[Series]]:
@@ -180,21 +240,22 @@ def _snapshot(rt: RealtimeMetrics) -> tuple[list[dict[str, Any]], list[Series]]:
 def restore_from_warehouse(rt: RealtimeMetrics, warehouse: Warehouse | None = None) -> int:
     """Put back the last backup's counters and gauges that Redis has lost; returns how many
     series were restored (0 when Redis still has them all). Safe to run at any time."""
-    with open_warehouse(warehouse) as wh:
+    with open_warehouse(warehouse, (TABLE,)) as wh:
         ensure_table(wh)
         rows = wh.query(
-            "select metric_kind, name, labels, extract(epoch from bucket_start), value, unit"
+            "select metric_kind, name, labels, bucket_start, value, unit"
             f" from {wh.schema}.{TABLE} where key_prefix = {wh.param('prefix')}",
             {"prefix": rt.settings.prefix},
         )
     totals: dict[tuple[str, str], Number] = {}
     hours: dict[tuple[str, str], list[tuple[int, Number]]] = defaultdict(list)
     gauges: list[tuple[Series, Number, str | None]] = []
-    for kind, name, labels, bucket_epoch, value, unit in rows:
+    for kind, name, labels, bucket_start, value, unit in rows:
         if kind == "counter":
             totals[(name, labels)] = _exact(value)
         elif kind == "counter_hour":
-            hours[(name, labels)].append((int(bucket_epoch) // 3600, _exact(value)))
+            hour = int(as_utc(bucket_start).timestamp()) // 3600
+            hours[(name, labels)].append((hour, _exact(value)))
         elif kind == "gauge":
             gauges.append((Series("gauge", name, labels), _exact(value), unit))
     ops = [
@@ -239,13 +300,16 @@ def _exact(value: Any) -> Number:
 
 
 @contextmanager
-def open_warehouse(warehouse: Warehouse | None) -> Iterator[Warehouse]:
-    """Use the given warehouse, or open (and afterwards close) one from the environment."""
+def open_warehouse(
+    warehouse: Warehouse | None, reads: Sequence[str] | None = None
+) -> Iterator[Warehouse]:
+    """Use the given warehouse, or open (and afterwards close) one from the environment; on
+    Spark that one first reads afresh the tables named in `reads` (``schema.table`` names in
+    METRICS_SCHEMA; None: every table), which other processes may have rewritten."""
     if warehouse is not None:
         yield warehouse
         return
-    opened = connect()
-    try:
-        yield opened
-    finally:
-        opened.close()
+    config = WarehouseConfig()
+    tables = None if reads is None else [f"{config.schema}.{table}" for table in reads]
+    with opened_warehouse(config, reads=tables) as wh:
+        yield wh

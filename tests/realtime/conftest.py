@@ -54,20 +54,30 @@ def raw(redis_url: str) -> Iterator[redis.Redis]:
     client.close()
 
 
-@pytest.fixture(params=["postgres", "duckdb"])
-def warehouse(
+def scratch_warehouse(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Warehouse]:
-    """The warehouse, once on PostgreSQL (this run's database) and once on a DuckDB file,
-    with a schema of its own (METRICS_SCHEMA) so tests never share tables."""
+    """The warehouse `request.param` names (PostgreSQL: this run's database; DuckDB: a file;
+    Spark: this run's Spark warehouse) with a schema of its own (METRICS_SCHEMA), so tests
+    never share tables; dropped afterwards."""
     if request.param == "postgres":
         request.getfixturevalue("pg_env")
+    elif request.param == "spark":
+        request.getfixturevalue("spark_env")
     else:
         monkeypatch.setenv("METRICS_DUCKDB_PATH", str(tmp_path / "warehouse.duckdb"))
     monkeypatch.setenv("METRICS_TARGET", request.param)
     monkeypatch.setenv("METRICS_SCHEMA", f"rt_{uuid.uuid4().hex[:10]}")
     wh = connect()
     yield wh
-    if wh.dialect == "postgres":
+    if wh.dialect in ("postgres", "spark"):
         wh.execute(f"drop schema if exists {wh.schema} cascade")
     wh.close()
+
+
+@pytest.fixture(params=["postgres", "duckdb"])
+def warehouse(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Warehouse]:
+    """`scratch_warehouse` on PostgreSQL and on DuckDB."""
+    yield from scratch_warehouse(request, tmp_path, monkeypatch)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -163,18 +164,14 @@ def test_requests_whose_token_memo_ended_share_one_lookup(
     monkeypatch.setattr(TokenStore, "lookup", slow_lookup)
     context = ServerContext(ServerSettings(warehouse=warehouse_config, token_memo_seconds=60))
     start = threading.Barrier(16)
-    found: list[TokenRecord | None] = []
 
-    def request() -> None:
+    def request(_: int) -> TokenRecord | None:
         start.wait()
-        found.append(context.token(token))
+        return context.token(token)
 
     try:
-        threads = [threading.Thread(target=request) for _ in range(16)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
+        with ThreadPoolExecutor(16) as pool:
+            found = list(pool.map(request, range(16), timeout=30))
     finally:
         context.close()
     assert len(lookups) == 1

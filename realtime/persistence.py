@@ -180,7 +180,9 @@ def _write(wh: Warehouse, prefix: str, rows: list[dict[str, Any]], run_id: str) 
 def _write_spark(wh: Warehouse, prefix: str, rows: list[dict[str, Any]], run_id: str) -> None:
     """Replace the prefix's partitions: the snapshot first, then its Redis run_id (Spark has
     no transactions: a backup cut short between the two leaves the new snapshot under the
-    previous run_id, which the next backup replaces)."""
+    previous run_id, which the next backup replaces). A snapshot of more than 200 rows takes
+    several statements (warehouse.spark.rewrite_partition): cut short between them, the
+    partition holds only its first rows until the next backup."""
     snapshot = [
         {
             "key_prefix": prefix,

@@ -20,11 +20,8 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
+from orchestration.partitions import Grain, available_keys, keys_overlapping, partition_key
 from orchestration.settings import OrchestrationSettings
-from warehouse.calendar import Grain
-
-# orchestration.partitions imports Dagster (about 1.5 s and 100 MB): only the commands that run
-# Dagster import it, so `metrics serve`, `tokens` and `custom` start without it.
 
 GRAIN_ALIASES = {
     "daily": Grain.DAY,
@@ -86,14 +83,10 @@ def parse_period(grain: Grain, text: str, settings: OrchestrationSettings) -> st
             f"{day} is before METRICS_PARTITIONS_START ({settings.partitions_start}): "
             "no partition holds it"
         )
-    from orchestration.partitions import partition_key
-
     return partition_key(grain, day, settings.week_start_index)
 
 
 def _available(grain: Grain, keys: list[str], settings: OrchestrationSettings) -> list[str]:
-    from orchestration.partitions import available_keys
-
     existing = set(available_keys(grain, settings))
     return [key for key in keys if key in existing]
 
@@ -174,8 +167,6 @@ def _backfill(args: argparse.Namespace, settings: OrchestrationSettings) -> int:
     if start >= end:
         what = args.grain[0].value if len(args.grain) == 1 else "period"
         raise UsageError(f"no complete {what} overlaps [{args.start}, {args.end})")
-    from orchestration.partitions import keys_overlapping
-
     plan: list[tuple[Grain, list[str]]] = []
     for grain in args.grain:
         wanted = keys_overlapping(grain, start, end, settings)

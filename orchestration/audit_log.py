@@ -125,11 +125,14 @@ def _aware(value: Any) -> Any:
     return as_utc(value) if isinstance(value, datetime) else value
 
 
-def _rows(wh: Warehouse, where: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    """Whole rows of the audit table matching `where`, instants aware. On Spark an attempt's
-    row is rewritten whole (`_update`), so it is read whole on every warehouse."""
+def _rows(
+    wh: Warehouse, where: str, params: dict[str, Any], order: str = ""
+) -> list[dict[str, Any]]:
+    """Whole rows of the audit table matching `where` (every row if empty), instants aware. On
+    Spark an attempt's row is rewritten whole (`_update`), so it is read whole everywhere."""
+    condition = f" where {where}" if where else ""
     rows, columns = wh.query_with_columns(
-        f"select * from {wh.schema}.{AUDIT_TABLE} where {where}", params
+        f"select * from {wh.schema}.{AUDIT_TABLE}{condition}{order}", params
     )
     return [
         {column: _aware(value) for column, value in zip(columns, row, strict=True)} for row in rows
@@ -322,13 +325,6 @@ class AuditLog:
                 return []
             where, params = "", {}
             if dagster_run_id is not None:
-                where = f" where dagster_run_id = {wh.param('run_id')}"
+                where = f"dagster_run_id = {wh.param('run_id')}"
                 params = {"run_id": dagster_run_id}
-            rows, columns = wh.query_with_columns(
-                f"select * from {wh.schema}.{AUDIT_TABLE}{where} order by started_at, attempt",
-                params,
-            )
-            return [
-                {column: _aware(value) for column, value in zip(columns, row, strict=True)}
-                for row in rows
-            ]
+            return _rows(wh, where, params, " order by started_at, attempt")

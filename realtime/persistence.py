@@ -28,7 +28,6 @@ restores first, then takes its snapshot of the restored counters.
 from __future__ import annotations
 
 import logging
-import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -37,8 +36,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from realtime.operations import Number, reply_text, to_number
 from realtime.series import Series
-from warehouse import Warehouse, WarehouseConfig
-from warehouse import open_warehouse as opened_warehouse
+from warehouse import Warehouse, WarehouseConfig, connection
 from warehouse.spark import rewrite_partition
 from warehouse.timestamps import as_utc
 
@@ -62,6 +60,7 @@ _SPARK_TABLES: Final = {
     " value double, unit string, backed_up_at timestamp, key_prefix string",
     RUNS_TABLE: "redis_run_id string, backed_up_at timestamp, key_prefix string",
 }
+# The backup table's columns, the keys of each snapshot row (`_row`).
 _COLUMNS: Final = (
     "key_prefix", "metric_kind", "name", "labels", "bucket_start", "value", "unit", "backed_up_at"
 )  # fmt: skip
@@ -144,7 +143,7 @@ def backup_to_warehouse(rt: RealtimeMetrics, warehouse: Warehouse | None = None)
             _write(wh, rt.settings.prefix, rows, run_id)
     counts: dict[str, int] = defaultdict(int)
     for row in rows:
-        counts[row["kind"]] += 1
+        counts[row["metric_kind"]] += 1
     if restored is not None:
         counts["restored"] = restored
     return dict(counts)
@@ -159,11 +158,8 @@ def _write(wh: Warehouse, prefix: str, rows: list[dict[str, Any]], run_id: str) 
             {"prefix": prefix},
         )
         wh.executemany(
-            f"insert into {wh.schema}.{TABLE} (key_prefix, metric_kind, name, labels,"
-            " bucket_start, value, unit, backed_up_at) values ("
-            f"{p('prefix')}, {p('kind')}, {p('name')}, {p('labels')},"
-            f" to_timestamp(cast({p('bucket')} as double precision)), {p('value')},"
-            f" {p('unit')}, to_timestamp(cast({p('at')} as double precision)))",
+            f"insert into {wh.schema}.{TABLE} ({', '.join(_COLUMNS)})"
+            f" values ({', '.join(p(column) for column in _COLUMNS)})",
             rows,
         )
         wh.execute(
@@ -183,28 +179,11 @@ def _write_spark(wh: Warehouse, prefix: str, rows: list[dict[str, Any]], run_id:
     previous run_id, which the next backup replaces). A snapshot of more than 200 rows takes
     several statements (warehouse.spark.rewrite_partition): cut short between them, the
     partition holds only its first rows until the next backup."""
-    snapshot = [
-        {
-            "key_prefix": prefix,
-            "metric_kind": row["kind"],
-            "name": row["name"],
-            "labels": row["labels"],
-            "bucket_start": None if row["bucket"] is None else _instant(row["bucket"]),
-            "value": row["value"],
-            "unit": row["unit"],
-            "backed_up_at": _instant(row["at"]),
-        }
-        for row in rows
-    ]
     schema = wh.schema
-    rewrite_partition(wh, f"{schema}.{TABLE}", _COLUMNS, "key_prefix", prefix, snapshot)
+    rewrite_partition(wh, f"{schema}.{TABLE}", _COLUMNS, "key_prefix", prefix, rows)
     run = {"redis_run_id": run_id, "backed_up_at": datetime.now(UTC)}
     columns = ("redis_run_id", "backed_up_at", "key_prefix")
     rewrite_partition(wh, f"{schema}.{RUNS_TABLE}", columns, "key_prefix", prefix, [run])
-
-
-def _instant(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)
 
 
 def _snapshot(rt: RealtimeMetrics) -> tuple[list[dict[str, Any]], list[Series]]:
@@ -221,7 +200,7 @@ def _snapshot(rt: RealtimeMetrics) -> tuple[list[dict[str, Any]], list[Series]]:
     totals = replies[: len(counters)]
     hours = replies[len(counters) : 2 * len(counters)]
     gauge_values = replies[2 * len(counters) :]
-    now = time.time()
+    now = datetime.now(UTC)
     rows: list[dict[str, Any]] = []
     kept: list[Series] = []
     for series, total, buckets in zip(counters, totals, hours, strict=True):
@@ -230,7 +209,7 @@ def _snapshot(rt: RealtimeMetrics) -> tuple[list[dict[str, Any]], list[Series]]:
         kept.append(series)
         rows.append(_row(rt, series, "counter", to_number(total), None, None, now))
         for hour, value in (buckets or {}).items():
-            hour_start = int(reply_text(hour)) * 3600
+            hour_start = datetime.fromtimestamp(int(reply_text(hour)) * 3600, UTC)
             rows.append(_row(rt, series, "counter_hour", to_number(value), hour_start, None, now))
     for series, (value, unit) in zip(gauges, gauge_values, strict=True):
         if value is not None:
@@ -279,19 +258,20 @@ def _row(
     series: Series,
     kind: str,
     value: Number,
-    bucket: int | None,
+    bucket: datetime | None,
     unit: str | None,
-    at: float,
+    at: datetime,
 ) -> dict[str, Any]:
+    """One row of the backup table, keyed by its columns (_COLUMNS)."""
     return {
-        "prefix": rt.settings.prefix,
-        "kind": kind,
+        "key_prefix": rt.settings.prefix,
+        "metric_kind": kind,
         "name": series.name,
         "labels": series.labels,
-        "bucket": bucket,
+        "bucket_start": bucket,
         "value": float(value),
         "unit": unit,
-        "at": at,
+        "backed_up_at": at,
     }
 
 
@@ -313,5 +293,5 @@ def open_warehouse(
         return
     config = WarehouseConfig()
     tables = None if reads is None else [f"{config.schema}.{table}" for table in reads]
-    with opened_warehouse(config, reads=tables) as wh:
+    with connection.open_warehouse(config, reads=tables) as wh:
         yield wh

@@ -1,9 +1,10 @@
-"""The week start setting, the window's validation, and the reserved '*' data test."""
+"""The week start setting, the window's validation, the reserved '*' data test, and an event_id
+that arrives again on another day."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -108,3 +109,27 @@ def test_dbt_refuses_a_schema_that_is_not_a_plain_identifier(
         run_dbt("build", target_path=duckdb_batch.dbt_target_path)
     assert f"{variable}=" in str(raised.value)
     assert "is not a plain SQL identifier" in str(raised.value)
+
+
+def test_an_event_id_again_on_another_day_fails_the_later_run(batch: BatchHarness) -> None:
+    """A re-delivery must repeat occurred_at. One that moves the event to another day, built by
+    another run than the first delivery, would count the event twice: every warehouse fails that
+    run naming the id (PostgreSQL's unique index, the data test elsewhere). A full build keeps
+    the earliest delivery and counts the event once."""
+    events = edge_events()
+    first = next(e for e in events if e.event_id == "edge_leap_1")  # 2024-02-29
+    batch.load(events)
+    batch.build(date(2024, 2, 29), date(2024, 3, 1))
+    moved = replace(
+        first,
+        occurred_at=first.occurred_at + timedelta(days=2),
+        ingested_at=first.ingested_at + timedelta(days=2),
+    )
+    batch.load([moved])
+    with pytest.raises(DbtRunError) as raised:
+        batch.build(date(2024, 3, 2), date(2024, 3, 3))
+    assert "edge_leap_1" in str(raised.value)
+    if batch.target != "postgres":
+        assert "event_date=2024-03-02, also_on=2024-02-29" in str(raised.value)
+    batch.build(full_refresh=True)
+    batch.assert_matches_reference([*events, moved])

@@ -77,6 +77,7 @@ def test_defs_assets_groups_checks_and_policies() -> None:
     checks = {key.name for key in graph.asset_check_keys}
     assert "raw_events_row_rules" in checks  # source tests
     assert "unique_stg_events_event_id" in checks
+    assert "stg_events_event_on_one_day" in checks  # a singular test, on DuckDB and Spark
     assert {job.name for job in defs.resolve_all_job_defs()} >= {
         "daily_rollups_job",
         "weekly_rollups_job",

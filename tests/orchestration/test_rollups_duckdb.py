@@ -115,6 +115,7 @@ def test_dbt_tests_are_recorded_as_asset_checks(duck: BuiltWarehouse) -> None:
     checks = [
         AssetCheckKey(AssetKey(["raw", "events"]), "raw_events_row_rules"),
         AssetCheckKey(AssetKey(["metrics", "stg_events"]), "unique_stg_events_event_id"),
+        AssetCheckKey(AssetKey(["metrics", "stg_events"]), "stg_events_event_on_one_day"),
         AssetCheckKey(
             AssetKey(["metrics", "weekly_metrics"]),
             "unique_combination_weekly_metrics_week_start__entity_type__entity_id__event_type",

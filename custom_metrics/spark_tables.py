@@ -2,10 +2,10 @@
 
 Parquet tables cannot update or delete rows, so a change to a definition's rows (a new current
 version, replaced values, a usage count) reads that definition's partition, changes the rows in
-Python and writes the partition back with `INSERT OVERWRITE ... PARTITION (definition_id =
-:id)` (warehouse.spark.rewrite_partition); the audit trail only appends. Every value is a
-bound parameter, the partition's too. Spark has no transactions: a statement takes effect when
-it runs, and two processes writing the same definition at once would overwrite each other.
+Python and writes the partition back in one `INSERT OVERWRITE` from a typed DataFrame
+(warehouse.spark.rewrite_partition); the audit trail only appends. Values are bound parameters
+or DataFrame data, never SQL text. Spark has no transactions: a statement takes effect when it
+runs, and two processes writing the same definition at once would overwrite each other.
 """
 
 from __future__ import annotations

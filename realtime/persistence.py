@@ -176,9 +176,8 @@ def _write(wh: Warehouse, prefix: str, rows: list[dict[str, Any]], run_id: str) 
 def _write_spark(wh: Warehouse, prefix: str, rows: list[dict[str, Any]], run_id: str) -> None:
     """Replace the prefix's partitions: the snapshot first, then its Redis run_id (Spark has
     no transactions: a backup cut short between the two leaves the new snapshot under the
-    previous run_id, which the next backup replaces). A snapshot of more than 200 rows takes
-    several statements (warehouse.spark.rewrite_partition): cut short between them, the
-    partition holds only its first rows until the next backup."""
+    previous run_id, which the next backup replaces). Each is one write that replaces the
+    partition when it commits (warehouse.spark.rewrite_partition), whatever its size."""
     schema = wh.schema
     rewrite_partition(wh, f"{schema}.{TABLE}", _COLUMNS, "key_prefix", prefix, rows)
     run = {"redis_run_id": run_id, "backed_up_at": datetime.now(UTC)}

@@ -8,16 +8,15 @@ tables only after this one calls `stop_spark()` (or exits).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from warehouse.config import WarehouseConfig, WarehouseConfigError
 
 if TYPE_CHECKING:
     from warehouse.connection import Warehouse
-
-_CHUNK: Final = 200
 
 
 class SparkSessionMismatchError(RuntimeError):
@@ -90,30 +89,40 @@ def rewrite_partition(
     rows: Sequence[Mapping[str, Any]],
 ) -> None:
     """Make `rows` (dicts of `columns`, without the partition column) the whole partition
-    `partition = key` of a Parquet table, where Spark can neither update nor delete rows: the
-    first chunk overwrites the partition, further chunks are appended; no rows drop it. Every
-    value is a bound parameter, the partition's too."""
-    p = warehouse.param
+    `partition = key` of a Parquet table, where Spark can neither update nor delete rows; no
+    rows drop it.
+
+    The rows become a DataFrame typed by the table's own columns (values are data, never SQL
+    text), and one `insert overwrite` with a dynamic partition writes it: Spark writes the new
+    files apart and swaps the partition's directory when the job commits, so a write that fails
+    leaves the previous partition whole, whatever the number of rows.
+    """
     names = [c for c in columns if c != partition]
     if not rows:
         warehouse.execute(
-            f"alter table {table} drop if exists partition ({partition} = {p('key')})",
+            f"alter table {table} drop if exists partition "
+            f"({partition} = {warehouse.param('key')})",
             {"key": key},
         )
         return
-    for offset in range(0, len(rows), _CHUNK):
-        params: dict[str, Any] = {"key": key}
-        tuples = []
-        for i, row in enumerate(rows[offset : offset + _CHUNK]):
-            for j, name in enumerate(names):
-                params[f"v{i}_{j}"] = row[name]
-            tuples.append("(" + ", ".join(p(f"v{i}_{j}") for j in range(len(names))) + ")")
-        verb = "insert overwrite table" if offset == 0 else "insert into"
+    from pyspark.sql.types import StructType
+
+    session = warehouse.raw
+    types = {field.name: field for field in session.table(table).schema.fields}
+    frame = session.createDataFrame(
+        [(*(row[name] for name in names), key) for row in rows],
+        StructType([types[name] for name in (*names, partition)]),
+    )
+    view = f"rewrite_{uuid.uuid4().hex}"
+    frame.createOrReplaceTempView(view)
+    try:
+        listed = ", ".join((*names, partition))
         warehouse.execute(
-            f"{verb} {table} partition ({partition} = {p('key')}) ({', '.join(names)}) "
-            f"values {', '.join(tuples)}",
-            params,
+            f"insert overwrite table {table} partition ({partition}) ({listed}) "
+            f"select {listed} from {view}"
         )
+    finally:
+        session.catalog.dropTempView(view)
 
 
 def refresh_tables(warehouse: Warehouse, tables: Iterable[str] | None = None) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -16,6 +16,7 @@ from metrics_events import delete_events, load_events
 from metrics_events.cli import main
 from metrics_events.generator import GeneratorConfig, generate_events
 from warehouse import Warehouse, WarehouseConfig, connect
+from warehouse.spark import partition_rows, rewrite_partition
 
 pytestmark = pytest.mark.spark
 
@@ -111,3 +112,35 @@ def test_generate_events_writes_and_replaces(wh: Warehouse) -> None:
     )
     second = GeneratorConfig(start=date(2024, 4, 1), days=1, events_per_day=20, seed=6)
     assert per_day() == Counter(e.event_date for e in generate_events(second))
+
+
+def test_rewrite_partition_replaces_one_partition_in_one_write(wh: Warehouse) -> None:
+    """A partition of any size is rewritten by one statement (no chunks a failure could cut
+    between); other partitions stay; rows of the wrong type are refused before anything is
+    written; no rows drop the partition. Checked against the rows written."""
+    wh.execute(f"create schema if not exists {wh.schema}")
+    table = f"{wh.schema}.parts"
+    wh.execute(
+        f"create table {table} (n bigint, at timestamp, owner string) using parquet "
+        "partitioned by (owner)"
+    )
+    columns = ("n", "at", "owner")
+    when = datetime(2024, 2, 29, 23, 30, tzinfo=UTC)
+    many = [{"n": n, "at": when} for n in range(450)]
+    rewrite_partition(wh, table, columns, "owner", "a's", many)
+    rewrite_partition(wh, table, columns, "owner", "b", [{"n": -1, "at": when}])
+    assert sorted(r["n"] for r in partition_rows(wh, table, columns, "owner", "a's")) == list(
+        range(450)
+    )
+    few = [{"n": 7, "at": when}, {"n": 8, "at": None}]
+    rewrite_partition(wh, table, columns, "owner", "a's", few)
+    # Spark reads a timestamp back naive, in its session zone (UTC): the same instant
+    assert partition_rows(wh, table, columns, "owner", "a's") == [
+        {"n": 7, "at": when.replace(tzinfo=None), "owner": "a's"},
+        {"n": 8, "at": None, "owner": "a's"},
+    ]
+    with pytest.raises(TypeError):
+        rewrite_partition(wh, table, columns, "owner", "a's", [{"n": "nine", "at": when}])
+    assert len(partition_rows(wh, table, columns, "owner", "a's")) == 2
+    rewrite_partition(wh, table, columns, "owner", "a's", [])
+    assert wh.query(f"select owner, n from {table}") == [("b", -1)]

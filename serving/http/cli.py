@@ -13,6 +13,7 @@ import gc
 import sys
 from collections.abc import Sequence
 
+from serving.http.connections import check_http_target
 from serving.http.tokens import TokenError, TokenStore
 from warehouse import WarehouseConfig, connect
 
@@ -36,7 +37,7 @@ def serve_main(argv: Sequence[str]) -> int:
     parser.add_argument("--port", type=_port, default=8000, help="port to listen on")
     args = parser.parse_args(list(argv))
     try:
-        WarehouseConfig()
+        check_http_target(WarehouseConfig())
     except ValueError as error:
         print(f"metrics serve: configuration error: {error}", file=sys.stderr)
         return 2
@@ -69,7 +70,9 @@ def tokens_main(argv: Sequence[str]) -> int:
     revoke.add_argument("token_id", help="the id shown by `metrics tokens list`")
     args = parser.parse_args(list(argv))
     try:
-        with connect(WarehouseConfig(), wait_seconds=10) as wh:
+        config = WarehouseConfig()
+        check_http_target(config)
+        with connect(config, wait_seconds=10) as wh:
             store = TokenStore(wh)
             if args.command == "create":
                 record, token = store.create(args.user, args.team, args.org, is_admin=args.admin)

@@ -4,7 +4,7 @@ DuckDB admits one writing process, and dbt builds write the same file. The serve
 opens the file only while requests are running (each handler gets its own cursor of one shared
 connection) and lets go of it after `idle_seconds` without requests, so a build can run in
 between. Opening the file costs milliseconds, so it is not reopened per request.
-PostgreSQL connections are kept in a small pool.
+PostgreSQL connections are kept in a small pool. Spark is not served (`check_http_target`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from warehouse import Warehouse, WarehouseConfig, connect
+from warehouse import Warehouse, WarehouseConfig, WarehouseConfigError, connect
+
+
+def check_http_target(config: WarehouseConfig) -> None:
+    """Refuse METRICS_TARGET=spark up front: the HTTP API keeps its tokens in a table it
+    updates, and reads with pooled connections that would not see what dbt rewrote on Spark."""
+    if config.target == "spark":
+        raise WarehouseConfigError(
+            "METRICS_TARGET=spark: the HTTP API (metrics serve, metrics tokens) serves from "
+            "PostgreSQL or DuckDB. On Spark, read the rollups with serving.MetricsReader and "
+            "custom metrics with `metrics custom calculate` (docs/beyond_one_machine.md)"
+        )
 
 
 class ConnectionPool:
@@ -28,6 +39,7 @@ class ConnectionPool:
         wait_seconds: float = 10.0,
         keep: int = 8,
     ) -> None:
+        check_http_target(config)
         self.config = config
         self.idle_seconds = idle_seconds
         self.wait_seconds = wait_seconds

@@ -176,3 +176,21 @@ def test_requests_whose_token_memo_ended_share_one_lookup(
         context.close()
     assert len(lookups) == 1
     assert len(found) == 16 and all(r is not None and r.token_id == record.token_id for r in found)
+
+
+def test_the_http_api_refuses_spark_up_front(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On METRICS_TARGET=spark, `metrics serve` and `metrics tokens` stop with one clear line
+    (not a SQL error from the token table's DDL), and so does a server built in Python."""
+    from orchestration.cli import main
+    from serving.http.connections import ConnectionPool
+
+    monkeypatch.setenv("METRICS_TARGET", "spark")
+    for argv in (["serve", "--port", "8123"], ["tokens", "list"]):
+        assert main(argv) == 2
+        error = capsys.readouterr().err
+        assert "METRICS_TARGET=spark: the HTTP API" in error, error
+        assert "serving.MetricsReader" in error
+    with pytest.raises(ValueError, match="serves from PostgreSQL or DuckDB"):
+        ConnectionPool(WarehouseConfig())

@@ -17,7 +17,6 @@ have loaded them yet, and "no events there" would wrongly erase live counts.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +27,8 @@ from realtime.persistence import open_warehouse
 from realtime.registry import redis_now
 from realtime.series import Series
 from warehouse import Warehouse
+from warehouse.spark import append_rows
+from warehouse.timestamps import as_utc
 
 if TYPE_CHECKING:
     from realtime.metrics import RealtimeMetrics
@@ -96,7 +97,7 @@ def reconcile(
         )
     series = [rt.ops.series("counter", m.name, m.labels)[0] for m in mappings]
     now_hour = int(redis_now(rt)) // 3600
-    with open_warehouse(warehouse) as wh:
+    with open_warehouse(warehouse, reads=(EVENTS_TABLE, LOG_TABLE)) as wh:
         newest = _newest_event_epoch(wh)
         end_hour = now_hour if newest is None else min(now_hour, int(newest) // 3600)
         start_hour = now_hour - hours
@@ -151,18 +152,22 @@ def _newest_event_epoch(wh: Warehouse) -> float | None:
             f"{wh.schema}.{EVENTS_TABLE} does not exist: build the warehouse (dbt) before "
             "reconciling realtime counters"
         )
-    rows = wh.query(f"select max(extract(epoch from occurred_at)) from {wh.schema}.{EVENTS_TABLE}")
-    return None if rows[0][0] is None else float(rows[0][0])
+    rows = wh.query(f"select max(occurred_at) from {wh.schema}.{EVENTS_TABLE}")
+    return None if rows[0][0] is None else as_utc(rows[0][0]).timestamp()
 
 
 def _event_counts(
     wh: Warehouse, mapping: CounterMapping, start_hour: int, end_hour: int
 ) -> dict[int, int]:
-    """Distinct matching events per hour index in [start_hour, end_hour)."""
+    """Distinct matching events per hour index in [start_hour, end_hour). The hours are
+    `date_trunc` of occurred_at in the session's zone, which is UTC on every warehouse."""
     if end_hour <= start_hour:
         return {}
     p = wh.param
-    params: dict[str, Any] = {"start": start_hour * 3600, "end": end_hour * 3600}
+    params: dict[str, Any] = {
+        "start": datetime.fromtimestamp(start_hour * 3600, UTC),
+        "end": datetime.fromtimestamp(end_hour * 3600, UTC),
+    }
     conditions = []
     for n, (column, value) in enumerate(sorted(mapping.filters.items())):
         values = [value] if isinstance(value, str) else list(value)
@@ -170,51 +175,60 @@ def _event_counts(
         params.update(zip(names, values, strict=True))
         conditions.append(f"{column} in ({', '.join(p(name) for name in names)})")
     rows = wh.query(
-        "select cast(floor(extract(epoch from occurred_at) / 3600) as bigint) as hour,"
-        " count(distinct event_id)"
+        "select date_trunc('hour', occurred_at) as hour, count(distinct event_id)"
         f" from {wh.schema}.{EVENTS_TABLE}"
-        f" where occurred_at >= to_timestamp(cast({p('start')} as double precision))"
-        f" and occurred_at < to_timestamp(cast({p('end')} as double precision))"
+        f" where occurred_at >= {p('start')} and occurred_at < {p('end')}"
         f" and {' and '.join(conditions)}"
         " group by 1",
         params,
     )
-    return {int(hour): int(count) for hour, count in rows}
+    return {int(as_utc(hour).timestamp()) // 3600: int(count) for hour, count in rows}
 
 
 def _log(wh: Warehouse, prefix: str, findings: Sequence[HourDrift]) -> None:
+    """Append every compared hour to the log table (created if missing), in one transaction
+    (on Spark, one statement)."""
     wh.execute(f"create schema if not exists {wh.schema}")
-    wh.execute(
-        f"create table if not exists {wh.schema}.{LOG_TABLE} ("
-        " key_prefix text not null, name text not null, labels text not null,"
-        " hour_start timestamptz not null, redis_value double precision not null,"
-        " warehouse_value bigint not null, drift double precision not null,"
-        " corrected boolean not null, reconciled_at timestamptz not null)"
-    )
+    if wh.dialect == "spark":  # a Parquet table: Spark's type names, no constraints
+        columns = (
+            "key_prefix string, name string, labels string, hour_start timestamp,"
+            " redis_value double, warehouse_value bigint, drift double, corrected boolean,"
+            " reconciled_at timestamp"
+        )
+        wh.execute(f"create table if not exists {wh.schema}.{LOG_TABLE} ({columns}) using parquet")
+    else:
+        wh.execute(
+            f"create table if not exists {wh.schema}.{LOG_TABLE} ("
+            " key_prefix text not null, name text not null, labels text not null,"
+            " hour_start timestamptz not null, redis_value double precision not null,"
+            " warehouse_value bigint not null, drift double precision not null,"
+            " corrected boolean not null, reconciled_at timestamptz not null)"
+        )
     if not findings:
         return
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "key_prefix": prefix,
+            "name": f.name,
+            "labels": f.labels,
+            "hour_start": f.hour_start,
+            "redis_value": float(f.redis_value),
+            "warehouse_value": f.warehouse_value,
+            "drift": float(f.drift),
+            "corrected": f.corrected,
+            "reconciled_at": now,
+        }
+        for f in findings
+    ]
+    table = f"{wh.schema}.{LOG_TABLE}"
+    if wh.dialect == "spark":
+        append_rows(wh, table, list(rows[0]), rows)
+        return
     p = wh.param
-    now = time.time()
     with wh.transaction():
         wh.executemany(
-            f"insert into {wh.schema}.{LOG_TABLE} (key_prefix, name, labels, hour_start,"
-            " redis_value, warehouse_value, drift, corrected, reconciled_at) values ("
-            f"{p('prefix')}, {p('name')}, {p('labels')},"
-            f" to_timestamp(cast({p('hour')} as double precision)), {p('redis')},"
-            f" {p('warehouse')}, {p('drift')}, {p('corrected')},"
-            f" to_timestamp(cast({p('at')} as double precision)))",
-            [
-                {
-                    "prefix": prefix,
-                    "name": f.name,
-                    "labels": f.labels,
-                    "hour": f.hour_start.timestamp(),
-                    "redis": float(f.redis_value),
-                    "warehouse": f.warehouse_value,
-                    "drift": float(f.drift),
-                    "corrected": f.corrected,
-                    "at": now,
-                }
-                for f in findings
-            ],
+            f"insert into {table} ({', '.join(rows[0])})"
+            f" values ({', '.join(p(column) for column in rows[0])})",
+            rows,
         )

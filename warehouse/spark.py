@@ -9,7 +9,8 @@ tables only after this one calls `stop_spark()` (or exits).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -92,12 +93,10 @@ def rewrite_partition(
     `partition = key` of a Parquet table, where Spark can neither update nor delete rows; no
     rows drop it.
 
-    The rows become a DataFrame typed by the table's own columns (values are data, never SQL
-    text), and one `insert overwrite` with a dynamic partition writes it: Spark writes the new
-    files apart and swaps the partition's directory when the job commits, so a write that fails
-    leaves the previous partition whole, whatever the number of rows.
+    One `insert overwrite` of a dynamic partition writes them (from `_rows_view`): Spark writes
+    the new files apart and swaps the partition's directory when the job commits, so a write
+    that fails leaves the previous partition whole, whatever the number of rows.
     """
-    names = [c for c in columns if c != partition]
     if not rows:
         warehouse.execute(
             f"alter table {table} drop if exists partition "
@@ -105,22 +104,46 @@ def rewrite_partition(
             {"key": key},
         )
         return
+    names = [*(c for c in columns if c != partition), partition]
+    listed = ", ".join(names)
+    keyed = [{**row, partition: key} for row in rows]
+    with _rows_view(warehouse, table, names, keyed) as view:
+        warehouse.execute(
+            f"insert overwrite table {table} partition ({partition}) ({listed}) "
+            f"select {listed} from {view}"
+        )
+
+
+def append_rows(
+    warehouse: Warehouse, table: str, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Append `rows` (dicts of `columns`) to a Parquet table in one statement (not one per
+    row, each a Spark job, as `Warehouse.executemany` runs them on Spark)."""
+    if not rows:
+        return
+    listed = ", ".join(columns)
+    with _rows_view(warehouse, table, columns, rows) as view:
+        warehouse.execute(f"insert into {table} ({listed}) select {listed} from {view}")
+
+
+@contextmanager
+def _rows_view(
+    warehouse: Warehouse, table: str, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> Iterator[str]:
+    """A temporary view of `rows` typed by `table`'s own columns: values travel as data, never
+    as SQL text, and a value of the wrong type is refused here, before anything is written."""
     from pyspark.sql.types import StructType
 
     session = warehouse.raw
     types = {field.name: field for field in session.table(table).schema.fields}
     frame = session.createDataFrame(
-        [(*(row[name] for name in names), key) for row in rows],
-        StructType([types[name] for name in (*names, partition)]),
+        [tuple(row[name] for name in columns) for row in rows],
+        StructType([types[name] for name in columns]),
     )
-    view = f"rewrite_{uuid.uuid4().hex}"
+    view = f"rows_{uuid.uuid4().hex}"
     frame.createOrReplaceTempView(view)
     try:
-        listed = ", ".join((*names, partition))
-        warehouse.execute(
-            f"insert overwrite table {table} partition ({partition}) ({listed}) "
-            f"select {listed} from {view}"
-        )
+        yield view
     finally:
         session.catalog.dropTempView(view)
 

@@ -75,6 +75,15 @@ def scratch_warehouse(
     wh.close()
 
 
+# For what runs on every warehouse (the backup, reconciliation): `warehouse` on Spark too, with
+# the Spark tests.
+WITH_SPARK = pytest.mark.parametrize(
+    "warehouse",
+    ["postgres", "duckdb", pytest.param("spark", marks=pytest.mark.spark)],
+    indirect=True,
+)
+
+
 @pytest.fixture(params=["postgres", "duckdb"])
 def warehouse(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

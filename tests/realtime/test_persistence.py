@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 import redis
 
 from realtime.metrics import RealtimeMetrics
 from realtime.persistence import TABLE, backup_to_warehouse, restore_from_warehouse
-from tests.realtime.conftest import scratch_warehouse
+from tests.realtime.conftest import WITH_SPARK
 from tests.realtime.support import RedisServer
 from warehouse import Warehouse
 
@@ -23,12 +19,7 @@ COUNTERS = {
 GAUGES = {("queue_depth", (("queue", "mail"),)): (12, "jobs"), ("temperature", None): (21.5, None)}
 
 
-@pytest.fixture(params=["postgres", "duckdb", pytest.param("spark", marks=pytest.mark.spark)])
-def warehouse(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Warehouse]:
-    """The backup's warehouse: PostgreSQL, DuckDB and (with the Spark tests) Spark."""
-    yield from scratch_warehouse(request, tmp_path, monkeypatch)
+pytestmark = WITH_SPARK
 
 
 def _write(metrics: RealtimeMetrics) -> None:

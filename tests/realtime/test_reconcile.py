@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from realtime.metrics import RealtimeMetrics
 from realtime.reconcile import LOG_TABLE, CounterMapping, reconcile
+from tests.realtime.conftest import WITH_SPARK
 from warehouse import Warehouse
 
 LABELS = {"entity_type": "asset"}
@@ -13,24 +16,30 @@ MAPPING = CounterMapping("page_views", {"event_type": "page_view", "entity_type"
 
 
 def _create_events(wh: Warehouse, rows: list[tuple[str, int, str, str]]) -> None:
-    """stg_events as the dbt project builds it, with (event_id, epoch, type, entity_type)."""
+    """stg_events with the columns reconciliation reads, as the dbt project types them, from
+    (event_id, epoch, type, entity_type)."""
+    text, instant = ("string", "timestamp") if wh.dialect == "spark" else ("text", "timestamptz")
     wh.execute(f"create schema if not exists {wh.schema}")
     wh.execute(
-        f"create table {wh.schema}.stg_events (event_id text, occurred_at timestamptz,"
-        " event_date date, event_type text, actor_id text, entity_type text, entity_id text,"
-        " revenue_cents bigint, properties json, ingested_at timestamptz)"
+        f"create table {wh.schema}.stg_events (event_id {text}, occurred_at {instant},"
+        f" event_date date, event_type {text}, actor_id {text}, entity_type {text},"
+        f" entity_id {text}, ingested_at {instant})"
+        + (" using parquet" if wh.dialect == "spark" else "")
     )
     p = wh.param
     wh.executemany(
         f"insert into {wh.schema}.stg_events (event_id, occurred_at, event_date, event_type,"
         " actor_id, entity_type, entity_id, ingested_at) values ("
-        f"{p('id')}, to_timestamp(cast({p('at')} as double precision)),"
-        f" cast(to_timestamp(cast({p('at')} as double precision)) as date), {p('type')},"
-        f" 'u1', {p('entity')}, 'e1', to_timestamp(cast({p('at')} as double precision)))",
-        [{"id": i, "at": at, "type": t, "entity": e} for i, at, t, e in rows],
+        f"{p('id')}, {p('at')}, {p('day')}, {p('type')}, 'u1', {p('entity')}, 'e1', {p('at')})",
+        [
+            {"id": i, "at": at, "day": at.date(), "type": t, "entity": e}
+            for i, epoch, t, e in rows
+            for at in [datetime.fromtimestamp(epoch, UTC)]
+        ],
     )
 
 
+@WITH_SPARK
 def test_reconcile_corrects_drift_and_logs_it(rt: RealtimeMetrics, warehouse: Warehouse) -> None:
     hour = int(rt.client.time()[0]) // 3600
 
@@ -85,6 +94,7 @@ def test_reconcile_corrects_drift_and_logs_it(rt: RealtimeMetrics, warehouse: Wa
     assert total_rows == [(12,)]
 
 
+@WITH_SPARK
 def test_dry_run_reports_without_correcting(rt: RealtimeMetrics, warehouse: Warehouse) -> None:
     hour = int(rt.client.time()[0]) // 3600
     _create_events(
@@ -115,6 +125,7 @@ def test_hours_beyond_the_kept_buckets_are_refused(
         reconcile(rt, warehouse, [MAPPING], hours=rt.settings.counter_hours)
 
 
+@WITH_SPARK
 def test_missing_events_table_is_a_clear_error(rt: RealtimeMetrics, warehouse: Warehouse) -> None:
     with pytest.raises(LookupError, match="stg_events"):
         reconcile(rt, warehouse, [MAPPING])

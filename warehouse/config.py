@@ -130,8 +130,8 @@ class WarehouseConfig:
         one under METRICS_SPARK_METASTORE_DIR (one process at a time), or the PostgreSQL
         database METRICS_SPARK_METASTORE_URL names, which several processes share (Dagster's
         run and its dbt child, sensors, the CLI). Spark creates the metastore's tables: in Derby
-        on first use, in PostgreSQL all of them when a session starts (`_metastore_conf` says
-        why).
+        on first use, in PostgreSQL all of them when the session's metastore client starts (at
+        its first catalog access, not when the session is built; `_metastore_conf` says why).
         """
         warehouse_dir = Path(self.spark_warehouse_dir).resolve()
         metastore_dir = Path(self.spark_metastore_dir).resolve()
@@ -169,10 +169,11 @@ class WarehouseConfig:
             f"{jdo}ConnectionURL": self.spark_metastore_url,
             f"{jdo}ConnectionDriverName": "org.postgresql.Driver",
             "spark.driver.extraClassPath": str(Path(self.spark_jdbc_jar).resolve()),
-            # Every metastore table is created when the session starts (from the metastore's
-            # package.jdo), not on first use: created on first use, inside the transaction that
-            # creates a table, PostgreSQL makes the foreign keys of a new privileges table wait
-            # for that very transaction, and the session hangs.
+            # Every metastore table is created when the metastore client starts (the session's
+            # first catalog access; from the metastore's package.jdo), not when a statement first
+            # needs it: created then, inside the transaction that creates a table, PostgreSQL
+            # makes the foreign keys of a new privileges table wait for that very transaction,
+            # and the session hangs.
             "spark.hadoop.datanucleus.autoStartMechanism": "MetaData",
             **common,
         }

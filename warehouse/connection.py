@@ -66,6 +66,17 @@ class Warehouse:
             return f"cast({column} as date)"
         return f"cast({column} at time zone 'UTC' as date)"
 
+    def utc_day_number(self, column: str) -> str:
+        """SQL for the UTC day of an instant column as days since 1970-01-01, an integer: on
+        each warehouse the cheapest per-row form (DuckDB's time zone conversion costs 15x its
+        integer division of epoch microseconds; PostgreSQL's epoch is a numeric, twice the
+        cost of its date arithmetic)."""
+        if self.dialect == "spark":
+            return f"(unix_micros({column}) div 86400000000)"
+        if self.dialect == "postgres":
+            return f"(cast({column} at time zone 'UTC' as date) - date '1970-01-01')"
+        return f"(epoch_us({column}) // 86400000000)"
+
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         """Run one statement (autocommit unless inside `transaction()`)."""
         if self.dialect == "spark":

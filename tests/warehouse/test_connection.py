@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import uuid
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,32 @@ def test_postgres_table_exists_agrees_with_information_schema(
             assert not wh.table_exists("absent_schema", "plain")
         finally:
             wh.execute(f"drop schema {schema} cascade")
+
+
+INSTANTS = [
+    "1970-01-01 00:00:00+00:00",
+    "2024-02-28 23:59:59.999999+00:00",
+    "2024-02-29 00:00:00+00:00",
+    "2024-03-01 01:30:00+02:00",  # still Feb 29 in UTC
+    "2024-12-31 23:30:00-05:00",  # Jan 1 in UTC
+    "2025-01-01 00:00:00+00:00",
+]
+
+
+@pytest.mark.parametrize("target", ["duckdb", "postgres"])
+def test_utc_day_number_is_the_utc_day_since_1970(
+    target: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The freshness probe groups events by this number: the days since 1970-01-01 of each
+    instant's UTC date, whatever offset it was written with, at midnight edges and leap days."""
+    if target == "postgres":
+        request.getfixturevalue("pg_env")
+    else:
+        monkeypatch.setenv("METRICS_DUCKDB_PATH", str(tmp_path / "days.duckdb"))
+    monkeypatch.setenv("METRICS_TARGET", target)
+    with connect(WarehouseConfig()) as wh:
+        for text in INSTANTS:
+            at = datetime.fromisoformat(text)
+            rows = wh.query(f"select {wh.utc_day_number(wh.param('at'))}", {"at": at})
+            expected = (at.astimezone(UTC).date() - date(1970, 1, 1)).days
+            assert int(rows[0][0]) == expected, text

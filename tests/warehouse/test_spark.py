@@ -144,3 +144,13 @@ def test_rewrite_partition_replaces_one_partition_in_one_write(wh: Warehouse) ->
     assert len(partition_rows(wh, table, columns, "owner", "a's")) == 2
     rewrite_partition(wh, table, columns, "owner", "a's", [])
     assert wh.query(f"select owner, n from {table}") == [("b", -1)]
+
+
+def test_utc_day_number_is_the_utc_day_since_1970(wh: Warehouse) -> None:
+    """As on DuckDB and PostgreSQL (tests/warehouse/test_connection.py)."""
+    from tests.warehouse.test_connection import INSTANTS
+
+    for text in INSTANTS:
+        at = datetime.fromisoformat(text)
+        rows = wh.query(f"select {wh.utc_day_number(wh.param('at'))}", {"at": at})
+        assert int(rows[0][0]) == (at.astimezone(UTC).date() - date(1970, 1, 1)).days, text

@@ -196,11 +196,12 @@ def _insert_spark(
     wh: Warehouse, table: str, rows: Sequence[Mapping[str, Any]], schema: str
 ) -> None:
     """Spark parses a statement of thousands of parameters slowly: rows go in as a DataFrame
-    (in the table's column order)."""
+    (in the table's column order; a column a row leaves out is NULL, as in an insert that
+    names only some)."""
     target = wh.raw.table(f"{schema}.{table}")
     records = [
         tuple(
-            json.dumps(row[c]) if c == "properties" and row[c] is not None else row[c]
+            json.dumps(row[c]) if c == "properties" and row.get(c) is not None else row.get(c)
             for c in target.columns
         )
         for row in rows

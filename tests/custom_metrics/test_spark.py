@@ -4,7 +4,9 @@ its time limit (and the session stays usable), the runner refuses a statement th
 
 from __future__ import annotations
 
-from datetime import date
+import uuid
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ from custom_metrics.cli import main
 from custom_metrics.compiler import CompiledMetric
 from custom_metrics.execution import QueryFailure, ReadOnlyRunner
 from tests.custom_metrics.support import aggregate, assert_same, reference, utc
-from warehouse import Warehouse
+from warehouse import Warehouse, connect
 
 pytestmark = pytest.mark.spark
 
@@ -100,3 +102,39 @@ def test_cli_creates_and_calculates_on_spark(
         {"id": definition_id},
     )
     assert stored == [(1, 1)]
+
+
+def test_the_freshness_check_finds_late_events(spark_dirs: dict[str, str]) -> None:
+    """The freshness probe's SQL on Spark (UTC day numbers of the events ingested since the
+    builds, the audit log's stamp beside them): fresh while every event arrived before its
+    day's build; then the late day is named, by a kept verdict and by a new service alike."""
+    from custom_metrics.freshness import RollupFreshness
+    from custom_metrics.rollup_answers import Piece
+    from metrics_events.source import ensure_source_table
+    from tests.custom_metrics.support import insert_rows, record_builds, spark_warehouse
+    from tests.custom_metrics.test_rollup_cover import late_row
+    from warehouse.calendar import Grain
+
+    suffix = uuid.uuid4().hex[:8]
+    session = spark_warehouse(spark_dirs, f"cm_{suffix}")
+    wh = connect(replace(session.config, source_schema=f"raw_{suffix}"))
+    built_at = datetime(2025, 2, 1, 3, tzinfo=UTC)
+    try:
+        ensure_source_table(wh)
+        arrived = [
+            late_row(date(2025, 1, d), datetime(2025, 1, d, 6, tzinfo=UTC), f"{d}")
+            for d in (5, 10, 31)
+        ]
+        insert_rows(wh, "events", arrived, wh.source_schema)
+        record_builds(wh, (date(2025, 1, 1), date(2025, 2, 1)), built_at, grains=("daily",))
+        pieces = [Piece(Grain.DAY, date(2025, 1, 3), date(2025, 1, 20))]
+        kept = RollupFreshness(wh)
+        assert kept.staleness(pieces) is None
+        late = late_row(date(2025, 1, 12), built_at + timedelta(hours=1), "late")
+        insert_rows(wh, "events", [late], wh.source_schema)
+        reason = "events of 2025-01-12 arrived after the rollups were built (late data)"
+        assert kept.staleness(pieces) == reason
+        assert RollupFreshness(wh).staleness(pieces) == reason
+    finally:
+        for schema in (wh.schema, wh.source_schema):
+            wh.execute(f"drop schema if exists {schema} cascade")

@@ -1,5 +1,6 @@
-"""The README's Python examples run as written (against this run's Redis key prefix), so a
-change of behaviour cannot leave an example behind that fails for the first reader."""
+"""The README's Python examples run as written (on this run's Redis key prefix where they use
+Redis), so a change of behaviour cannot leave an example behind that fails for the first
+reader."""
 
 from __future__ import annotations
 
@@ -13,22 +14,25 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def run_example(
-    heading: str, redis_url: str, options: dict[str, Any], edits: dict[str, str]
+    heading: str,
+    redis_url: str | None = None,
+    options: dict[str, Any] | None = None,
+    edits: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Execute the first ```python block after `heading` (a whole line of README.md), its
-    client made with `redis_url` and `options` instead of the README's URL, and each of
-    `edits` made (every one must still apply); returns the block's names."""
+    """Execute the first ```python block after `heading` (a whole line of README.md), with its
+    Redis client made from `redis_url` and `options` instead of the README's URL (if given),
+    and each of `edits` made (every one must still apply); returns the block's names."""
     text = README.read_text()
     match = re.compile(r"```python\n(.*?)```", re.S).search(text, text.index(f"\n{heading}\n"))
     assert match is not None, f"no python block after {heading!r}"
     code = match.group(1)
-    for old, new in {
-        'from_url("redis://localhost:6379/0")': "from_url(URL, **OPTIONS)",
-        **edits,
-    }.items():
+    changes = dict(edits or {})
+    if redis_url is not None:
+        changes['from_url("redis://localhost:6379/0")'] = "from_url(URL, **OPTIONS)"
+    for old, new in changes.items():
         assert old in code, f"the README's example no longer contains {old!r}"
         code = code.replace(old, new)
-    names: dict[str, Any] = {"URL": redis_url, "OPTIONS": options}
+    names: dict[str, Any] = {"URL": redis_url, "OPTIONS": options or {}}
     exec(compile(code, str(README), "exec"), names)  # our own README
     return names
 
@@ -46,3 +50,9 @@ def test_the_realtime_example_runs(redis_url: str, redis_prefix: str) -> None:
         assert 'page_views{page="/pricing"} 1' in rt.export_prometheus()
     finally:
         rt.close()
+
+
+def test_the_custom_metrics_example_compiles_to_bound_sql() -> None:
+    compiled = run_example("### Custom metrics")["compiled"]
+    assert "%(" in compiled.sql and "license_renewal" not in compiled.sql
+    assert "license_renewal" in compiled.params.values()

@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Final
 
 from custom_metrics.rollup_answers import Piece
@@ -40,10 +40,6 @@ from warehouse import Warehouse
 from warehouse.audit_table import AUDIT_TABLE
 from warehouse.calendar import Calendar
 from warehouse.timestamps import as_utc
-
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
 
 
 def _date(day: date) -> str:
@@ -176,11 +172,8 @@ def _probe(wh: Warehouse, pieces: Sequence[Piece], runs: Sequence[Run], since: d
     finished, last_start, last_end = rows[0][:3]
     stamp = (int(finished), _latest([last_start]), _latest([last_end]))
     built = _built_by_day(runs)
-    late = [
-        int(day)
-        for *_, day, newest in rows
-        if day is not None and int(day) in built and as_utc(newest) > built[int(day)]
-    ]
+    arrivals = {int(day): as_utc(newest) for *_, day, newest in rows if day is not None}
+    late = [day for day, newest in arrivals.items() if day in built and newest > built[day]]
     first_late = _EPOCH + timedelta(days=min(late)) if late else None
     return _Probe(stamp, _latest([row[4] for row in rows]), first_late)
 

@@ -157,11 +157,7 @@ def _write(wh: Warehouse, prefix: str, rows: list[dict[str, Any]], run_id: str) 
             f"delete from {wh.schema}.{TABLE} where key_prefix = {p('prefix')}",
             {"prefix": prefix},
         )
-        wh.executemany(
-            f"insert into {wh.schema}.{TABLE} ({', '.join(_COLUMNS)})"
-            f" values ({', '.join(p(column) for column in _COLUMNS)})",
-            rows,
-        )
+        wh.insert_rows(f"{wh.schema}.{TABLE}", rows)
         wh.execute(
             f"delete from {wh.schema}.{RUNS_TABLE} where key_prefix = {p('prefix')}",
             {"prefix": prefix},

@@ -27,7 +27,6 @@ from realtime.persistence import open_warehouse
 from realtime.registry import redis_now
 from realtime.series import Series
 from warehouse import Warehouse
-from warehouse.spark import append_rows
 from warehouse.timestamps import as_utc
 
 if TYPE_CHECKING:
@@ -221,14 +220,5 @@ def _log(wh: Warehouse, prefix: str, findings: Sequence[HourDrift]) -> None:
         }
         for f in findings
     ]
-    table = f"{wh.schema}.{LOG_TABLE}"
-    if wh.dialect == "spark":
-        append_rows(wh, table, list(rows[0]), rows)
-        return
-    p = wh.param
     with wh.transaction():
-        wh.executemany(
-            f"insert into {table} ({', '.join(rows[0])})"
-            f" values ({', '.join(p(column) for column in rows[0])})",
-            rows,
-        )
+        wh.insert_rows(f"{wh.schema}.{LOG_TABLE}", rows)

@@ -123,6 +123,24 @@ class Warehouse:
         else:
             self.raw.executemany(sql, [dict(r) for r in rows])
 
+    def insert_rows(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert dict rows (the same keys: columns of `table`): one `executemany`; on Spark,
+        where that is a Spark job per row, one statement from a typed DataFrame
+        (warehouse.spark.append_rows)."""
+        if not rows:
+            return
+        columns = list(rows[0])
+        if self.dialect == "spark":
+            from warehouse.spark import append_rows
+
+            append_rows(self, table, columns, rows)
+            return
+        self.executemany(
+            f"insert into {table} ({', '.join(columns)})"
+            f" values ({', '.join(self.param(column) for column in columns)})",
+            rows,
+        )
+
     @contextmanager
     def transaction(self) -> Iterator[Warehouse]:
         """Everything inside commits together or not at all (PostgreSQL, DuckDB).

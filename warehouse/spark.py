@@ -117,8 +117,8 @@ def rewrite_partition(
 def append_rows(
     warehouse: Warehouse, table: str, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]
 ) -> None:
-    """Append `rows` (dicts of `columns`) to a Parquet table in one statement (not one per
-    row, each a Spark job, as `Warehouse.executemany` runs them on Spark)."""
+    """Append `rows` (dicts of `columns`) to a Parquet table in one statement
+    (`Warehouse.insert_rows` on Spark)."""
     if not rows:
         return
     listed = ", ".join(columns)

@@ -196,17 +196,21 @@ def _insert_spark(
     wh: Warehouse, table: str, rows: Sequence[Mapping[str, Any]], schema: str
 ) -> None:
     """Spark parses a statement of thousands of parameters slowly: rows go in as a DataFrame
-    (in the table's column order; a column a row leaves out is NULL, as in an insert that
-    names only some)."""
-    target = wh.raw.table(f"{schema}.{table}")
-    records = [
-        tuple(
-            json.dumps(row[c]) if c == "properties" and row.get(c) is not None else row.get(c)
-            for c in target.columns
-        )
-        for row in rows
-    ]
-    wh.raw.createDataFrame(records, schema=target.schema).write.insertInto(f"{schema}.{table}")
+    (`Warehouse.insert_rows`), properties as JSON text; a column a row leaves out is NULL, as
+    in an insert that names only some."""
+    columns = wh.raw.table(f"{schema}.{table}").columns
+    wh.insert_rows(
+        f"{schema}.{table}",
+        [
+            {
+                c: json.dumps(row[c])
+                if c == "properties" and row.get(c) is not None
+                else row.get(c)
+                for c in columns
+            }
+            for row in rows
+        ],
+    )
 
 
 def insert_rows(

@@ -126,11 +126,12 @@ def _aware(value: Any) -> Any:
 
 
 def _rows(
-    wh: Warehouse, where: str, params: dict[str, Any], order: str = ""
+    wh: Warehouse, where: str, params: dict[str, Any], order_by: str | None = None
 ) -> list[dict[str, Any]]:
     """Whole rows of the audit table matching `where` (every row if empty), instants aware. On
     Spark an attempt's row is rewritten whole (`_update`), so it is read whole everywhere."""
     condition = f" where {where}" if where else ""
+    order = f" order by {order_by}" if order_by else ""
     rows, columns = wh.query_with_columns(
         f"select * from {wh.schema}.{AUDIT_TABLE}{condition}{order}", params
     )
@@ -327,4 +328,4 @@ class AuditLog:
             if dagster_run_id is not None:
                 where = f"dagster_run_id = {wh.param('run_id')}"
                 params = {"run_id": dagster_run_id}
-            return _rows(wh, where, params, " order by started_at, attempt")
+            return _rows(wh, where, params, order_by="started_at, attempt")
